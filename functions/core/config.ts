@@ -1,0 +1,241 @@
+/**
+ * Configuration, read once per process from an environment-like record and validated up front.
+ * Names follow Kroger's tutorial (`CLIENT_ID`, `CLIENT_SECRET`, `OAUTH2_BASE_URL`, `API_BASE_URL`,
+ * `REDIRECT_URL`) plus the broker's own. A missing or malformed value throws a {@link ConfigError}
+ * that names the variable, so a bad deploy fails at init instead of on a user's request.
+ */
+import { ConfigError } from './errors';
+
+/** What a process reads configuration from: usually `process.env`. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Kroger's scopes for a broker that shops for a user; `profile.compact` gives the profile id. */
+export const DEFAULT_SCOPES = ['product.compact', 'cart.basic:write', 'profile.compact'] as const;
+
+/** Everything needed to talk to the authorization server and the API. */
+export interface ProviderConfig {
+  readonly clientId: string;
+  /** `{OAUTH2_BASE_URL}/authorize` */
+  readonly authorizeUrl: string;
+  /** `{OAUTH2_BASE_URL}/token` */
+  readonly tokenUrl: string;
+  /** RFC 7009 revocation endpoint, when the provider has one (`OAUTH2_REVOCATION_URL`). */
+  readonly revocationUrl?: string;
+  /** `{API_BASE_URL}/v1/identity/profile` */
+  readonly profileUrl: string;
+  /** The exact redirect URI registered with the provider (`REDIRECT_URL`). */
+  readonly redirectUri: string;
+  readonly scopes: readonly string[];
+  /** Send PKCE S256 (RFC 7636); `PKCE=false` only for a provider that rejects it. */
+  readonly pkce: boolean;
+  /**
+   * Expected `iss` authorization response parameter (RFC 9207), when `OAUTH2_ISSUER` is set. Without
+   * it a returned `iss` is not checked: with a single authorization server there is no mix-up to
+   * defend against (RFC 9700 section 4.4).
+   */
+  readonly issuer?: string;
+  /** Per-request timeout towards the provider, well inside API Gateway's 30 s. */
+  readonly timeoutMs: number;
+  /** Plain `http:` is allowed only for loopback hosts (the local sandbox). */
+  readonly allowInsecureHttp: boolean;
+}
+
+/** Where tokens and login sessions live. */
+export interface StoreConfig {
+  readonly tokensTable: string;
+  /** Login attempts and connect links: a table token readers are never granted. */
+  readonly sessionsTable: string;
+  /** A local DynamoDB (DynamoDB Local) instead of the AWS endpoint. */
+  readonly endpoint?: string;
+  readonly region: string;
+}
+
+/** Where the client secret comes from: Secrets Manager in AWS, `CLIENT_SECRET` locally. */
+export type SecretConfig =
+  | { readonly kind: 'secrets-manager'; readonly secretId: string }
+  | { readonly kind: 'static'; readonly value: string };
+
+/** What the login/callback pages may redirect to after success. */
+export interface FlowConfig {
+  /** Allow-listed origins or URL prefixes a `returnTo` may point at (`RETURN_TO_ALLOWLIST`). */
+  readonly returnToAllowlist: readonly string[];
+  /** Default target after success (`SUCCESS_REDIRECT`); must itself be on the allow-list. */
+  readonly successRedirect?: string;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) {
+    throw new ConfigError(`${name} environment variable is not set`);
+  }
+  return value;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+/**
+ * Parses an absolute URL and requires https, except on loopback hosts.
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.6 (transport security)
+ */
+export function parseUrlSetting(name: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL, got "${value}"`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+    throw new ConfigError(`${name} must use https (plain http only on localhost), got "${value}"`);
+  }
+  if (url.username || url.password) {
+    throw new ConfigError(`${name} must not contain credentials`);
+  }
+  return url;
+}
+
+function trimSlash(url: URL): string {
+  return url.href.replace(/\/+$/, '');
+}
+
+function positiveInt(env: Env, name: string, fallback: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0 || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number between 1 and ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be "true" or "false", got "${raw}"`);
+}
+
+// RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/** Parses `SCOPES` (space separated); the broker needs a profile scope to key tokens by user. */
+export function parseScopes(raw: string | undefined): string[] {
+  const scopes = raw === undefined ? [...DEFAULT_SCOPES] : raw.split(/\s+/).filter(Boolean);
+  if (scopes.length === 0) {
+    throw new ConfigError('SCOPES must list at least one scope');
+  }
+  for (const scope of scopes) {
+    if (!SCOPE_TOKEN.test(scope)) {
+      throw new ConfigError(`SCOPES has an invalid scope "${scope}"`);
+    }
+  }
+  if (!scopes.some((s) => s.startsWith('profile.'))) {
+    throw new ConfigError('SCOPES must include "profile.compact": tokens are stored under the Kroger profile id');
+  }
+  return [...new Set(scopes)];
+}
+
+/** Reads the provider settings (`CLIENT_ID`, `OAUTH2_BASE_URL`, `API_BASE_URL`, `REDIRECT_URL`, ...). */
+export function readProviderConfig(env: Env): ProviderConfig {
+  const clientId = required(env, 'CLIENT_ID');
+  const base = parseUrlSetting('OAUTH2_BASE_URL', required(env, 'OAUTH2_BASE_URL'));
+  const api = parseUrlSetting('API_BASE_URL', required(env, 'API_BASE_URL'));
+  const redirect = parseUrlSetting('REDIRECT_URL', required(env, 'REDIRECT_URL'));
+  if (redirect.hash) {
+    throw new ConfigError('REDIRECT_URL must not have a fragment (RFC 6749 section 3.1.2)');
+  }
+  const revocation = optional(env, 'OAUTH2_REVOCATION_URL');
+  const issuer = optional(env, 'OAUTH2_ISSUER');
+  const insecure = [base, api, redirect].some((u) => u.protocol === 'http:');
+  return {
+    clientId,
+    authorizeUrl: `${trimSlash(base)}/authorize`,
+    tokenUrl: `${trimSlash(base)}/token`,
+    revocationUrl: revocation ? parseUrlSetting('OAUTH2_REVOCATION_URL', revocation).href : undefined,
+    profileUrl: `${trimSlash(api)}/v1/identity/profile`,
+    redirectUri: redirect.href,
+    scopes: parseScopes(optional(env, 'SCOPES')),
+    pkce: bool(env, 'PKCE', true),
+    // Compared as the exact string the provider sends (RFC 9207 section 2.4), so kept verbatim.
+    issuer: issuer ? (parseUrlSetting('OAUTH2_ISSUER', issuer), issuer) : undefined,
+    timeoutMs: positiveInt(env, 'PROVIDER_TIMEOUT_MS', 8000, 25000),
+    allowInsecureHttp: insecure,
+  };
+}
+
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+
+function tableName(env: Env, name: string, fallback: string): string {
+  const value = optional(env, name) ?? fallback;
+  if (!TABLE_NAME.test(value)) {
+    throw new ConfigError(`${name} must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -), got "${value}"`);
+  }
+  return value;
+}
+
+/** Reads `TOKENS_TABLE`, `SESSIONS_TABLE`, `DYNAMODB_ENDPOINT` and the region. */
+export function readStoreConfig(env: Env): StoreConfig {
+  const endpoint = optional(env, 'DYNAMODB_ENDPOINT');
+  return {
+    tokensTable: tableName(env, 'TOKENS_TABLE', 'kroger-tokens'),
+    sessionsTable: tableName(env, 'SESSIONS_TABLE', 'kroger-login-sessions'),
+    endpoint: endpoint ? parseUrlSetting('DYNAMODB_ENDPOINT', endpoint).href : undefined,
+    region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+  };
+}
+
+/**
+ * Reads where the client secret comes from. In AWS the stack sets `CLIENT_SECRET_ARN` and the value
+ * stays in Secrets Manager; `CLIENT_SECRET` is for local runs only.
+ */
+export function readSecretConfig(env: Env): SecretConfig {
+  const arn = optional(env, 'CLIENT_SECRET_ARN');
+  if (arn) return { kind: 'secrets-manager', secretId: arn };
+  const value = env.CLIENT_SECRET;
+  if (!value) {
+    throw new ConfigError('CLIENT_SECRET environment variable is not set (or CLIENT_SECRET_ARN in AWS)');
+  }
+  return { kind: 'static', value };
+}
+
+/** Reads `RETURN_TO_ALLOWLIST` (space or comma separated URL prefixes) and `SUCCESS_REDIRECT`. */
+export function readFlowConfig(env: Env): FlowConfig {
+  const list = (optional(env, 'RETURN_TO_ALLOWLIST') ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((entry) => parseUrlSetting('RETURN_TO_ALLOWLIST', entry).href);
+  const successRedirect = optional(env, 'SUCCESS_REDIRECT');
+  if (successRedirect) {
+    const href = parseUrlSetting('SUCCESS_REDIRECT', successRedirect).href;
+    if (!list.some((prefix) => isAllowedTarget(href, [prefix]))) {
+      throw new ConfigError('SUCCESS_REDIRECT must be on RETURN_TO_ALLOWLIST');
+    }
+    return { returnToAllowlist: list, successRedirect: href };
+  }
+  return { returnToAllowlist: list };
+}
+
+/**
+ * True when `target` is an absolute https (or loopback http) URL on an allow-listed origin and path
+ * prefix. Compared on parsed URLs, never on raw strings, so `https://app.example.com.evil.test`
+ * does not pass for `https://app.example.com`.
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11 (open redirection)
+ */
+export function isAllowedTarget(target: string, allowlist: readonly string[]): boolean {
+  let url: URL;
+  try {
+    url = parseUrlSetting('returnTo', target);
+  } catch {
+    return false;
+  }
+  return allowlist.some((entry) => {
+    const allowed = new URL(entry);
+    if (url.origin !== allowed.origin) return false;
+    const prefix = allowed.pathname.endsWith('/') ? allowed.pathname : `${allowed.pathname}/`;
+    return allowed.pathname === '/' || url.pathname === allowed.pathname || url.pathname.startsWith(prefix);
+  });
+}

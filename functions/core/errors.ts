@@ -1,0 +1,123 @@
+/**
+ * Named errors with stable codes. Handlers map them to HTTP statuses; the reader library and the
+ * CLI map them to typed results and exit codes. Messages are lowercase, quote the field, and never
+ * carry a token, a code, a verifier or the client secret.
+ */
+
+/** Base class: every error the broker raises on purpose has a stable `code`. */
+export class BrokerError extends Error {
+  /** Stable machine-readable code, safe to log and to branch on. */
+  readonly code: string;
+
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A configuration value is missing or malformed; raised once, at start. */
+export class ConfigError extends BrokerError {
+  constructor(message: string) {
+    super(message, 'CONFIG_INVALID');
+  }
+}
+
+/** Codes of {@link CallbackError}, one per way a callback request can be refused. */
+export type CallbackErrorCode =
+  | 'CALLBACK_MISSING_PARAMETERS'
+  | 'CALLBACK_INPUT_TOO_LARGE'
+  | 'CALLBACK_INVALID_STATE'
+  | 'CALLBACK_BROWSER_MISMATCH'
+  | 'CALLBACK_PROVIDER_ERROR'
+  | 'CALLBACK_ISSUER_MISMATCH';
+
+/**
+ * The request to /callback (or /login) is refused: always a 4xx, always before any call to the
+ * provider's token endpoint, never with anything stored.
+ */
+export class RequestRejectedError extends BrokerError {
+  /** HTTP status the handler answers with. */
+  readonly status: number;
+
+  constructor(message: string, code: CallbackErrorCode | LoginErrorCode, status = 400) {
+    super(message, code);
+    this.status = status;
+  }
+}
+
+/** Codes of login refusals (connect links and return targets). */
+export type LoginErrorCode = 'LOGIN_INVALID_SESSION' | 'LOGIN_RETURN_TO_NOT_ALLOWED' | 'LOGIN_INPUT_TOO_LARGE';
+
+/** The provider could not be reached, timed out, or answered 5xx: retry later, nothing is lost. */
+export class ProviderUnavailableError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'PROVIDER_UNAVAILABLE', options);
+  }
+}
+
+/**
+ * The provider refused the grant (`invalid_grant`): the code or refresh token is expired, used or
+ * revoked. For a refresh token this means the user has to sign in again.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export class InvalidGrantError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'PROVIDER_INVALID_GRANT', options);
+  }
+}
+
+/**
+ * The provider answered, but not as the protocol says (bad JSON, wrong `token_type`, an OAuth error
+ * other than `invalid_grant` such as `invalid_client`). Not retried blindly: an operator must look.
+ */
+export class ProviderResponseError extends BrokerError {
+  /** The OAuth `error` value when the provider sent one. */
+  readonly oauthError?: string;
+
+  constructor(message: string, options?: { cause?: unknown; oauthError?: string }) {
+    super(message, 'PROVIDER_BAD_RESPONSE', options);
+    this.oauthError = options?.oauthError;
+  }
+}
+
+/** Base of token store failures. */
+export class TokenStoreError extends BrokerError {}
+
+/** No tokens are stored for this user id. */
+export class UnknownUserError extends TokenStoreError {
+  /** The user id that was asked for (an id, not a secret). */
+  readonly userId: string;
+
+  constructor(userId: string) {
+    super(`no tokens stored for user "${userId}"`, 'UNKNOWN_USER');
+    this.userId = userId;
+  }
+}
+
+/** A conditional write lost a race: the item changed since it was read (version or lease). */
+export class ConcurrentUpdateError extends TokenStoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'CONCURRENT_UPDATE', options);
+  }
+}
+
+/** The user's grant is gone (revoked, expired, reused): they must sign in again. */
+export class ReauthRequiredError extends BrokerError {
+  readonly userId: string;
+  /** Why the grant was given up, as recorded on the item. */
+  readonly reason?: string;
+
+  constructor(userId: string, reason?: string) {
+    super(`user "${userId}" must sign in again${reason ? ` (${reason})` : ''}`, 'REAUTH_REQUIRED');
+    this.userId = userId;
+    this.reason = reason;
+  }
+}
+
+/** Another process holds the refresh lease and did not finish in time: try again shortly. */
+export class RefreshInProgressError extends BrokerError {
+  constructor(userId: string) {
+    super(`a refresh for user "${userId}" is in progress; try again`, 'REFRESH_IN_PROGRESS');
+  }
+}
