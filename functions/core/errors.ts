@@ -39,10 +39,13 @@ export type CallbackErrorCode =
 export class RequestRejectedError extends BrokerError {
   /** HTTP status the handler answers with. */
   readonly status: number;
+  /** Extra text for the person (for example the provider's `error_description`), shown escaped. */
+  readonly detail?: string;
 
-  constructor(message: string, code: CallbackErrorCode | LoginErrorCode, status = 400) {
+  constructor(message: string, code: CallbackErrorCode | LoginErrorCode, status = 400, detail?: string) {
     super(message, code);
     this.status = status;
+    this.detail = detail;
   }
 }
 

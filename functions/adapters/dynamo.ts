@@ -1,0 +1,60 @@
+/**
+ * The DynamoDB client, created once per container, and small attribute helpers shared by the
+ * stores. Locally (`DYNAMODB_ENDPOINT`) it talks to DynamoDB Local with throwaway credentials.
+ */
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import type { StoreConfig } from '../core/config';
+
+/** A DynamoDB item in the low-level attribute-value form. */
+export type Item = Record<string, AttributeValue>;
+
+/**
+ * Creates the client. Against a local endpoint it uses fixed dummy credentials, since DynamoDB Local
+ * accepts any and a developer machine may have none.
+ */
+export function createDynamoClient(config: StoreConfig): DynamoDBClient {
+  if (config.endpoint) {
+    return new DynamoDBClient({
+      endpoint: config.endpoint,
+      region: config.region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+  }
+  return new DynamoDBClient({ region: config.region });
+}
+
+/** True for a failed `ConditionExpression`. */
+export function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+  );
+}
+
+/** String attribute, or undefined. */
+export const s = (value: string | undefined): AttributeValue | undefined =>
+  value === undefined ? undefined : { S: value };
+
+/** Number attribute, or undefined. */
+export const n = (value: number | undefined): AttributeValue | undefined =>
+  value === undefined ? undefined : { N: String(value) };
+
+/** Drops undefined attributes, so optional fields are absent rather than null. */
+export function compact(values: Record<string, AttributeValue | undefined>): Item {
+  const out: Item = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/** Reads a string attribute. */
+export const str = (item: Item, key: string): string | undefined => item[key]?.S;
+
+/** Reads a number attribute. */
+export const num = (item: Item, key: string): number | undefined =>
+  item[key]?.N === undefined ? undefined : Number(item[key].N);

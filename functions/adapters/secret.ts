@@ -1,0 +1,65 @@
+/**
+ * The client secret, from Secrets Manager in AWS (cached per execution environment) or from
+ * `CLIENT_SECRET` locally. The value never enters an environment variable in AWS, a log or a result.
+ */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretConfig } from '../core/config';
+import { BrokerError } from '../core/errors';
+
+/** Returns the current client secret. */
+export type SecretSource = () => Promise<string>;
+
+/** The secret could not be read (missing, empty, access denied, service error). */
+export class SecretUnavailableError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'SECRET_UNAVAILABLE', options);
+  }
+}
+
+/** How long a fetched secret is reused: long enough to spare calls, short enough for rotation. */
+export const SECRET_CACHE_MS = 5 * 60 * 1000;
+
+/**
+ * Creates a cached secret source. Concurrent callers share one in-flight request; a failed fetch is
+ * not cached, so the next call tries again.
+ * @param client injectable for tests; created once per container otherwise
+ */
+export function createSecretSource(
+  config: SecretConfig,
+  options: { client?: SecretsManagerClient; cacheMs?: number; now?: () => number } = {},
+): SecretSource {
+  if (config.kind === 'static') {
+    const value = config.value;
+    return async () => value;
+  }
+  const client = options.client ?? new SecretsManagerClient({});
+  const cacheMs = options.cacheMs ?? SECRET_CACHE_MS;
+  const now = options.now ?? Date.now;
+  let cached: { value: string; until: number } | undefined;
+  let inflight: Promise<string> | undefined;
+
+  const fetchSecret = async (): Promise<string> => {
+    let value: string | undefined;
+    try {
+      const out = await client.send(new GetSecretValueCommand({ SecretId: config.secretId }));
+      value = out.SecretString;
+    } catch (cause) {
+      throw new SecretUnavailableError('could not read the client secret from Secrets Manager', { cause });
+    }
+    if (!value || !value.trim()) {
+      throw new SecretUnavailableError(
+        'the client secret in Secrets Manager is empty: store it with "aws secretsmanager put-secret-value"',
+      );
+    }
+    cached = { value: value.trim(), until: now() + cacheMs };
+    return cached.value;
+  };
+
+  return async () => {
+    if (cached && cached.until > now()) return cached.value;
+    inflight ??= fetchSecret().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
+  };
+}

@@ -1,0 +1,410 @@
+/**
+ * The tokens table: one item per user. Every write that changes tokens is conditional on `version`
+ * (an older pair can never overwrite a newer one), the refresh lease is taken and released with
+ * conditions on its owner, and lost races come back as {@link ConcurrentUpdateError}.
+ */
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { ConcurrentUpdateError, UnknownUserError } from '../core/errors';
+import {
+  nextRefreshAt,
+  refreshShard,
+  retryDelaySeconds,
+  type TokenRecord,
+  type TokenSet,
+  type TokenStatus,
+} from '../core/tokens';
+import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
+
+/** Name of the refresher's sparse index (present only on active users). */
+export const DUE_INDEX = 'due';
+
+/** A summary row for listings: never a token value. */
+export interface TokenSummary {
+  readonly userId: string;
+  readonly profileId?: string;
+  readonly status: TokenStatus;
+  readonly expiresAt: number;
+  readonly scope?: string;
+  readonly statusReason?: string;
+  readonly consecutiveFailures: number;
+}
+
+/** What the flows, the reader and the refresher need from the tokens table. */
+export interface TokenStore {
+  get(userId: string): Promise<TokenRecord | undefined>;
+  /**
+   * Stores tokens from a login: replaces any previous ones, makes the user `active` again, clears the
+   * lease and failure counters. Returns the status the user had before (undefined for a new user).
+   */
+  saveLogin(input: { userId: string; profileId: string; tokens: TokenSet & { refreshToken: string }; now: number }): Promise<
+    TokenStatus | undefined
+  >;
+  /**
+   * Takes the refresh lease when it is free, expired or already ours, and returns the item as it is
+   * now (a strongly consistent read).
+   * @throws {UnknownUserError} no such user
+   * @throws {ConcurrentUpdateError} another owner holds an unexpired lease
+   */
+  acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord>;
+  /** Releases the lease if `owner` still holds it; a no-op otherwise. */
+  releaseLease(userId: string, owner: string): Promise<void>;
+  /**
+   * Writes refreshed tokens if the item is still at `version`; keeps the stored refresh token when
+   * the response carried none. Clears the lease and the failure counter.
+   * @throws {ConcurrentUpdateError} the item changed since it was read
+   */
+  saveRefresh(userId: string, version: number, tokens: TokenSet, now: number): Promise<TokenRecord>;
+  /** Records a transient refresh failure and schedules the next attempt with back-off; returns the count. */
+  recordFailure(userId: string, version: number, reason: string, now: number): Promise<number>;
+  /** Marks the user `reauth_required` and takes them out of the refresher's index. */
+  markReauthRequired(userId: string, version: number, reason: string, now: number): Promise<void>;
+  /** Deletes the user's item; returns it as it was, or undefined if there was none. */
+  delete(userId: string): Promise<TokenRecord | undefined>;
+  /** Lists users (a scan: for the operator's CLI, not for request paths). */
+  list(): AsyncIterable<TokenSummary>;
+  /** One page of user ids due by `before` in one shard of the sparse index. */
+  queryDue(
+    shard: number,
+    before: number,
+    options?: { limit?: number; startKey?: Record<string, AttributeValue> },
+  ): Promise<{ userIds: string[]; nextKey?: Record<string, AttributeValue>; readUnits: number }>;
+}
+
+function toRecord(item: Item): TokenRecord {
+  return {
+    userId: str(item, 'userId') ?? '',
+    profileId: str(item, 'profileId') ?? '',
+    accessToken: str(item, 'accessToken') ?? '',
+    refreshToken: str(item, 'refreshToken') ?? '',
+    tokenType: str(item, 'tokenType') ?? 'bearer',
+    scope: str(item, 'scope') ?? '',
+    expiresAt: num(item, 'expiresAt') ?? 0,
+    version: num(item, 'version') ?? 0,
+    status: (str(item, 'status') as TokenStatus | undefined) ?? 'active',
+    statusReason: str(item, 'statusReason'),
+    statusAt: num(item, 'statusAt'),
+    leaseOwner: str(item, 'leaseOwner'),
+    leaseUntil: num(item, 'leaseUntil'),
+    lastRefreshAt: num(item, 'lastRefreshAt'),
+    lastRefreshError: str(item, 'lastRefreshError'),
+    consecutiveFailures: num(item, 'consecutiveFailures') ?? 0,
+    tokensIssuedAt: num(item, 'tokensIssuedAt') ?? 0,
+    createdAt: num(item, 'createdAt') ?? 0,
+    updatedAt: num(item, 'updatedAt') ?? 0,
+  };
+}
+
+/**
+ * Builds an update from named values: `SET` for defined ones, `REMOVE` for listed ones, with
+ * placeholder names so reserved words (`status`, `ttl`) need no special care.
+ */
+function update(
+  set: Record<string, AttributeValue | undefined>,
+  options: { remove?: string[]; raw?: string[]; values?: Record<string, AttributeValue>; condition?: string } = {},
+) {
+  const names: Record<string, string> = {};
+  const values: Record<string, AttributeValue> = { ...options.values };
+  const sets: string[] = [...(options.raw ?? [])];
+  for (const [key, value] of Object.entries(set)) {
+    if (value === undefined) continue;
+    names[`#${key}`] = key;
+    values[`:${key}`] = value;
+    sets.push(`#${key} = :${key}`);
+  }
+  for (const key of options.remove ?? []) names[`#${key}`] = key;
+  for (const match of `${sets.join(' ')} ${options.condition ?? ''}`.matchAll(/#(\w+)/g)) {
+    names[`#${match[1]}`] = match[1];
+  }
+  const removes = (options.remove ?? []).map((k) => `#${k}`);
+  const expression = `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`;
+  return {
+    UpdateExpression: expression,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+    ...(options.condition ? { ConditionExpression: options.condition } : {}),
+  };
+}
+
+/** DynamoDB implementation of {@link TokenStore}. */
+export class DynamoTokenStore implements TokenStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly table: string,
+  ) {}
+
+  async get(userId: string): Promise<TokenRecord | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.table, Key: { userId: { S: userId } }, ConsistentRead: true }),
+    );
+    return out.Item ? toRecord(out.Item) : undefined;
+  }
+
+  async saveLogin({
+    userId,
+    profileId,
+    tokens,
+    now,
+  }: {
+    userId: string;
+    profileId: string;
+    tokens: TokenSet & { refreshToken: string };
+    now: number;
+  }): Promise<TokenStatus | undefined> {
+    const out = await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: { userId: { S: userId } },
+        ...update(
+          {
+            profileId: s(profileId),
+            accessToken: s(tokens.accessToken),
+            refreshToken: s(tokens.refreshToken),
+            tokenType: s(tokens.tokenType),
+            scope: s(tokens.scope),
+            expiresAt: n(tokens.expiresAt),
+            status: s('active'),
+            statusAt: n(now),
+            consecutiveFailures: n(0),
+            tokensIssuedAt: n(now),
+            updatedAt: n(now),
+            refreshShard: n(refreshShard(userId)),
+            nextRefreshAt: n(nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now })),
+          },
+          {
+            raw: ['#version = if_not_exists(#version, :zero) + :one', '#createdAt = if_not_exists(#createdAt, :now)'],
+            values: { ':zero': { N: '0' }, ':one': { N: '1' }, ':now': { N: String(now) } },
+            remove: ['statusReason', 'leaseOwner', 'leaseUntil', 'lastRefreshError', 'ttl'],
+          },
+        ),
+        ReturnValues: 'UPDATED_OLD',
+      }),
+    );
+    return out.Attributes?.status?.S as TokenStatus | undefined;
+  }
+
+  async acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord> {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { userId: { S: userId } },
+          ...update(
+            { leaseOwner: s(owner), leaseUntil: n(nowMs + leaseMs) },
+            {
+              values: { ':nowMs': { N: String(nowMs) } },
+              condition:
+                'attribute_exists(userId) AND (attribute_not_exists(#leaseUntil) OR #leaseUntil < :nowMs OR #leaseOwner = :leaseOwner)',
+            },
+          ),
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return toRecord(out.Attributes ?? {});
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      if (!error.Item) throw new UnknownUserError(userId);
+      throw new ConcurrentUpdateError(`the refresh lease for user "${userId}" is held by another process`);
+    }
+  }
+
+  async releaseLease(userId: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { userId: { S: userId } },
+          UpdateExpression: 'REMOVE #leaseOwner, #leaseUntil',
+          ConditionExpression: '#leaseOwner = :owner',
+          ExpressionAttributeNames: { '#leaseOwner': 'leaseOwner', '#leaseUntil': 'leaseUntil' },
+          ExpressionAttributeValues: { ':owner': { S: owner } },
+        }),
+      );
+    } catch (error) {
+      // Someone else's lease now (ours expired) or the item is gone: nothing of ours to release.
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  async saveRefresh(userId: string, version: number, tokens: TokenSet, now: number): Promise<TokenRecord> {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { userId: { S: userId } },
+          ...update(
+            {
+              accessToken: s(tokens.accessToken),
+              // Kept as stored when the provider did not rotate it (RFC 6749 section 6).
+              refreshToken: s(tokens.refreshToken),
+              tokenType: s(tokens.tokenType),
+              scope: s(tokens.scope),
+              expiresAt: n(tokens.expiresAt),
+              version: n(version + 1),
+              consecutiveFailures: n(0),
+              lastRefreshAt: n(now),
+              tokensIssuedAt: n(now),
+              updatedAt: n(now),
+              nextRefreshAt: n(nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now })),
+            },
+            {
+              remove: ['leaseOwner', 'leaseUntil', 'lastRefreshError'],
+              values: { ':expected': { N: String(version) }, ':active': { S: 'active' } },
+              condition: '#version = :expected AND #status = :active',
+            },
+          ),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRecord(out.Attributes ?? {});
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async recordFailure(userId: string, version: number, reason: string, now: number): Promise<number> {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { userId: { S: userId } },
+          ...update(
+            { lastRefreshAt: n(now), lastRefreshError: s(reason), updatedAt: n(now) },
+            {
+              raw: ['#consecutiveFailures = if_not_exists(#consecutiveFailures, :zero) + :one'],
+              remove: ['leaseOwner', 'leaseUntil'],
+              values: { ':zero': { N: '0' }, ':one': { N: '1' }, ':expected': { N: String(version) } },
+              condition: '#version = :expected',
+            },
+          ),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const record = toRecord(out.Attributes ?? {});
+      // Push the next scheduled attempt back, so one failing user cannot hold the refresher's attention.
+      const retryAt = now + retryDelaySeconds(record.consecutiveFailures);
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { userId: { S: userId } },
+          UpdateExpression: 'SET #next = :next',
+          ConditionExpression: '#version = :expected AND attribute_exists(#next)',
+          ExpressionAttributeNames: { '#next': 'nextRefreshAt', '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':next': { N: String(nextRefreshAt({ ...record, retryAt })) },
+            ':expected': { N: String(version) },
+          },
+        }),
+      ).catch((error: unknown) => {
+        if (!isConditionFailure(error)) throw error;
+      });
+      return record.consecutiveFailures;
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async markReauthRequired(userId: string, version: number, reason: string, now: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { userId: { S: userId } },
+          ...update(
+            {
+              status: s('reauth_required'),
+              statusReason: s(reason),
+              statusAt: n(now),
+              lastRefreshAt: n(now),
+              lastRefreshError: s(reason),
+              updatedAt: n(now),
+              version: n(version + 1),
+            },
+            {
+              // Out of the sparse index: the refresher never looks at this user again.
+              remove: ['leaseOwner', 'leaseUntil', 'refreshShard', 'nextRefreshAt'],
+              values: { ':expected': { N: String(version) } },
+              condition: '#version = :expected',
+            },
+          ),
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async delete(userId: string): Promise<TokenRecord | undefined> {
+    const out = await this.client.send(
+      new DeleteItemCommand({ TableName: this.table, Key: { userId: { S: userId } }, ReturnValues: 'ALL_OLD' }),
+    );
+    return out.Attributes ? toRecord(out.Attributes) : undefined;
+  }
+
+  async *list(): AsyncIterable<TokenSummary> {
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.client.send(
+        new ScanCommand({
+          TableName: this.table,
+          ProjectionExpression: 'userId, profileId, #status, expiresAt, #scope, statusReason, consecutiveFailures',
+          ExpressionAttributeNames: { '#status': 'status', '#scope': 'scope' },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const record = toRecord(item);
+        yield {
+          userId: record.userId,
+          profileId: record.profileId || undefined,
+          status: record.status,
+          expiresAt: record.expiresAt,
+          scope: record.scope || undefined,
+          statusReason: record.statusReason,
+          consecutiveFailures: record.consecutiveFailures,
+        };
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  async queryDue(
+    shard: number,
+    before: number,
+    options: { limit?: number; startKey?: Record<string, AttributeValue> } = {},
+  ): Promise<{ userIds: string[]; nextKey?: Record<string, AttributeValue>; readUnits: number }> {
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: DUE_INDEX,
+        KeyConditionExpression: 'refreshShard = :shard AND nextRefreshAt <= :before',
+        ExpressionAttributeValues: { ':shard': { N: String(shard) }, ':before': { N: String(before) } },
+        Limit: options.limit,
+        ExclusiveStartKey: options.startKey,
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    return {
+      userIds: (out.Items ?? []).map((item) => str(item, 'userId')).filter((id): id is string => Boolean(id)),
+      nextKey: out.LastEvaluatedKey,
+      readUnits: out.ConsumedCapacity?.CapacityUnits ?? 0,
+    };
+  }
+}

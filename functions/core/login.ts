@@ -1,0 +1,105 @@
+/**
+ * Starting a login: fresh `state`, PKCE S256 and a browser-binding secret, and the authorization
+ * request URL. Pure: randomness comes in through an injectable source so tests can pin it.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ProviderConfig } from './config';
+
+/** Length limits for values that arrive from the browser (all are base64url of 32 bytes here). */
+export const MAX_STATE_LENGTH = 128;
+
+/** How long a login attempt (and its cookie) stays valid. */
+export const LOGIN_ATTEMPT_TTL_SECONDS = 600;
+
+/** Name of the browser-binding cookie (scoped to the callback path). */
+export const BINDING_COOKIE = 'kroger_broker_login';
+
+/** Returns `bytes` random bytes, base64url encoded (no padding). */
+export type RandomSource = (bytes: number) => string;
+
+/** Cryptographically secure default for {@link RandomSource}. */
+export const secureRandom: RandomSource = (bytes) => randomBytes(bytes).toString('base64url');
+
+/**
+ * PKCE S256 challenge for a verifier.
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.2
+ */
+export function s256(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
+}
+
+/** One-way hash of the binding cookie: the store never holds a value that would let someone forge it. */
+export function hashBinding(cookieValue: string): string {
+  return createHash('sha256').update(cookieValue, 'utf8').digest('base64url');
+}
+
+/** Constant-time comparison of two hashes produced by {@link hashBinding}. */
+export function bindingMatches(cookieValue: string | undefined, expectedHash: string): boolean {
+  if (!cookieValue) return false;
+  const actual = Buffer.from(hashBinding(cookieValue));
+  const expected = Buffer.from(expectedHash);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** What /login persists, keyed by `state`, to be consumed once at /callback. */
+export interface LoginAttempt {
+  readonly state: string;
+  /** PKCE verifier; absent when `PKCE=false`. */
+  readonly codeVerifier?: string;
+  /** SHA-256 of the binding cookie value. */
+  readonly bindingHash: string;
+  /** The app's own user id when the login came through a connect link. */
+  readonly appUserId?: string;
+  /** Allow-listed URL to send the browser to after success. */
+  readonly returnTo?: string;
+  /** Epoch seconds after which the attempt is void, whatever DynamoDB's lazy TTL says. */
+  readonly expiresAt: number;
+}
+
+/** Everything /login produces: the attempt to store, the cookie to set and where to redirect. */
+export interface LoginStart {
+  readonly attempt: LoginAttempt;
+  /** Value of the binding cookie; only ever sent to the browser, never stored or logged. */
+  readonly bindingValue: string;
+  readonly authorizationUrl: string;
+}
+
+/**
+ * Builds a login: `state` and the binding value carry 256 random bits each (RFC 9700 section 4.7 asks
+ * for an unguessable, browser-bound value), the PKCE verifier 256 bits (RFC 7636 section 7.1).
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.1.1
+ */
+export function startLogin(
+  config: Pick<ProviderConfig, 'authorizeUrl' | 'clientId' | 'redirectUri' | 'scopes' | 'pkce'>,
+  options: { now: number; random?: RandomSource; appUserId?: string; returnTo?: string },
+): LoginStart {
+  const random = options.random ?? secureRandom;
+  const state = random(32);
+  const bindingValue = random(32);
+  const codeVerifier = config.pkce ? random(32) : undefined;
+
+  const url = new URL(config.authorizeUrl);
+  url.searchParams.set('client_id', config.clientId);
+  url.searchParams.set('redirect_uri', config.redirectUri);
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('scope', config.scopes.join(' '));
+  url.searchParams.set('state', state);
+  if (codeVerifier) {
+    url.searchParams.set('code_challenge', s256(codeVerifier));
+    url.searchParams.set('code_challenge_method', 'S256');
+  }
+
+  return {
+    attempt: {
+      state,
+      codeVerifier,
+      bindingHash: hashBinding(bindingValue),
+      appUserId: options.appUserId,
+      returnTo: options.returnTo,
+      expiresAt: options.now + LOGIN_ATTEMPT_TTL_SECONDS,
+    },
+    bindingValue,
+    authorizationUrl: url.href,
+  };
+}

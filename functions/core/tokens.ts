@@ -1,0 +1,103 @@
+/**
+ * The stored token record and the pure rules around it: turning a token response into what we
+ * store, deciding when a token needs refreshing, and where it sits in the refresher's index.
+ */
+import { createHash } from 'node:crypto';
+
+/** `active` while the grant works; `reauth_required` once the provider refused the refresh token. */
+export type TokenStatus = 'active' | 'reauth_required';
+
+/** What a token endpoint response gives us, validated (see the provider adapter). */
+export interface TokenSet {
+  readonly accessToken: string;
+  /** Absent when the provider did not rotate it: the stored one is then kept. */
+  readonly refreshToken?: string;
+  readonly tokenType: string;
+  /** Granted scope, space separated. */
+  readonly scope: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+}
+
+/** One item of the tokens table: one per user. */
+export interface TokenRecord {
+  /** The app's user id (connect link) or the Kroger profile id. */
+  readonly userId: string;
+  readonly profileId: string;
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  readonly tokenType: string;
+  readonly scope: string;
+  readonly expiresAt: number;
+  /** Incremented by every write of tokens; writes are conditional on it (optimistic lock). */
+  readonly version: number;
+  readonly status: TokenStatus;
+  readonly statusReason?: string;
+  readonly statusAt?: number;
+  /** Refresh lease: who holds it and until when (epoch milliseconds). */
+  readonly leaseOwner?: string;
+  readonly leaseUntil?: number;
+  /** Last refresh attempt (epoch seconds), its outcome, and failures in a row. */
+  readonly lastRefreshAt?: number;
+  readonly lastRefreshError?: string;
+  readonly consecutiveFailures: number;
+  /** When tokens were last obtained (login or refresh), epoch seconds. */
+  readonly tokensIssuedAt: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** Kroger documents 30-minute access tokens; used only when a response omits `expires_in`. */
+export const DEFAULT_EXPIRES_IN_SECONDS = 1800;
+
+/** An unused grant is refreshed at least this often, so it does not lapse. */
+export const MAX_GRANT_IDLE_SECONDS = 86_400;
+
+/** Shards of the refresher's sparse index: spreads the index partitions, queried one by one. */
+export const REFRESH_SHARDS = 16;
+
+/** Default minimum remaining lifetime of a token handed to a reader. */
+export const DEFAULT_MARGIN_SECONDS = 300;
+
+/**
+ * Builds what we store from a validated token response.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1 (scope omitted = as requested)
+ */
+export function toTokenSet(
+  response: { access_token: string; refresh_token?: string; token_type: string; expires_in?: number; scope?: string },
+  options: { now: number; requestedScope: string },
+): TokenSet {
+  const expiresIn =
+    typeof response.expires_in === 'number' && response.expires_in > 0 ? response.expires_in : DEFAULT_EXPIRES_IN_SECONDS;
+  return {
+    accessToken: response.access_token,
+    refreshToken: response.refresh_token || undefined,
+    tokenType: response.token_type.toLowerCase(),
+    scope: response.scope?.trim() || options.requestedScope,
+    expiresAt: options.now + Math.floor(expiresIn),
+  };
+}
+
+/** True when the token stays valid for at least `marginSeconds` more. */
+export function isFresh(record: Pick<TokenRecord, 'expiresAt'>, now: number, marginSeconds: number): boolean {
+  return record.expiresAt - marginSeconds > now;
+}
+
+/** Shard of the refresher index for a user: stable, evenly spread. */
+export function refreshShard(userId: string): number {
+  return createHash('sha256').update(userId).digest().readUInt32BE(0) % REFRESH_SHARDS;
+}
+
+/**
+ * When the refresher should next look at a user: when the access token expires, or a day after the
+ * last tokens, whichever is first; pushed back after failures so a failing user cannot starve others.
+ */
+export function nextRefreshAt(options: { expiresAt: number; tokensIssuedAt: number; retryAt?: number }): number {
+  const due = Math.min(options.expiresAt, options.tokensIssuedAt + MAX_GRANT_IDLE_SECONDS);
+  return options.retryAt !== undefined ? Math.max(due, options.retryAt) : due;
+}
+
+/** Back-off after `failures` consecutive transient failures: 1, 2, 4 ... minutes, at most an hour. */
+export function retryDelaySeconds(failures: number): number {
+  return Math.min(3600, 60 * 2 ** Math.max(0, failures - 1));
+}

@@ -1,0 +1,12 @@
+/**
+ * Starts the real parts the integration tests share, once per run: DynamoDB Local (the official
+ * jar). Tests find it through DYNAMODB_ENDPOINT.
+ */
+import { startDynamoLocal } from '../../infra/local/dynamodb-local';
+
+export default async function globalSetup(): Promise<void> {
+  const dynamo = await startDynamoLocal();
+  process.env.DYNAMODB_ENDPOINT = dynamo.endpoint;
+  process.env.AWS_REGION ??= 'us-east-1';
+  (globalThis as { __dynamoLocal?: { stop(): Promise<void> } }).__dynamoLocal = dynamo;
+}

@@ -1,0 +1,70 @@
+import { bindingMatches, hashBinding, LOGIN_ATTEMPT_TTL_SECONDS, s256, startLogin } from '../../functions/core/login';
+
+const config = {
+  authorizeUrl: 'https://api.kroger.com/v1/connect/oauth2/authorize',
+  clientId: 'my-client',
+  redirectUri: 'https://broker.example.com/callback',
+  scopes: ['product.compact', 'cart.basic:write', 'profile.compact'],
+  pkce: true,
+};
+
+describe('Function: startLogin', () => {
+  it('builds the authorization request with every parameter Kroger and RFC 7636 ask for', () => {
+    const login = startLogin(config, { now: 1000 });
+    const url = new URL(login.authorizationUrl);
+    expect(url.origin + url.pathname).toBe(config.authorizeUrl);
+    expect(url.searchParams.get('client_id')).toBe('my-client');
+    expect(url.searchParams.get('redirect_uri')).toBe(config.redirectUri);
+    expect(url.searchParams.get('response_type')).toBe('code');
+    expect(url.searchParams.get('scope')).toBe('product.compact cart.basic:write profile.compact');
+    expect(url.searchParams.get('state')).toBe(login.attempt.state);
+    expect(url.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(url.searchParams.get('code_challenge')).toBe(s256(login.attempt.codeVerifier!));
+  });
+
+  it('uses at least 128 random bits for state, verifier and binding, fresh every time', () => {
+    const a = startLogin(config, { now: 1000 });
+    const b = startLogin(config, { now: 1000 });
+    for (const value of [a.attempt.state, a.attempt.codeVerifier!, a.bindingValue]) {
+      expect(Buffer.from(value, 'base64url').length * 8).toBeGreaterThanOrEqual(128);
+    }
+    expect(a.attempt.state).not.toBe(b.attempt.state);
+    expect(a.bindingValue).not.toBe(b.bindingValue);
+  });
+
+  it('stores only a hash of the binding cookie, never the value', () => {
+    const login = startLogin(config, { now: 1000 });
+    expect(JSON.stringify(login.attempt)).not.toContain(login.bindingValue);
+    expect(login.attempt.bindingHash).toBe(hashBinding(login.bindingValue));
+  });
+
+  it('expires the attempt after about ten minutes', () => {
+    expect(startLogin(config, { now: 1000 }).attempt.expiresAt).toBe(1000 + LOGIN_ATTEMPT_TTL_SECONDS);
+    expect(LOGIN_ATTEMPT_TTL_SECONDS).toBeLessThanOrEqual(900);
+  });
+
+  it('sends no PKCE parameters and stores no verifier when PKCE is turned off', () => {
+    const login = startLogin({ ...config, pkce: false }, { now: 1000 });
+    const url = new URL(login.authorizationUrl);
+    expect(url.searchParams.has('code_challenge')).toBe(false);
+    expect(url.searchParams.has('code_challenge_method')).toBe(false);
+    expect(login.attempt.codeVerifier).toBeUndefined();
+  });
+});
+
+describe('Function: s256', () => {
+  it('matches the RFC 7636 appendix B example', () => {
+    expect(s256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+  });
+});
+
+describe('Function: bindingMatches', () => {
+  it('accepts the cookie whose hash was stored', () => {
+    expect(bindingMatches('abc', hashBinding('abc'))).toBe(true);
+  });
+  it('refuses a different cookie, an empty one and a missing one', () => {
+    expect(bindingMatches('abd', hashBinding('abc'))).toBe(false);
+    expect(bindingMatches('', hashBinding('abc'))).toBe(false);
+    expect(bindingMatches(undefined, hashBinding('abc'))).toBe(false);
+  });
+});
