@@ -33,11 +33,14 @@ const MAX_PROFILE_ID_LENGTH = 256;
 
 /** Errors that mean "could not reach or hear from the provider": fetch failures and timeouts. */
 function isTransportError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+  // Checked by name, not instanceof: AbortSignal.timeout() throws a DOMException, which comes from
+  // another realm under some runtimes and test sandboxes.
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, message } = error as { name?: unknown; message?: unknown };
   return (
-    error.name === 'AbortError' ||
-    error.name === 'TimeoutError' ||
-    (error instanceof TypeError && /fetch failed|network|terminated|socket/i.test(error.message))
+    name === 'AbortError' ||
+    name === 'TimeoutError' ||
+    (name === 'TypeError' && typeof message === 'string' && /fetch failed|network|terminated|socket/i.test(message))
   );
 }
 

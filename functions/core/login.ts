@@ -79,16 +79,21 @@ export function startLogin(
   const bindingValue = random(32);
   const codeVerifier = config.pkce ? random(32) : undefined;
 
-  const url = new URL(config.authorizeUrl);
-  url.searchParams.set('client_id', config.clientId);
-  url.searchParams.set('redirect_uri', config.redirectUri);
-  url.searchParams.set('response_type', 'code');
-  url.searchParams.set('scope', config.scopes.join(' '));
-  url.searchParams.set('state', state);
+  // Encoded with encodeURIComponent (spaces as %20), as Kroger's tutorial does, rather than
+  // URLSearchParams' "+" for spaces, which some servers do not decode in a query string.
+  const params: Array<[string, string]> = [
+    ['client_id', config.clientId],
+    ['redirect_uri', config.redirectUri],
+    ['response_type', 'code'],
+    ['scope', config.scopes.join(' ')],
+    ['state', state],
+  ];
   if (codeVerifier) {
-    url.searchParams.set('code_challenge', s256(codeVerifier));
-    url.searchParams.set('code_challenge_method', 'S256');
+    params.push(['code_challenge', s256(codeVerifier)], ['code_challenge_method', 'S256']);
   }
+  const url = new URL(config.authorizeUrl);
+  const query = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+  url.search = url.search ? `${url.search.slice(1)}&${query}` : query;
 
   return {
     attempt: {

@@ -1,0 +1,189 @@
+/**
+ * Valid access tokens on demand: read the stored token, and when it is too close to expiry refresh
+ * it, single-flight across processes. The refresh lease in DynamoDB makes one process the refresher;
+ * the others wait and re-read what it wrote. The rotated refresh token is stored with the new access
+ * token in one write conditional on `version`, so an older pair never overwrites a newer one.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2 (refresh token rotation)
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  ConcurrentUpdateError,
+  InvalidGrantError,
+  ProviderResponseError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  RefreshInProgressError,
+  UnknownUserError,
+} from '../core/errors';
+import { DEFAULT_MARGIN_SECONDS, isFresh, type TokenRecord } from '../core/tokens';
+import type { EventPublisher } from '../adapters/events';
+import type { Logger } from '../adapters/logger';
+import type { ProviderClient } from '../adapters/provider';
+import type { TokenStore } from '../adapters/token-store';
+
+/** A valid access token as handed to readers. */
+export interface AccessToken {
+  readonly userId: string;
+  readonly accessToken: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  readonly scope: string;
+  readonly tokenType: string;
+}
+
+/** Options of one read. */
+export interface GetTokenOptions {
+  /** Minimum remaining lifetime in seconds. @default 300 */
+  readonly marginSeconds?: number;
+  /** Refresh even if the stored token is still valid (unless another process just did). */
+  readonly forceRefresh?: boolean;
+}
+
+/** What the refresher needs. */
+export interface RefreshDeps {
+  readonly tokens: TokenStore;
+  readonly client: Pick<ProviderClient, 'refresh'>;
+  readonly events: EventPublisher;
+  readonly logger: Logger;
+  /** Epoch milliseconds; injectable for tests. */
+  readonly nowMs?: () => number;
+  /** Identifies this process as a lease owner. @default a random UUID */
+  readonly owner?: string;
+  /**
+   * How long a lease lasts. Must outlast one provider call (its timeout) with room to spare: a lease
+   * that expired mid-call would let a second process present the same single-use refresh token.
+   * @default 30 s
+   */
+  readonly leaseMs?: number;
+  /** How long a reader waits for another process's refresh before giving up. @default 12 s */
+  readonly maxWaitMs?: number;
+  /** Consecutive transient failures after which `token.refresh_failed` is published. @default 3 */
+  readonly failureEventThreshold?: number;
+}
+
+/** The outcome of one refresh attempt, for the scheduled refresher's counts. */
+export type RefreshOutcome = 'refreshed' | 'fresh' | 'failed' | 'reauth_required';
+
+/** Reads and refreshes tokens; see {@link createTokenRefresher}. */
+export interface TokenRefresher {
+  /**
+   * Returns an access token valid for at least the margin, refreshing first when needed.
+   * @throws {UnknownUserError} no tokens for this user
+   * @throws {ReauthRequiredError} the grant is gone; the user must sign in again
+   * @throws {ProviderUnavailableError} the provider failed transiently; nothing was lost, try again
+   * @throws {RefreshInProgressError} another process is refreshing and did not finish in time
+   */
+  getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function toAccessToken(record: TokenRecord): AccessToken {
+  return {
+    userId: record.userId,
+    accessToken: record.accessToken,
+    expiresAt: record.expiresAt,
+    scope: record.scope,
+    tokenType: record.tokenType,
+  };
+}
+
+/** Creates the refresher. */
+export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
+  const nowMs = deps.nowMs ?? Date.now;
+  const owner = deps.owner ?? randomUUID();
+  const leaseMs = deps.leaseMs ?? 30_000;
+  const maxWaitMs = deps.maxWaitMs ?? 12_000;
+  const threshold = deps.failureEventThreshold ?? 3;
+  const seconds = () => Math.floor(nowMs() / 1000);
+
+  const publish = async (type: Parameters<EventPublisher['publish']>[0], record: TokenRecord, extra: object = {}) => {
+    try {
+      await deps.events.publish(type, {
+        userId: record.userId,
+        profileId: record.profileId,
+        at: new Date(nowMs()).toISOString(),
+        ...extra,
+      });
+    } catch (error) {
+      deps.logger.error('could not publish event', { event: type, userId: record.userId, error });
+    }
+  };
+
+  /** Refreshes with the lease held; `record` is the item as read when the lease was taken. */
+  const refreshHeld = async (record: TokenRecord, logger: Logger): Promise<AccessToken> => {
+    let tokens;
+    try {
+      tokens = await deps.client.refresh({ refreshToken: record.refreshToken, scope: record.scope });
+    } catch (error) {
+      const now = seconds();
+      if (error instanceof InvalidGrantError) {
+        // One refusal is final: retrying a refused refresh token could only look like reuse.
+        await deps.tokens.markReauthRequired(record.userId, record.version, 'invalid_grant', now);
+        logger.warn('grant refused by the provider; user must sign in again', { userId: record.userId });
+        await publish('token.reauth_required', record, { reason: 'invalid_grant' });
+        throw new ReauthRequiredError(record.userId, 'invalid_grant');
+      }
+      const reason = error instanceof ProviderResponseError ? error.oauthError ?? 'bad_response' : 'unavailable';
+      const failures = await deps.tokens.recordFailure(record.userId, record.version, reason, now);
+      logger.warn('refresh failed; the grant is kept and retried later', { userId: record.userId, failures, error });
+      if (failures === threshold) {
+        await publish('token.refresh_failed', record, { reason, consecutiveFailures: failures });
+      }
+      if (error instanceof ProviderUnavailableError) throw error;
+      throw new ProviderUnavailableError('the provider refused the refresh request; try again later', { cause: error });
+    }
+    const saved = await deps.tokens.saveRefresh(record.userId, record.version, tokens, seconds());
+    logger.info('tokens refreshed', { userId: record.userId, rotated: tokens.refreshToken !== undefined });
+    if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);
+    return toAccessToken(saved);
+  };
+
+  return {
+    async getAccessToken(userId, options = {}) {
+      const logger = deps.logger.child({ userId });
+      const margin = options.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
+      const deadline = nowMs() + maxWaitMs;
+      let firstVersion: number | undefined;
+      for (let attempt = 0; ; attempt++) {
+        const record = await deps.tokens.get(userId);
+        if (!record) throw new UnknownUserError(userId);
+        if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
+        firstVersion ??= record.version;
+        // A forced refresh is satisfied by any refresh that happened after it was asked for.
+        const satisfied = options.forceRefresh ? record.version > firstVersion : true;
+        if (satisfied && isFresh(record, seconds(), margin)) return toAccessToken(record);
+
+        let held: TokenRecord;
+        try {
+          held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+        } catch (error) {
+          if (!(error instanceof ConcurrentUpdateError)) throw error;
+          if (nowMs() >= deadline) throw new RefreshInProgressError(userId);
+          // Someone else is refreshing: wait a little (with jitter) and read what they wrote.
+          await sleep(Math.min(100 * 2 ** Math.min(attempt, 3), 800) * (0.5 + Math.random()));
+          continue;
+        }
+
+        let written = false;
+        try {
+          if (held.status === 'reauth_required') throw new ReauthRequiredError(userId, held.statusReason);
+          const heldSatisfied = options.forceRefresh ? held.version > firstVersion : true;
+          if (heldSatisfied && isFresh(held, seconds(), margin)) return toAccessToken(held);
+          written = true; // every outcome of refreshHeld writes the item and drops the lease with it
+          return await refreshHeld(held, logger);
+        } catch (error) {
+          if (error instanceof ConcurrentUpdateError) {
+            // A login replaced the tokens while we refreshed: theirs are newer, read them.
+            written = false;
+            continue;
+          }
+          throw error;
+        } finally {
+          if (!written) await deps.tokens.releaseLease(userId, owner);
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * Starts the sandbox Kroger authorization server (server.mts) as a child process and drives its
+ * test controls over HTTP. Kept free of oidc-provider imports (ESM-only) so CommonJS code, jest
+ * and `npm start` can use it.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+
+/** Options of {@link startSandbox}. */
+export interface SandboxOptions {
+  /**
+   * Port to listen on (loopback only).
+   * @default 0 - a free port chosen by the system
+   */
+  readonly port?: number;
+  /** The one registered client. It authenticates with HTTP Basic only. */
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Registered redirect URIs, matched exactly. */
+  readonly redirectUris: readonly string[];
+  /**
+   * Access token lifetime in seconds, also the token response's `expires_in`.
+   * @default 1800 - Kroger's 30 minutes
+   */
+  readonly accessTokenTtlSeconds?: number;
+  /**
+   * Receives the sandbox's log lines (stderr; never token values).
+   * @default - lines are kept only to explain a failed start
+   */
+  readonly onLog?: (line: string) => void;
+}
+
+/** A running sandbox: its URLs, its client, and its test controls. */
+export interface SandboxHandle {
+  /** `http://localhost:PORT`. */
+  readonly origin: string;
+  /** The issuer, as oidc-provider puts it in the callback's `iss` (RFC 9207); equals `origin`. */
+  readonly issuer: string;
+  /** `${origin}/v1/connect/oauth2`: `/authorize` and `/token` live under it, as at Kroger. */
+  readonly oauth2BaseUrl: string;
+  /** `origin`; the profile is at `${apiBaseUrl}/v1/identity/profile`. */
+  readonly apiBaseUrl: string;
+  /** RFC 7009 token revocation endpoint. */
+  readonly revocationUrl: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Counts of POST /token by grant type, including rejected requests and injected failures. */
+  stats(): Promise<{ authorizationCode: number; refreshToken: number }>;
+  resetStats(): Promise<void>;
+  /**
+   * Makes the next `count` token requests answer 503 or hang (never answer), to simulate an
+   * outage or a timeout; without `count`, until `failToken('none')`.
+   */
+  failToken(mode: 'none' | '503' | 'hang', count?: number): Promise<void>;
+  /** When `omitRefreshToken` is true, refresh responses carry no refresh_token and the old one stays valid. */
+  setRotation(opts: { omitRefreshToken: boolean }): Promise<void>;
+  /** Revokes every grant of the account: its tokens stop working and refreshes get invalid_grant. */
+  revokeAccount(accountId: string): Promise<void>;
+  /** Stops the process; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 5_000;
+const STDERR_TAIL_LINES = 30;
+
+/**
+ * Starts a sandbox and resolves once it listens.
+ * @throws Error when it does not print its ready line within 20 s or exits first; the message ends
+ * with the tail of its stderr.
+ */
+export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle> {
+  if (opts.redirectUris.length === 0) throw new Error('expected at least one "redirectUris" entry');
+
+  // tsx's ESM loader, resolved from this package so the sandbox starts from any working directory.
+  const tsxLoader = pathToFileURL(require.resolve('tsx')).href;
+  const child = spawn(process.execPath, ['--import', tsxLoader, join(__dirname, 'server.mts')], {
+    env: {
+      ...process.env,
+      SANDBOX_PORT: String(opts.port ?? 0),
+      SANDBOX_HOST: '127.0.0.1',
+      SANDBOX_CLIENT_ID: opts.clientId,
+      SANDBOX_CLIENT_SECRET: opts.clientSecret,
+      SANDBOX_REDIRECT_URIS: opts.redirectUris.join(' '),
+      SANDBOX_ACCESS_TOKEN_TTL: String(opts.accessTokenTtlSeconds ?? 1800),
+      SANDBOX_EXIT_ON_STDIN_END: '1',
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+
+  // stderr is always drained (a full pipe would block the child); the tail explains a failed start.
+  const tail: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    tail.push(line);
+    if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    opts.onLog?.(line);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const fail = (reason: string): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      // Give the stderr reader a moment to collect the last lines.
+      setTimeout(() => reject(new Error(`sandbox ${reason}\n--- sandbox stderr ---\n${tail.join('\n')}`)), 50);
+    };
+    const timer = setTimeout(() => fail(`did not get ready within ${READY_TIMEOUT_MS / 1000} s`), READY_TIMEOUT_MS);
+    child.once('error', (err) => fail(`could not be spawned: ${err.message}`));
+    const onExit = (code: number | null, signal: string | null): void =>
+      fail(`exited before it was ready (code ${code}, signal ${signal})`);
+    child.once('exit', onExit);
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      const ready = parseReady(line);
+      if (ready === undefined) return fail(`printed an unexpected first line: ${JSON.stringify(line.slice(0, 200))}`);
+      clearTimeout(timer);
+      child.removeListener('exit', onExit);
+      resolve(ready);
+    });
+  });
+
+  const origin = `http://localhost:${port}`;
+  const oauth2BaseUrl = `${origin}/v1/connect/oauth2`;
+  const control = (method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> =>
+    controlRequest(`${origin}/__sandbox/${path}`, method, body);
+
+  return {
+    origin,
+    issuer: origin,
+    oauth2BaseUrl,
+    apiBaseUrl: origin,
+    revocationUrl: `${oauth2BaseUrl}/revoke`,
+    clientId: opts.clientId,
+    clientSecret: opts.clientSecret,
+    stats: async () => (await control('GET', 'stats')) as { authorizationCode: number; refreshToken: number },
+    resetStats: async () => void (await control('POST', 'stats/reset')),
+    failToken: async (mode, count) => void (await control('POST', 'fail-token', { mode, count })),
+    setRotation: async ({ omitRefreshToken }) => void (await control('POST', 'rotation', { omitRefreshToken })),
+    revokeAccount: async (accountId) => void (await control('POST', 'revoke-account', { accountId })),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function parseReady(line: string): number | undefined {
+  try {
+    const message = JSON.parse(line) as { ready?: unknown; port?: unknown };
+    return message.ready === true && Number.isInteger(message.port) ? (message.port as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function controlRequest(url: string, method: 'GET' | 'POST', body: unknown): Promise<unknown> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`sandbox control ${method} ${new URL(url).pathname} answered ${res.status}: ${text}`);
+  return JSON.parse(text) as unknown;
+}

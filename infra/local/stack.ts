@@ -1,0 +1,167 @@
+/**
+ * The local stack: the same handler code as in Lambda behind a local HTTP adapter, with DynamoDB
+ * Local and the Kroger-shaped sandbox provider started here when no real ones are configured.
+ * Used by `npm start`, the end-to-end tests and the benchmarks.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { type Env, readProviderConfig, readSecretConfig, readStoreConfig } from '../../functions/core/config';
+import { createDynamoClient } from '../../functions/adapters/dynamo';
+import { ensureTables } from '../../functions/adapters/tables';
+import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
+import { createRouter, type V2Handler } from './http-adapter';
+import { portInUse } from './ports';
+import { startSandbox, type SandboxHandle } from './sandbox/launch';
+
+/** Where `npm start` records the running stack, so `npm run tokens` finds the same DynamoDB. */
+export const STATE_FILE = join(process.cwd(), '.local', 'stack.json');
+
+/** What `npm start` writes to {@link STATE_FILE}. */
+export interface LocalStackState {
+  readonly pid: number;
+  /** Environment a client of this stack should use (endpoints, table names, sandbox client). */
+  readonly env: Record<string, string>;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  readonly baseUrl: string;
+  readonly loginUrl: string;
+  /** The environment the handlers run with (no secret printed from it). */
+  readonly env: Record<string, string>;
+  readonly sandbox?: SandboxHandle;
+  readonly dynamo?: DynamoLocalHandle;
+  stop(): Promise<void>;
+}
+
+/** Default local client registration for the sandbox provider. */
+export const SANDBOX_CLIENT_ID = 'kroger-broker-local';
+
+/**
+ * Starts the stack. Configuration comes from `env` (`process.env` for `npm start`); what it leaves
+ * out is filled in: the sandbox provider when `OAUTH2_BASE_URL` is unset, DynamoDB Local when
+ * `DYNAMODB_ENDPOINT` is unset. Fails with a message naming any bad variable.
+ */
+export async function startLocalStack(
+  env: Env,
+  options: { writeStateFile?: boolean; log?: (line: string) => void } = {},
+): Promise<LocalStack> {
+  const log = options.log ?? (() => undefined);
+  const port = Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`PORT must be a port number, got "${env.PORT}"`);
+  }
+  const cleanups: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+
+  try {
+    let server: Server | undefined = createServer();
+    // Listen first (the handlers are attached later): the port is then known for REDIRECT_URL.
+    const actualPort = await new Promise<number>((resolve, reject) => {
+      server!.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? new Error(`PORT ${port} is in use: set PORT to another port`) : error),
+      );
+      server!.listen(port, '127.0.0.1', () => {
+        const address = server!.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+    cleanups.push(() => new Promise((resolve) => server!.close(() => resolve())));
+    const baseUrl = `http://localhost:${actualPort}`;
+
+    const runEnv: Record<string, string> = {};
+    for (const [key, value] of Object.entries(env)) if (value !== undefined) runEnv[key] = value;
+    runEnv.REDIRECT_URL ||= `${baseUrl}/callback`;
+
+    let sandbox: SandboxHandle | undefined;
+    if (!runEnv.OAUTH2_BASE_URL) {
+      log('starting the sandbox provider (OAUTH2_BASE_URL is not set)...');
+      runEnv.CLIENT_ID ||= SANDBOX_CLIENT_ID;
+      runEnv.CLIENT_SECRET ||= randomBytes(24).toString('base64url');
+      sandbox = await startSandbox({
+        clientId: runEnv.CLIENT_ID,
+        clientSecret: runEnv.CLIENT_SECRET,
+        redirectUris: [runEnv.REDIRECT_URL],
+        accessTokenTtlSeconds: env.SANDBOX_ACCESS_TOKEN_TTL ? Number(env.SANDBOX_ACCESS_TOKEN_TTL) : undefined,
+      });
+      cleanups.push(() => sandbox!.stop());
+      runEnv.OAUTH2_BASE_URL = sandbox.oauth2BaseUrl;
+      runEnv.API_BASE_URL = sandbox.apiBaseUrl;
+      runEnv.OAUTH2_ISSUER = sandbox.issuer;
+      runEnv.OAUTH2_REVOCATION_URL = sandbox.revocationUrl;
+    } else if (!runEnv.API_BASE_URL) {
+      // Kroger serves the API on the same origin as OAuth2 (https://api.kroger.com).
+      runEnv.API_BASE_URL = new URL(runEnv.OAUTH2_BASE_URL).origin;
+    }
+
+    let dynamo: DynamoLocalHandle | undefined;
+    if (!runEnv.DYNAMODB_ENDPOINT) {
+      log('starting DynamoDB Local (DYNAMODB_ENDPOINT is not set)...');
+      const preferred = Number(env.DYNAMODB_LOCAL_PORT ?? 8000);
+      dynamo = await startDynamoLocal({ port: (await portInUse(preferred)) ? undefined : preferred });
+      cleanups.push(() => dynamo!.stop());
+      runEnv.DYNAMODB_ENDPOINT = dynamo.endpoint;
+    }
+
+    // Validate everything now, so a bad value fails here with its name, not on the first request.
+    readProviderConfig(runEnv);
+    readSecretConfig(runEnv);
+    const storeConfig = readStoreConfig(runEnv);
+    const client = createDynamoClient(storeConfig);
+    const created = await ensureTables(client, storeConfig);
+    client.destroy();
+    if (created.length) log(`created tables: ${created.join(', ')}`);
+
+    // The handlers read their configuration at import, exactly as in Lambda.
+    Object.assign(process.env, runEnv);
+    const login = (await import('../../functions/login')).handler as V2Handler;
+    const callback = (await import('../../functions/callback')).handler as V2Handler;
+    server.on('request', createRouter({ '/login': login, '/callback': callback }));
+
+    const publicEnv = { ...runEnv };
+    if (options.writeStateFile) {
+      const state: LocalStackState = {
+        pid: process.pid,
+        env: pick(runEnv, [
+          'DYNAMODB_ENDPOINT', 'TOKENS_TABLE', 'SESSIONS_TABLE', 'CLIENT_ID', 'OAUTH2_BASE_URL', 'API_BASE_URL',
+          'REDIRECT_URL', 'OAUTH2_ISSUER', 'OAUTH2_REVOCATION_URL', 'SCOPES', 'PKCE',
+          // The sandbox's generated secret only: a real CLIENT_SECRET is never written to disk.
+          ...(sandbox ? ['CLIENT_SECRET'] : []),
+        ]),
+      };
+      mkdirSync(join(STATE_FILE, '..'), { recursive: true });
+      writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
+      chmodSync(STATE_FILE, 0o600);
+      cleanups.push(async () => rmSync(STATE_FILE, { force: true }));
+    }
+    delete publicEnv.CLIENT_SECRET;
+
+    const stack: LocalStack = {
+      baseUrl,
+      loginUrl: `${baseUrl}/login`,
+      env: publicEnv,
+      sandbox,
+      dynamo,
+      stop: async () => {
+        const s = server;
+        server = undefined;
+        if (s) s.closeAllConnections();
+        await stopAll();
+      },
+    };
+    return stack;
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function pick(source: Record<string, string>, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}

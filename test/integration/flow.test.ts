@@ -1,0 +1,288 @@
+/**
+ * The login and callback flows end to end against real parts: DynamoDB Local and the Kroger-shaped
+ * sandbox provider (oidc-provider). Only the browser is stood in for, by walking the sandbox's
+ * sign-in and consent forms with fetch.
+ */
+import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import { logEventPublisher } from '../../functions/adapters/events';
+import { createProviderClient } from '../../functions/adapters/provider';
+import { type CallbackDeps, handleCallback } from '../../functions/flows/callback-flow';
+import { handleLogin, type LoginDeps } from '../../functions/flows/login-flow';
+import { completeAuthorization } from '../../infra/local/sandbox/headless';
+import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import { cookiePair, getEvent } from '../support/events';
+import { captureLogger } from '../support/logs';
+import { createTestStores, type TestStores } from '../support/stores';
+
+const REDIRECT = 'http://localhost:3999/callback';
+
+let sandbox: SandboxHandle;
+let stores: TestStores;
+let provider: ProviderConfig;
+let logs: ReturnType<typeof captureLogger>;
+let loginDeps: LoginDeps;
+let callbackDeps: CallbackDeps;
+
+function configFor(sb: SandboxHandle, overrides: Record<string, string> = {}): ProviderConfig {
+  return readProviderConfig({
+    CLIENT_ID: sb.clientId,
+    OAUTH2_BASE_URL: sb.oauth2BaseUrl,
+    API_BASE_URL: sb.apiBaseUrl,
+    REDIRECT_URL: REDIRECT,
+    OAUTH2_ISSUER: sb.issuer,
+    PROVIDER_TIMEOUT_MS: '1500',
+    ...overrides,
+  });
+}
+
+function deps(secret = sandbox.clientSecret, config = provider): CallbackDeps {
+  return {
+    provider: config,
+    client: createProviderClient(config, async () => secret),
+    sessions: stores.sessions,
+    tokens: stores.tokens,
+    events: logEventPublisher(logs.logger),
+    logger: logs.logger,
+  };
+}
+
+/** /login, then sign in and consent at the sandbox: returns the callback query and the cookie. */
+async function startAndAuthorize(login: string, options: { approve?: boolean; query?: string } = {}) {
+  const started = await handleLogin(getEvent('/login', options.query ?? ''), loginDeps);
+  expect(started.statusCode).toBe(302);
+  const back = await completeAuthorization(started.headers.location, { login, approve: options.approve ?? true });
+  expect(back.origin + back.pathname).toBe(REDIRECT);
+  return { query: back.search.slice(1), cookie: cookiePair(started.cookies?.[0]), state: back.searchParams.get('state')! };
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ clientId: 'flow-client', clientSecret: 'flow-secret-+/=', redirectUris: [REDIRECT] });
+  stores = await createTestStores('flow');
+  provider = configFor(sandbox);
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+  stores?.client.destroy();
+});
+
+beforeEach(async () => {
+  logs = captureLogger();
+  loginDeps = {
+    provider,
+    flow: { returnToAllowlist: ['https://app.example.com/done'] },
+    sessions: stores.sessions,
+    logger: logs.logger,
+  };
+  callbackDeps = deps();
+  await sandbox.failToken('none');
+  await sandbox.resetStats();
+});
+
+describe('Flow: login and callback', () => {
+  it('stores the tokens under the Kroger profile id and shows "connected" without any token', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-happy');
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(200);
+    expect(result.body).toMatch(/connected/i);
+    const record = await stores.tokens.get('profile-happy');
+    expect(record).toMatchObject({ profileId: 'profile-happy', status: 'active', tokenType: 'bearer', version: 1 });
+    expect(record!.scope.split(' ')).toEqual(expect.arrayContaining(['profile.compact']));
+    expect(record!.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
+    expect(result.body).not.toContain(record!.accessToken);
+    expect(JSON.stringify(result)).not.toContain(record!.refreshToken);
+    expect(result.cookies?.[0]).toMatch(/^kroger_broker_login=; Path=\/callback; Max-Age=0/);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
+    expect(logs.text()).not.toContain(record!.accessToken);
+    expect(logs.text()).not.toContain(record!.refreshToken);
+    expect(logs.text()).not.toContain(new URLSearchParams(query).get('code')!);
+  });
+
+  it('refuses a replayed callback with a 4xx and makes no second token request', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-replay');
+    expect((await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps)).statusCode).toBe(200);
+
+    const replay = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+
+    expect(replay.statusCode).toBe(400);
+    expect(replay.body).toMatch(/already used/);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
+  });
+
+  it('refuses a callback from another browser without burning the real browser\'s attempt', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-foreign');
+    const other = await handleLogin(getEvent('/login'), loginDeps);
+
+    const foreign = await handleCallback(getEvent('/callback', query, [cookiePair(other.cookies?.[0])]), callbackDeps);
+    const noCookie = await handleCallback(getEvent('/callback', query), callbackDeps);
+
+    expect(foreign.statusCode).toBe(400);
+    expect(foreign.body).toMatch(/different browser/);
+    expect(noCookie.statusCode).toBe(400);
+    expect(noCookie.body).toMatch(/cookie is missing/);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
+    expect(await stores.tokens.get('profile-foreign')).toBeUndefined();
+    // The person who started the login can still finish it.
+    expect((await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps)).statusCode).toBe(200);
+  });
+
+  it('refuses an unknown (forged) state with a 4xx and no token request', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-forged');
+    const forged = new URLSearchParams(query);
+    forged.set('state', 'forged-state-value');
+
+    const result = await handleCallback(getEvent('/callback', forged.toString(), [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toMatch(/not valid/);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
+  });
+
+  it('refuses a callback with no parameters, and one with an oversized code, before any I/O', async () => {
+    const empty = await handleCallback(getEvent('/callback'), callbackDeps);
+    const huge = await handleCallback(getEvent('/callback', `state=x&code=${'c'.repeat(5000)}`), callbackDeps);
+
+    expect(empty.statusCode).toBe(400);
+    expect(empty.body).toMatch(/&#34;state&#34; parameter is missing/);
+    expect(huge.statusCode).toBeGreaterThanOrEqual(400);
+    expect(huge.statusCode).toBeLessThan(500);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
+  });
+
+  it('shows the provider error escaped, stores nothing and makes no token request', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-cancel', { approve: false });
+    const params = new URLSearchParams(query);
+    expect(params.get('error')).toBe('access_denied');
+    params.set('error_description', '<script>alert(1)</script>');
+
+    const result = await handleCallback(getEvent('/callback', params.toString(), [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(403);
+    expect(result.body).toMatch(/cancelled/);
+    expect(result.body).not.toContain('<script>');
+    expect(result.body).toContain('&#60;script&#62;');
+    expect(await stores.tokens.get('profile-cancel')).toBeUndefined();
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
+  });
+
+  it('lets exactly one of two concurrent callbacks with the same state win', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-race');
+
+    const results = await Promise.all([
+      handleCallback(getEvent('/callback', query, [cookie]), callbackDeps),
+      handleCallback(getEvent('/callback', query, [cookie]), callbackDeps),
+    ]);
+
+    expect(results.map((r) => r.statusCode).sort()).toEqual([200, 400]);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
+  });
+
+  it('answers a provider outage at /token with a 503 "try again" page and stores nothing', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-outage');
+    await sandbox.failToken('503');
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(503);
+    expect(result.body).toMatch(/try again/i);
+    expect(await stores.tokens.get('profile-outage')).toBeUndefined();
+  });
+
+  it('answers a hanging /token with a 503 within the configured timeout', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-hang');
+    await sandbox.failToken('hang');
+    const started = Date.now();
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(503);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await stores.tokens.get('profile-hang')).toBeUndefined();
+  });
+
+  it('answers rejected client credentials with a 502, never showing the secret, and stores nothing', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-badsecret');
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), deps('wrong-secret'));
+
+    expect(result.statusCode).toBe(502);
+    expect(result.body).not.toContain('wrong-secret');
+    expect(logs.text()).not.toContain('wrong-secret');
+    expect(await stores.tokens.get('profile-badsecret')).toBeUndefined();
+  });
+
+  it('refuses a callback whose "iss" is not the configured issuer (RFC 9207)', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-iss');
+    const params = new URLSearchParams(query);
+    params.set('iss', 'https://evil.example.com');
+
+    const result = await handleCallback(getEvent('/callback', params.toString(), [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toMatch(/expected authorization server/);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
+  });
+
+  it('refuses an expired login attempt', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-late');
+    const late = { ...callbackDeps, now: () => Math.floor(Date.now() / 1000) + 601 };
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), late);
+
+    expect(result.statusCode).toBe(400);
+    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
+  });
+
+  it('works with PKCE turned off for a provider that does not support it', async () => {
+    const noPkce = configFor(sandbox, { PKCE: 'false' });
+    loginDeps = { ...loginDeps, provider: noPkce };
+    const { query, cookie } = await startAndAuthorize('profile-nopkce');
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), deps(sandbox.clientSecret, noPkce));
+
+    expect(result.statusCode).toBe(200);
+  });
+});
+
+describe('Flow: connect links and return targets', () => {
+  it('stores tokens under the app user id and refuses a second use of the link', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await stores.sessions.putLink({ id: 'link-1', appUserId: 'app-user-7', expiresAt: now + 900 });
+    const { query, cookie } = await startAndAuthorize('profile-linked', { query: 'session=link-1' });
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const reuse = await handleLogin(getEvent('/login', 'session=link-1'), loginDeps);
+
+    expect(result.statusCode).toBe(200);
+    expect(await stores.tokens.get('app-user-7')).toMatchObject({ profileId: 'profile-linked' });
+    expect(await stores.tokens.get('profile-linked')).toBeUndefined();
+    expect(reuse.statusCode).toBe(400);
+    expect(reuse.body).toMatch(/connect link is not valid/);
+  });
+
+  it('refuses a forged link and an expired one', async () => {
+    await stores.sessions.putLink({ id: 'link-old', appUserId: 'u', expiresAt: Math.floor(Date.now() / 1000) - 1 });
+    expect((await handleLogin(getEvent('/login', 'session=nope'), loginDeps)).statusCode).toBe(400);
+    expect((await handleLogin(getEvent('/login', 'session=link-old'), loginDeps)).statusCode).toBe(400);
+  });
+
+  it('redirects to an allow-listed returnTo after success', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-return', {
+      query: `returnTo=${encodeURIComponent('https://app.example.com/done?x=1')}`,
+    });
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(302);
+    expect(result.headers.location).toBe('https://app.example.com/done?x=1');
+  });
+
+  it('refuses a returnTo that is not on the allow-list (no open redirect)', async () => {
+    const result = await handleLogin(getEvent('/login', `returnTo=${encodeURIComponent('https://evil.test/')}`), loginDeps);
+
+    expect(result.statusCode).toBe(400);
+    expect(result.headers.location).toBeUndefined();
+  });
+});
