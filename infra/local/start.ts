@@ -3,6 +3,8 @@
  * its own DynamoDB Local and sandbox provider; set `OAUTH2_BASE_URL` (and `CLIENT_ID`,
  * `CLIENT_SECRET`) to use a real provider such as Kroger, `DYNAMODB_ENDPOINT` for another DynamoDB.
  */
+// First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
+import '../../functions/adapters/quiet';
 import { ConfigError } from '../../functions/core/errors';
 import { startLocalStack } from './stack';
 

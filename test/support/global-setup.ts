@@ -5,6 +5,7 @@
 import { startDynamoLocal } from '../../infra/local/dynamodb-local';
 
 export default async function globalSetup(): Promise<void> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const dynamo = await startDynamoLocal();
   process.env.DYNAMODB_ENDPOINT = dynamo.endpoint;
   process.env.AWS_REGION ??= 'us-east-1';

@@ -1,0 +1,349 @@
+/**
+ * Refresh on read against real parts: DynamoDB Local and the sandbox provider with rotating,
+ * single-use refresh tokens (a reused one gets invalid_grant and revokes the grant, as the
+ * strictest provider would).
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import { ConcurrentUpdateError, ProviderUnavailableError, ReauthRequiredError, UnknownUserError } from '../../functions/core/errors';
+import { logEventPublisher } from '../../functions/adapters/events';
+import { createProviderClient } from '../../functions/adapters/provider';
+import { handleCallback } from '../../functions/flows/callback-flow';
+import { handleLogin } from '../../functions/flows/login-flow';
+import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/refresh-flow';
+import { createTokenReader } from '../../functions/reader/index';
+import { completeAuthorization } from '../../infra/local/sandbox/headless';
+import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import { cookiePair, getEvent } from '../support/events';
+import { captureLogger } from '../support/logs';
+import { createTestStores, type TestStores } from '../support/stores';
+
+const REDIRECT = 'http://localhost:3998/callback';
+const SECRET = 'refresh-secret';
+
+let sandbox: SandboxHandle;
+let stores: TestStores;
+let provider: ProviderConfig;
+let env: Record<string, string>;
+let logs: ReturnType<typeof captureLogger>;
+
+function refresher(overrides: Partial<Parameters<typeof createTokenRefresher>[0]> = {}): TokenRefresher {
+  return createTokenRefresher({
+    tokens: stores.tokens,
+    client: createProviderClient(provider, async () => SECRET),
+    events: logEventPublisher(logs.logger),
+    logger: logs.logger,
+    ...overrides,
+  });
+}
+
+/** Signs a user in through the real flow and returns the stored record. */
+async function connect(login: string) {
+  const deps = {
+    provider,
+    client: createProviderClient(provider, async () => SECRET),
+    sessions: stores.sessions,
+    tokens: stores.tokens,
+    events: logEventPublisher(logs.logger),
+    logger: logs.logger,
+  };
+  const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
+  const back = await completeAuthorization(started.headers.location, { login });
+  const result = await handleCallback(getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]), deps);
+  expect(result.statusCode).toBe(200);
+  return (await stores.tokens.get(login))!;
+}
+
+/** Makes the stored access token look expired, as it will be 30 minutes later. */
+async function expire(userId: string) {
+  await stores.client.send(
+    new UpdateItemCommand({
+      TableName: stores.config.tokensTable,
+      Key: { userId: { S: userId } },
+      UpdateExpression: 'SET expiresAt = :past',
+      ExpressionAttributeValues: { ':past': { N: String(Math.floor(Date.now() / 1000) - 10) } },
+    }),
+  );
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ clientId: 'refresh-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
+  stores = await createTestStores('refresh');
+  env = {
+    CLIENT_ID: sandbox.clientId,
+    CLIENT_SECRET: SECRET,
+    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
+    API_BASE_URL: sandbox.apiBaseUrl,
+    REDIRECT_URL: REDIRECT,
+    OAUTH2_ISSUER: sandbox.issuer,
+    PROVIDER_TIMEOUT_MS: '2000',
+    DYNAMODB_ENDPOINT: stores.config.endpoint!,
+    TOKENS_TABLE: stores.config.tokensTable,
+    SESSIONS_TABLE: stores.config.sessionsTable,
+  };
+  provider = readProviderConfig(env);
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+  stores?.client.destroy();
+});
+
+beforeEach(async () => {
+  logs = captureLogger();
+  await sandbox.failToken('none');
+  await sandbox.setRotation({ omitRefreshToken: false });
+  await sandbox.resetStats();
+});
+
+describe('Refresh on read', () => {
+  it('returns the stored token without a provider call while it is fresh', async () => {
+    const stored = await connect('r-fresh');
+    await sandbox.resetStats();
+
+    const token = await refresher().getAccessToken('r-fresh');
+
+    expect(token.accessToken).toBe(stored.accessToken);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 0 });
+  });
+
+  it('refreshes an expired token, storing the rotated refresh token with it under a new version', async () => {
+    const before = await connect('r-expired');
+    await expire('r-expired');
+    await sandbox.resetStats();
+
+    const token = await refresher().getAccessToken('r-expired');
+
+    const after = (await stores.tokens.get('r-expired'))!;
+    expect(token.accessToken).not.toBe(before.accessToken);
+    expect(token.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
+    expect(after.accessToken).toBe(token.accessToken);
+    expect(after.refreshToken).not.toBe(before.refreshToken);
+    expect(after.version).toBe(before.version + 1);
+    expect(after.leaseOwner).toBeUndefined();
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
+    expect(logs.text()).not.toContain(after.refreshToken);
+    expect(logs.text()).not.toContain(before.refreshToken);
+  });
+
+  it('refreshes again with the rotated token (the stored pair is usable, not a reused one)', async () => {
+    await connect('r-twice');
+    const r = refresher();
+    const first = await r.getAccessToken('r-twice', { forceRefresh: true });
+    const second = await r.getAccessToken('r-twice', { forceRefresh: true });
+
+    expect(second.accessToken).not.toBe(first.accessToken);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 2 });
+  });
+
+  it('keeps the stored refresh token when the response carries none', async () => {
+    const before = await connect('r-norotate');
+    await sandbox.setRotation({ omitRefreshToken: true });
+
+    const token = await refresher().getAccessToken('r-norotate', { forceRefresh: true });
+
+    const after = (await stores.tokens.get('r-norotate'))!;
+    expect(token.accessToken).not.toBe(before.accessToken);
+    expect(after.refreshToken).toBe(before.refreshToken);
+  });
+
+  it('throws UnknownUserError for a user with no tokens, without calling the provider', async () => {
+    await expect(refresher().getAccessToken('nobody')).rejects.toBeInstanceOf(UnknownUserError);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 0 });
+  });
+});
+
+describe('Refresh failures', () => {
+  it('marks a revoked grant reauth_required after one attempt and makes no further requests', async () => {
+    await connect('r-revoked');
+    await sandbox.revokeAccount('r-revoked');
+    await expire('r-revoked');
+    await sandbox.resetStats();
+    const r = refresher();
+
+    await expect(r.getAccessToken('r-revoked')).rejects.toBeInstanceOf(ReauthRequiredError);
+    await expect(r.getAccessToken('r-revoked')).rejects.toThrow(/must sign in again/);
+
+    const record = (await stores.tokens.get('r-revoked'))!;
+    expect(record).toMatchObject({ status: 'reauth_required', statusReason: 'invalid_grant' });
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
+    const events = logs.lines.filter((l) => l.includes('"token.reauth_required"'));
+    expect(events).toHaveLength(1);
+  });
+
+  it('makes the user active again after a new login, and says it recovered', async () => {
+    await connect('r-back');
+    await sandbox.revokeAccount('r-back');
+    await expire('r-back');
+    await expect(refresher().getAccessToken('r-back')).rejects.toBeInstanceOf(ReauthRequiredError);
+
+    const record = await connect('r-back');
+
+    expect(record.status).toBe('active');
+    expect(record.statusReason).toBeUndefined();
+    expect(logs.text()).toContain('"token.recovered"');
+    await expect(refresher().getAccessToken('r-back')).resolves.toMatchObject({ accessToken: record.accessToken });
+  });
+
+  it('keeps the grant through a provider outage and succeeds on the next read', async () => {
+    const before = await connect('r-outage');
+    await expire('r-outage');
+    await sandbox.failToken('503');
+    const r = refresher();
+
+    await expect(r.getAccessToken('r-outage')).rejects.toBeInstanceOf(ProviderUnavailableError);
+    const during = (await stores.tokens.get('r-outage'))!;
+    expect(during).toMatchObject({ status: 'active', refreshToken: before.refreshToken, consecutiveFailures: 1 });
+    expect(during.leaseOwner).toBeUndefined();
+
+    await sandbox.failToken('none');
+    const token = await r.getAccessToken('r-outage');
+    expect(token.accessToken).not.toBe(before.accessToken);
+    expect((await stores.tokens.get('r-outage'))!.consecutiveFailures).toBe(0);
+  });
+
+  it('treats a timeout like an outage: typed "try again", nothing lost', async () => {
+    const before = await connect('r-timeout');
+    await expire('r-timeout');
+    await sandbox.failToken('hang', 1);
+
+    await expect(refresher().getAccessToken('r-timeout')).rejects.toBeInstanceOf(ProviderUnavailableError);
+    expect((await stores.tokens.get('r-timeout'))!.refreshToken).toBe(before.refreshToken);
+  });
+});
+
+describe('Single flight', () => {
+  it('lets 10 concurrent readers in one process cause exactly one token request', async () => {
+    await connect('r-burst');
+    await expire('r-burst');
+    await sandbox.resetStats();
+
+    const tokens = await Promise.all(Array.from({ length: 10 }, () => refresher().getAccessToken('r-burst')));
+
+    expect(new Set(tokens.map((t) => t.accessToken)).size).toBe(1);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
+  });
+
+  it('lets 10 concurrent readers in separate processes cause exactly one token request', async () => {
+    await connect('r-procs');
+    await expire('r-procs');
+    await sandbox.resetStats();
+    const script = join(__dirname, '../support/reader-process.ts');
+    const children = Array.from({ length: 10 }, () =>
+      spawn(process.execPath, ['--import', 'tsx', script, 'r-procs'], {
+        cwd: join(__dirname, '../..'),
+        env: { ...process.env, ...env },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }),
+    );
+    const outputs = children.map(
+      (child) =>
+        new Promise<string[]>((resolve) => {
+          let buffer = '';
+          child.stdout.on('data', (chunk: Buffer) => {
+            buffer += chunk.toString();
+            if (buffer.startsWith('ready\n') && !child.stdin.writableEnded) (child as { ready?: boolean }).ready = true;
+          });
+          child.once('exit', () => resolve(buffer.trim().split('\n')));
+        }),
+    );
+    // Wait until every process has loaded, then release them together.
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (children.every((c) => (c as { ready?: boolean }).ready)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 50);
+    });
+    for (const child of children) child.stdin.end('go\n');
+
+    const results = (await Promise.all(outputs)).map((lines) => JSON.parse(lines[lines.length - 1]));
+
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(new Set(results.map((r) => r.accessToken)).size).toBe(1);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
+  }, 60_000);
+
+  it('takes over a lease left by a dead process once it expires', async () => {
+    await connect('r-dead');
+    await expire('r-dead');
+    await stores.tokens.acquireLease('r-dead', 'process-that-died', Date.now(), 1500);
+    await sandbox.resetStats();
+    const started = Date.now();
+
+    const token = await refresher({ maxWaitMs: 10_000 }).getAccessToken('r-dead');
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(token.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
+  });
+
+  it('never lets an older pair overwrite a newer one (version condition)', async () => {
+    const record = await connect('r-version');
+    await refresher().getAccessToken('r-version', { forceRefresh: true });
+
+    await expect(
+      stores.tokens.saveRefresh('r-version', record.version, { ...record, accessToken: 'stale' }, 0),
+    ).rejects.toBeInstanceOf(ConcurrentUpdateError);
+    expect((await stores.tokens.get('r-version'))!.accessToken).not.toBe('stale');
+  });
+
+  it('releases only its own lease', async () => {
+    await connect('r-lease');
+    await stores.tokens.acquireLease('r-lease', 'owner-a', Date.now(), 60_000);
+
+    await stores.tokens.releaseLease('r-lease', 'owner-b');
+    expect((await stores.tokens.get('r-lease'))!.leaseOwner).toBe('owner-a');
+    await stores.tokens.releaseLease('r-lease', 'owner-a');
+    expect((await stores.tokens.get('r-lease'))!.leaseOwner).toBeUndefined();
+  });
+});
+
+describe('Reader without the client secret (remote mode)', () => {
+  const remoteEnv = () => ({
+    DYNAMODB_ENDPOINT: env.DYNAMODB_ENDPOINT,
+    TOKENS_TABLE: env.TOKENS_TABLE,
+    REFRESH_FUNCTION_NAME: 'broker-refresh',
+  });
+
+  it('returns a fresh stored token without invoking the refresh function', async () => {
+    const stored = await connect('r-remote-fresh');
+    const invoke = jest.fn();
+
+    const token = await createTokenReader({ env: remoteEnv(), invokeRefresh: invoke }).getAccessToken('r-remote-fresh');
+
+    expect(token.accessToken).toBe(stored.accessToken);
+    expect(invoke).not.toHaveBeenCalled();
+  });
+
+  it('asks the broker to refresh an expired token, then reads what it wrote', async () => {
+    await connect('r-remote');
+    await expire('r-remote');
+    const broker = refresher();
+    const invoke = jest.fn(async (request: { userId: string }) => {
+      const t = await broker.getAccessToken(request.userId);
+      return { ok: true as const, expiresAt: t.expiresAt };
+    });
+
+    const token = await createTokenReader({ env: remoteEnv(), invokeRefresh: invoke }).getAccessToken('r-remote');
+
+    expect(invoke).toHaveBeenCalledWith(expect.objectContaining({ userId: 'r-remote' }));
+    expect(token.accessToken).toBe((await stores.tokens.get('r-remote'))!.accessToken);
+    expect(token.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
+  });
+
+  it('maps the refresh function\'s error codes back to typed errors', async () => {
+    await connect('r-remote-err');
+    await expire('r-remote-err');
+    const reader = (code: string) =>
+      createTokenReader({ env: remoteEnv(), invokeRefresh: async () => ({ ok: false, code, message: 'm' }) });
+
+    await expect(reader('REAUTH_REQUIRED').getAccessToken('r-remote-err')).rejects.toBeInstanceOf(ReauthRequiredError);
+    await expect(reader('PROVIDER_UNAVAILABLE').getAccessToken('r-remote-err')).rejects.toBeInstanceOf(
+      ProviderUnavailableError,
+    );
+  });
+});
