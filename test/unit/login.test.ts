@@ -68,3 +68,16 @@ describe('Function: bindingMatches', () => {
     expect(bindingMatches(undefined, hashBinding('abc'))).toBe(false);
   });
 });
+
+describe('Function: startLogin (encoding)', () => {
+  it('encodes spaces in the scope as %20, as the tutorial does', () => {
+    const { authorizationUrl } = startLogin(config, { now: 0 });
+    expect(authorizationUrl).toContain('scope=product.compact%20cart.basic%3Awrite%20profile.compact');
+    expect(authorizationUrl).not.toContain('+');
+  });
+  it('keeps query parameters already in the authorize URL', () => {
+    const { authorizationUrl } = startLogin({ ...config, authorizeUrl: `${config.authorizeUrl}?tenant=x` }, { now: 0 });
+    expect(new URL(authorizationUrl).searchParams.get('tenant')).toBe('x');
+    expect(new URL(authorizationUrl).searchParams.get('client_id')).toBe('my-client');
+  });
+});

@@ -1,0 +1,614 @@
+/**
+ * The broker as one L3 construct: an HTTP API with `GET /login` and `GET /callback`, a refresh
+ * function other services invoke, two DynamoDB tables under a customer-managed KMS key, the client
+ * secret in Secrets Manager, and alarms. Every function gets only the actions it uses, and the
+ * environment variable naming a resource is set by the same call that grants access to it.
+ */
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as apigwv1 from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { DEFAULT_SCOPES, isAllowedTarget, parseScopes, parseUrlSetting } from '../functions/core/config';
+
+/** Kroger's OAuth2 endpoints live under this base (`/authorize`, `/token`). */
+export const DEFAULT_OAUTH2_BASE_URL = 'https://api.kroger.com/v1/connect/oauth2';
+/** Kroger's API base (`/v1/identity/profile`). */
+export const DEFAULT_API_BASE_URL = 'https://api.kroger.com';
+
+/** The repository root: entry files and the lock file are resolved from here, not from the cwd. */
+const PROJECT_ROOT = path.join(__dirname, '..');
+
+/** Lambda entry files; each exports `handler`. A synth test fails if either side drifts. */
+export const ENTRY_FILES = {
+  login: path.join(PROJECT_ROOT, 'functions', 'login.ts'),
+  callback: path.join(PROJECT_ROOT, 'functions', 'callback.ts'),
+  refresh: path.join(PROJECT_ROOT, 'functions', 'refresh.ts'),
+} as const;
+
+/** The exported function name every entry file provides. */
+export const HANDLER_EXPORT = 'handler';
+
+/** Log levels the handlers understand (`LOG_LEVEL`), mapped onto Lambda's JSON log filtering. */
+export type BrokerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/** Properties of {@link KrogerTokenBroker}. */
+export interface KrogerTokenBrokerProps {
+  /** The Kroger application's client id (developer portal). Not a secret. */
+  readonly clientId: string;
+  /**
+   * Scopes requested at /login. Must include a `profile.*` scope: tokens are stored under the
+   * Kroger profile id.
+   * @default - `product.compact cart.basic:write profile.compact`
+   */
+  readonly scopes?: readonly string[];
+  /**
+   * Base of the authorization server's `/authorize` and `/token` endpoints.
+   * @default - `https://api.kroger.com/v1/connect/oauth2`
+   */
+  readonly oauth2BaseUrl?: string;
+  /**
+   * Base of the Kroger API (the profile lookup).
+   * @default - `https://api.kroger.com`
+   */
+  readonly apiBaseUrl?: string;
+  /**
+   * Expected `iss` authorization response parameter (RFC 9207).
+   * @default - `iss` is not checked (a single authorization server, see RFC 9700 section 4.4)
+   */
+  readonly issuer?: string;
+  /**
+   * RFC 7009 token revocation endpoint.
+   * @default - tokens are not revoked at the provider
+   */
+  readonly revocationUrl?: string;
+  /**
+   * The exact redirect URI registered with Kroger, e.g. on a custom domain in front of the API.
+   * @default - the API's own `${apiEndpoint}/callback`
+   */
+  readonly redirectUrl?: string;
+  /**
+   * An existing secret holding the client secret as a plain SecretString.
+   * @default - a new secret named `<stack name>/kroger-client-secret` with a generated placeholder
+   * value; put the real client secret into it after the first deploy
+   */
+  readonly clientSecret?: secretsmanager.ISecret;
+  /**
+   * URL prefixes a `returnTo` may point at after a successful login.
+   * @default - none: the callback shows its own success page
+   */
+  readonly returnToAllowlist?: readonly string[];
+  /**
+   * Where to send the browser after a successful login; must be on `returnToAllowlist`.
+   * @default - the callback's own success page
+   */
+  readonly successRedirect?: string;
+  /**
+   * What happens to the tables, their KMS key, the secret and the log groups when the stack is
+   * deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * How often the scheduled refresher (a later addition) looks for tokens that are due. Stored on
+   * the construct now so the schedule is part of the public API from the start.
+   * @default - every 5 minutes
+   */
+  readonly refreshSchedule?: events.Schedule;
+  /**
+   * Retention of the function and API access log groups.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Level of the handlers' logs (`LOG_LEVEL`).
+   * @default 'INFO'
+   */
+  readonly logLevel?: BrokerLogLevel;
+  /**
+   * Send PKCE S256 (RFC 7636); turn off only for a provider that rejects it.
+   * @default true
+   */
+  readonly pkce?: boolean;
+  /**
+   * Default-route throttling of the HTTP API stage; /login and /callback are public.
+   * @default - 20 requests per second, bursts of 40
+   */
+  readonly apiThrottle?: apigwv2.ThrottleSettings;
+  /**
+   * An action (e.g. an SNS topic) every alarm notifies.
+   * @default - alarms have no action; add one through `alarms`
+   */
+  readonly alarmAction?: cloudwatch.IAlarmAction;
+}
+
+/** What a token reader (another service) needs in its environment. */
+export interface TokenReaderEnvironment {
+  readonly TOKENS_TABLE: string;
+  readonly REFRESH_FUNCTION_NAME: string;
+}
+
+/**
+ * A serverless OAuth2 token broker for the Kroger API.
+ *
+ * @example
+ * const broker = new KrogerTokenBroker(this, 'Broker', { clientId: 'my-app-123' });
+ * // GetItem on tokens, kms:Decrypt, lambda:InvokeFunction on refresh; sets TOKENS_TABLE and
+ * // REFRESH_FUNCTION_NAME. For a role or user: broker.grantReadTokens(role) + broker.readerEnvironment.
+ * broker.addTokenReader(myServiceFunction);
+ */
+export class KrogerTokenBroker extends Construct {
+  /** The HTTP API serving /login and /callback. */
+  public readonly api: apigwv2.HttpApi;
+  /** The `$default` stage (access logs, throttling). */
+  public readonly stage: apigwv2.HttpStage;
+  /** Where a person starts the login. */
+  public readonly loginUrl: string;
+  /** The callback; register this exact URL with Kroger as the redirect URI. */
+  public readonly callbackUrl: string;
+  /** The redirect URI sent to Kroger (`callbackUrl` unless overridden). */
+  public readonly redirectUrl: string;
+  /** One item per user: the tokens. Readers get `GetItem` only, through {@link grantReadTokens}. */
+  public readonly tokensTable: dynamodb.Table;
+  /** Login attempts and connect links; token readers are never granted this table. */
+  public readonly sessionsTable: dynamodb.Table;
+  /** The customer-managed key encrypting both tables. */
+  public readonly tableKey: kms.Key;
+  /** The client secret (a plain SecretString). */
+  public readonly clientSecret: secretsmanager.ISecret;
+  public readonly loginFunction: NodejsFunction;
+  public readonly callbackFunction: NodejsFunction;
+  /** Refreshes one user's tokens; invoked with `{"userId": "...", "force"?: boolean}`. */
+  public readonly refreshFunction: NodejsFunction;
+  /** Errors and throttles of each function, and the API's 5xx. */
+  public readonly alarms: readonly cloudwatch.Alarm[];
+  /** The refresher's schedule (used by the scheduled refresher). */
+  public readonly refreshSchedule: events.Schedule;
+  /** The environment a token reader needs: `TOKENS_TABLE` and `REFRESH_FUNCTION_NAME`. */
+  public readonly readerEnvironment: TokenReaderEnvironment;
+
+  private readonly logRetention: logs.RetentionDays;
+  private readonly removalPolicy: RemovalPolicy;
+  private readonly logLevel: BrokerLogLevel;
+
+  constructor(scope: Construct, id: string, props: KrogerTokenBrokerProps) {
+    super(scope, id);
+    validateProps(props);
+
+    this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    this.logLevel = props.logLevel ?? 'INFO';
+    this.refreshSchedule = props.refreshSchedule ?? events.Schedule.rate(Duration.minutes(5));
+
+    this.tableKey = new kms.Key(this, 'TableKey', {
+      description: 'Encrypts the Kroger token broker tables (tokens, login sessions)',
+      enableKeyRotation: true,
+      // Retaining a table while deleting its key would leave the table unreadable.
+      removalPolicy: this.removalPolicy,
+    });
+    this.tokensTable = this.createTokensTable();
+    this.sessionsTable = this.createSessionsTable();
+    this.clientSecret = props.clientSecret ?? this.createClientSecret();
+
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      description: 'Kroger token broker: hosted login and OAuth2 callback',
+      // The stage is created below so it can carry access logs and throttling.
+      createDefaultStage: false,
+    });
+    this.stage = this.createStage(props.apiThrottle ?? { rateLimit: 20, burstLimit: 40 });
+    this.loginUrl = `${this.api.apiEndpoint}/login`;
+    this.callbackUrl = `${this.api.apiEndpoint}/callback`;
+    this.redirectUrl = props.redirectUrl ?? this.callbackUrl;
+
+    const common: Record<string, string> = {
+      CLIENT_ID: props.clientId,
+      OAUTH2_BASE_URL: props.oauth2BaseUrl ?? DEFAULT_OAUTH2_BASE_URL,
+      API_BASE_URL: props.apiBaseUrl ?? DEFAULT_API_BASE_URL,
+      REDIRECT_URL: this.redirectUrl,
+      SCOPES: (props.scopes ?? DEFAULT_SCOPES).join(' '),
+      PKCE: String(props.pkce ?? true),
+      LOG_LEVEL: this.logLevel,
+      NODE_OPTIONS: '--enable-source-maps',
+      ...optionalEnv('OAUTH2_ISSUER', props.issuer),
+      ...optionalEnv('OAUTH2_REVOCATION_URL', props.revocationUrl),
+      ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
+      ...optionalEnv('SUCCESS_REDIRECT', props.successRedirect),
+    };
+
+    this.loginFunction = this.createFunction('Login', {
+      entry: ENTRY_FILES.login,
+      description: 'Kroger token broker: GET /login (starts the authorization code flow)',
+      // Only writes a login attempt and redirects: no provider call to wait for.
+      timeout: Duration.seconds(5),
+      memorySize: 256,
+      environment: common,
+    });
+    // Writes the login attempt; deletes (consumes) a one-time connect link.
+    this.grantSessions(this.loginFunction, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+    // The handlers read their whole config at start, so login knows the tokens table's name, but it
+    // is granted nothing on that table and nothing on the secret.
+    this.loginFunction.addEnvironment('TOKENS_TABLE', this.tokensTable.tableName);
+
+    this.callbackFunction = this.createFunction('Callback', {
+      entry: ENTRY_FILES.callback,
+      description: 'Kroger token broker: GET /callback (code exchange, profile lookup, token storage)',
+      // Token exchange and profile lookup each have their own timeout, well inside this one.
+      timeout: Duration.seconds(15),
+      memorySize: 256,
+      environment: common,
+    });
+    // The login attempt is consumed by a conditional delete, exactly once.
+    this.grantSessions(this.callbackFunction, 'dynamodb:DeleteItem');
+    this.grantTokens(this.callbackFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    this.grantClientSecret(this.callbackFunction);
+
+    this.refreshFunction = this.createFunction('Refresh', {
+      entry: ENTRY_FILES.refresh,
+      description: 'Kroger token broker: refreshes one user\'s tokens ({"userId": "...", "forceRefresh"?: boolean})',
+      timeout: Duration.seconds(15),
+      memorySize: 256,
+      environment: common,
+    });
+    this.grantTokens(this.refreshFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    this.grantClientSecret(this.refreshFunction);
+    // Name only (shared config reads it); refresh is granted nothing on the sessions table.
+    this.refreshFunction.addEnvironment('SESSIONS_TABLE', this.sessionsTable.tableName);
+
+    this.addRoute('/login', 'LoginIntegration', this.loginFunction);
+    this.addRoute('/callback', 'CallbackIntegration', this.callbackFunction);
+
+    this.readerEnvironment = {
+      TOKENS_TABLE: this.tokensTable.tableName,
+      REFRESH_FUNCTION_NAME: this.refreshFunction.functionName,
+    };
+    this.alarms = this.createAlarms(props.alarmAction);
+  }
+
+  /**
+   * Lets another service read tokens: `dynamodb:GetItem` on the tokens table, `kms:Decrypt` on the
+   * table key, and `lambda:InvokeFunction` on the refresh function (to refresh a token on demand).
+   * It grants nothing on the sessions table and nothing on the client secret. Give the reader
+   * {@link readerEnvironment} (or use {@link addTokenReader} for a Lambda function).
+   */
+  public grantReadTokens(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.tokensTable.tableArn],
+    })
+      .combine(this.grantKey(grantee, 'kms:Decrypt'))
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['lambda:InvokeFunction'],
+          // The unqualified ARN only: readers invoke $LATEST, never a pinned version.
+          resourceArns: [this.refreshFunction.functionArn],
+        }),
+      );
+  }
+
+  /** {@link grantReadTokens} plus the reader's environment (`TOKENS_TABLE`, `REFRESH_FUNCTION_NAME`). */
+  public addTokenReader(fn: lambda.Function): iam.Grant {
+    for (const [name, value] of Object.entries(this.readerEnvironment)) {
+      fn.addEnvironment(name, value);
+    }
+    return this.grantReadTokens(fn);
+  }
+
+  private createTokensTable(): dynamodb.Table {
+    const table = new dynamodb.Table(this, 'TokensTable', {
+      partitionKey: { name: 'userId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.tableKey,
+      timeToLiveAttribute: 'ttl',
+      removalPolicy: this.removalPolicy,
+    });
+    // Sparse: only `active` users carry `refreshShard`, so the refresher queries due items per
+    // shard instead of scanning. Keys only: the refresher re-reads the item it refreshes.
+    table.addGlobalSecondaryIndex({
+      indexName: 'due',
+      partitionKey: { name: 'refreshShard', type: dynamodb.AttributeType.NUMBER },
+      sortKey: { name: 'nextRefreshAt', type: dynamodb.AttributeType.NUMBER },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
+    return table;
+  }
+
+  private createSessionsTable(): dynamodb.Table {
+    return new dynamodb.Table(this, 'SessionsTable', {
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      // Items live for minutes, so a restore is of little use; the table stays tiny, so PITR costs
+      // next to nothing and both tables keep the same backup posture (cdk-nag AwsSolutions-DDB3).
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.tableKey,
+      timeToLiveAttribute: 'ttl',
+      removalPolicy: this.removalPolicy,
+    });
+  }
+
+  private createClientSecret(): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, 'ClientSecret', {
+      // Scoped by stack name so two stages can live in one account and region.
+      secretName: `${Stack.of(this).stackName}/kroger-client-secret`,
+      description: 'Kroger OAuth2 client secret (plain SecretString); replace the placeholder after deploy',
+      // A random placeholder until the real value is put in; the value never appears in the template.
+      generateSecretString: { excludePunctuation: true, passwordLength: 32 },
+      removalPolicy: this.removalPolicy,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SMG4',
+      reason:
+        'The value is a client secret issued by Kroger; it can only be rotated in the Kroger developer portal, so there is no rotation Lambda to schedule.',
+    });
+    return secret;
+  }
+
+  private createStage(throttle: apigwv2.ThrottleSettings): apigwv2.HttpStage {
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: this.logRetention,
+      removalPolicy: this.removalPolicy,
+    });
+    return new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      autoDeploy: true,
+      throttle,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        // routeKey, not the raw path or query: the query of /callback carries the one-time code
+        // and state, which must never be logged.
+        format: apigwv1.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            requestTime: '$context.requestTime',
+            ip: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            responseLatency: '$context.responseLatency',
+            integrationStatus: '$context.integrationStatus',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+  }
+
+  private createFunction(
+    id: string,
+    options: {
+      entry: string;
+      description: string;
+      timeout: Duration;
+      memorySize: number;
+      environment: Record<string, string>;
+    },
+  ): NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: this.logRetention,
+      removalPolicy: this.removalPolicy,
+    });
+    // An own role instead of AWSLambdaBasicExecutionRole: that managed policy allows writing to
+    // every log group in the account; this one writes to the function's own log group only.
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Kroger token broker ${id} function`,
+    });
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resourceArns: [logGroup.logGroupArn],
+    });
+
+    const fn = new NodejsFunction(this, id, {
+      entry: options.entry,
+      handler: HANDLER_EXPORT,
+      description: options.description,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: options.memorySize,
+      timeout: options.timeout,
+      role,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel[this.logLevel],
+      environment: options.environment,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      bundling: {
+        // Local esbuild only: this must synth on a machine without Docker or network.
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        // The same bundle must run on nodejs22.x as well as the nodejs24.x it is deployed on.
+        target: 'node22',
+        // Prefer the SDK's ES module builds: they tree-shake much better.
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // A .map file plus the sourceMappingURL comment that --enable-source-maps follows.
+        sourceMapMode: SourceMapMode.DEFAULT,
+        sourcesContent: false,
+        // Bundling the SDK v3 clients beats loading the runtime's copy at init, and pins the version
+        // the tests ran against.
+        bundleAwsSDK: true,
+        externalModules: [],
+        // Some CommonJS dependencies call require() for Node built-ins; give ESM output one.
+        banner:
+          "import { createRequire as __brokerCreateRequire } from 'node:module'; const require = __brokerCreateRequire(import.meta.url);",
+      },
+    });
+    return fn;
+  }
+
+  /** Grants actions on the tokens table (and the table key) and sets `TOKENS_TABLE`. */
+  private grantTokens(fn: lambda.Function, ...actions: string[]): void {
+    this.grantTable(fn, this.tokensTable, actions);
+    fn.addEnvironment('TOKENS_TABLE', this.tokensTable.tableName);
+  }
+
+  /** Grants actions on the sessions table (and the table key) and sets `SESSIONS_TABLE`. */
+  private grantSessions(fn: lambda.Function, ...actions: string[]): void {
+    this.grantTable(fn, this.sessionsTable, actions);
+    fn.addEnvironment('SESSIONS_TABLE', this.sessionsTable.tableName);
+  }
+
+  private grantTable(fn: lambda.Function, table: dynamodb.Table, actions: string[]): void {
+    // The table ARN only: Table.grant() would add `<table>/index/*` for the GSI, which no function
+    // queries (the scheduled refresher will get its own grant).
+    iam.Grant.addToPrincipal({ grantee: fn, actions, resourceArns: [table.tableArn] });
+    // DynamoDB uses the CMK on the caller's behalf: reads need Decrypt; writers get Encrypt and
+    // GenerateDataKey as well, named explicitly instead of the `kms:GenerateDataKey*`/`ReEncrypt*`
+    // wildcards of Table.grantWriteData().
+    const writes = actions.some((action) => action !== 'dynamodb:GetItem');
+    if (writes) {
+      this.grantKey(fn, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey');
+    } else {
+      this.grantKey(fn, 'kms:Decrypt');
+    }
+  }
+
+  private grantKey(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.tableKey.keyArn] });
+  }
+
+  /**
+   * `secretsmanager:GetSecretValue` on the client secret (and `kms:Decrypt` through Secrets Manager
+   * when the secret has its own key), and `CLIENT_SECRET_ARN`. The value itself never goes into
+   * the environment.
+   */
+  private grantClientSecret(fn: lambda.Function): void {
+    const secret = this.clientSecret;
+    iam.Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['secretsmanager:GetSecretValue'],
+      // An imported-by-name secret has no full ARN; its ARN then ends in a 6-character suffix.
+      resourceArns: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
+    });
+    if (secret.encryptionKey) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [secret.encryptionKey.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+          },
+        }),
+      );
+    }
+    // GetSecretValue takes an ARN or a name; an imported-by-name secret has no full ARN to give.
+    fn.addEnvironment('CLIENT_SECRET_ARN', secret.secretFullArn ?? secret.secretName);
+  }
+
+  private addRoute(routePath: string, integrationId: string, fn: lambda.IFunction): void {
+    const [route] = this.api.addRoutes({
+      path: routePath,
+      methods: [apigwv2.HttpMethod.GET],
+      integration: new HttpLambdaIntegration(integrationId, fn),
+    });
+    Validations.of(route).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-APIG4',
+      reason: `${routePath} is public by design: a person's browser reaches it before any identity exists; the OAuth2 state, PKCE and the browser-binding cookie protect the flow.`,
+    });
+  }
+
+  private createAlarms(action: cloudwatch.IAlarmAction | undefined): cloudwatch.Alarm[] {
+    const period = Duration.minutes(5);
+    const alarm = (id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
+      const created = new cloudwatch.Alarm(this, id, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        // No traffic is not a failure.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      if (action) created.addAlarmAction(action);
+      return created;
+    };
+    const alarms: cloudwatch.Alarm[] = [];
+    const functions: Array<[string, lambda.Function]> = [
+      ['Login', this.loginFunction],
+      ['Callback', this.callbackFunction],
+      ['Refresh', this.refreshFunction],
+    ];
+    for (const [name, fn] of functions) {
+      alarms.push(
+        alarm(`${name}ErrorsAlarm`, fn.metricErrors({ period, statistic: 'Sum' }), `${name} function errors (unhandled failures, timeouts)`),
+        alarm(`${name}ThrottlesAlarm`, fn.metricThrottles({ period, statistic: 'Sum' }), `${name} function throttled`),
+      );
+    }
+    alarms.push(
+      alarm('Api5xxAlarm', this.stage.metricServerError({ period, statistic: 'Sum' }), 'HTTP API returned 5xx responses'),
+    );
+    return alarms;
+  }
+}
+
+function optionalEnv(name: string, value: string | undefined): Record<string, string> {
+  return value === undefined || value === '' ? {} : { [name]: value };
+}
+
+/**
+ * Validates props before anything is created, with messages that say which prop to fix. The URL
+ * and scope rules are the handlers' own (functions/core/config.ts), so infra and runtime agree.
+ */
+function validateProps(props: KrogerTokenBrokerProps): void {
+  const fail = (prop: string, message: string): never => {
+    throw new Error(`KrogerTokenBroker: invalid "${prop}": ${message}`);
+  };
+  const check = (prop: string, run: () => unknown): void => {
+    try {
+      run();
+    } catch (error) {
+      fail(prop, (error as Error).message);
+    }
+  };
+  const resolved = (value: string | undefined): value is string =>
+    value !== undefined && !Token.isUnresolved(value);
+
+  if (typeof props.clientId !== 'string' || (!Token.isUnresolved(props.clientId) && props.clientId.trim() === '')) {
+    fail('clientId', 'set it to the client id of your Kroger application (developer portal)');
+  }
+  if (props.scopes !== undefined && !props.scopes.some((s) => Token.isUnresolved(s))) {
+    check('scopes', () => parseScopes(props.scopes!.join(' ')));
+  }
+  const urls: Array<[string, string | undefined]> = [
+    ['oauth2BaseUrl', props.oauth2BaseUrl],
+    ['apiBaseUrl', props.apiBaseUrl],
+    ['issuer', props.issuer],
+    ['revocationUrl', props.revocationUrl],
+    ['redirectUrl', props.redirectUrl],
+    ['successRedirect', props.successRedirect],
+    ...(props.returnToAllowlist ?? []).map((entry): [string, string] => ['returnToAllowlist', entry]),
+  ];
+  for (const [prop, value] of urls) {
+    if (!resolved(value)) continue;
+    check(prop, () => parseUrlSetting(prop, value));
+    // The handlers accept plain http on localhost for local runs; a deployed broker never does.
+    if (new URL(value).protocol !== 'https:') fail(prop, `must be an https URL, got "${value}"`);
+  }
+  if (resolved(props.redirectUrl) && new URL(props.redirectUrl).hash) {
+    fail('redirectUrl', 'a redirect URI must not have a fragment (RFC 6749 section 3.1.2)');
+  }
+  if (resolved(props.successRedirect)) {
+    const allowlist = props.returnToAllowlist ?? [];
+    if (!isAllowedTarget(props.successRedirect, allowlist)) {
+      fail('successRedirect', `"${props.successRedirect}" must be on returnToAllowlist; add its origin or a prefix of it there`);
+    }
+  }
+}

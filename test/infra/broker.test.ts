@@ -1,0 +1,361 @@
+/**
+ * The KrogerTokenBroker construct, synthesized once with real esbuild bundling: IAM by properties
+ * (exact statement sets, so an extra permission fails a test), environment, tables, routes,
+ * runtime, alarms, and the handler contract between infra and the entry files.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { ENTRY_FILES, HANDLER_EXPORT, KrogerTokenBroker } from '../../infra/broker';
+import {
+  SYNTH_TIMEOUT_MS,
+  environmentOf,
+  logicalIdOf,
+  newApp,
+  policyLinesForRole,
+  propertiesOf,
+  roleOfFunction,
+} from './support';
+
+const FUNCTIONS = ['Login', 'Callback', 'Refresh'] as const;
+
+let app: App;
+let template: Template;
+let assemblyDir: string;
+let broker: KrogerTokenBroker;
+let readerGrant: iam.Grant;
+
+beforeAll(() => {
+  app = newApp();
+  const stack = new Stack(app, 'BrokerTest', { env: { account: '123456789012', region: 'eu-west-1' } });
+  broker = new KrogerTokenBroker(stack, 'Broker', { clientId: 'test-client-id' });
+  // Another service reading tokens, as a consumer stack would wire it.
+  const reader = new lambda.Function(stack, 'Reader', {
+    runtime: lambda.Runtime.NODEJS_24_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline('exports.handler = async () => {};'),
+  });
+  readerGrant = broker.addTokenReader(reader);
+  const assembly = app.synth();
+  assemblyDir = assembly.directory;
+  template = Template.fromJSON(assembly.getStackByName(stack.stackName).template);
+}, SYNTH_TIMEOUT_MS);
+
+describe('Construct: KrogerTokenBroker', () => {
+  describe('IAM', () => {
+    it('grants login only its log group, PutItem/DeleteItem on sessions and the table key', () => {
+      expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Login'))).toEqual([
+        'dynamodb:DeleteItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
+        'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'logs:CreateLogStream,logs:PutLogEvents -> Broker/LoginLogs.Arn',
+      ]);
+    });
+
+    it('grants callback the session delete, token read/update, the secret and the table key', () => {
+      expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Callback'))).toEqual([
+        'dynamodb:DeleteItem -> Broker/SessionsTable.Arn',
+        'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'logs:CreateLogStream,logs:PutLogEvents -> Broker/CallbackLogs.Arn',
+        'secretsmanager:GetSecretValue -> Broker/ClientSecret',
+      ]);
+    });
+
+    it('grants refresh tokens and the secret but nothing on the sessions table', () => {
+      expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresh'))).toEqual([
+        'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefreshLogs.Arn',
+        'secretsmanager:GetSecretValue -> Broker/ClientSecret',
+      ]);
+    });
+
+    it('grants a token reader GetItem, Decrypt and Invoke only: no sessions, no secret', () => {
+      expect(readerGrant.success).toBe(true);
+      const readerLines = policyLinesForRole(template, logicalIdOf(template, 'Reader/ServiceRole/Resource'));
+      expect(readerLines).toEqual([
+        'dynamodb:GetItem -> Broker/TokensTable.Arn',
+        'kms:Decrypt -> Broker/TableKey.Arn',
+        'lambda:InvokeFunction -> Broker/Refresh.Arn',
+      ]);
+    });
+
+    it('attaches no AWS managed policy to the broker functions', () => {
+      for (const name of FUNCTIONS) {
+        const role = propertiesOf(template, `Broker/${name}Role/Resource`);
+        expect(role.ManagedPolicyArns).toBeUndefined();
+        expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+          expect.objectContaining({ Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }),
+        ]);
+      }
+    });
+
+    it('has no wildcard action or resource in any IAM policy', () => {
+      const policies = template.findResources('AWS::IAM::Policy');
+      expect(Object.keys(policies).length).toBeGreaterThan(0);
+      for (const policy of Object.values(policies)) {
+        for (const statement of policy.Properties.PolicyDocument.Statement) {
+          for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
+          for (const resource of [statement.Resource].flat()) {
+            expect(JSON.stringify(resource)).not.toMatch(/\*/);
+          }
+        }
+      }
+    });
+  });
+
+  describe('environment', () => {
+    it('gives every function the provider settings with Kroger defaults and the own callback URL', () => {
+      for (const name of FUNCTIONS) {
+        expect(environmentOf(template, `Broker/${name}`)).toMatchObject({
+          CLIENT_ID: 'test-client-id',
+          OAUTH2_BASE_URL: 'https://api.kroger.com/v1/connect/oauth2',
+          API_BASE_URL: 'https://api.kroger.com',
+          REDIRECT_URL: 'Broker/Api.ApiEndpoint/callback',
+          SCOPES: 'product.compact cart.basic:write profile.compact',
+          PKCE: 'true',
+          TOKENS_TABLE: 'Broker/TokensTable',
+          SESSIONS_TABLE: 'Broker/SessionsTable',
+          LOG_LEVEL: 'INFO',
+          NODE_OPTIONS: '--enable-source-maps',
+        });
+      }
+    });
+
+    it('names the secret by ARN for callback and refresh, and not at all for login', () => {
+      expect(environmentOf(template, 'Broker/Callback').CLIENT_SECRET_ARN).toBe('Broker/ClientSecret');
+      expect(environmentOf(template, 'Broker/Refresh').CLIENT_SECRET_ARN).toBe('Broker/ClientSecret');
+      expect(environmentOf(template, 'Broker/Login')).not.toHaveProperty('CLIENT_SECRET_ARN');
+    });
+
+    it('never puts a secret value in an environment variable', () => {
+      for (const name of FUNCTIONS) {
+        const raw = JSON.stringify(propertiesOf(template, `Broker/${name}/Resource`).Environment);
+        expect(raw).not.toMatch(/resolve:secretsmanager|SecretString|CLIENT_SECRET"/);
+      }
+    });
+
+    it('leaves optional settings unset', () => {
+      const env = environmentOf(template, 'Broker/Callback');
+      for (const name of ['OAUTH2_ISSUER', 'OAUTH2_REVOCATION_URL', 'RETURN_TO_ALLOWLIST', 'SUCCESS_REDIRECT']) {
+        expect(env).not.toHaveProperty(name);
+      }
+    });
+
+    it('gives a token reader TOKENS_TABLE and REFRESH_FUNCTION_NAME', () => {
+      expect(environmentOf(template, 'Reader')).toEqual({
+        TOKENS_TABLE: 'Broker/TokensTable',
+        REFRESH_FUNCTION_NAME: 'Broker/Refresh',
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it.each(FUNCTIONS)('%s runs on Node.js 24, arm64, JSON logs to its own log group', (name) => {
+      expect(propertiesOf(template, `Broker/${name}/Resource`)).toMatchObject({
+        Handler: `index.${HANDLER_EXPORT}`,
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        MemorySize: 256,
+        LoggingConfig: {
+          LogFormat: 'JSON',
+          ApplicationLogLevel: 'INFO',
+          LogGroup: { Ref: logicalIdOf(template, `Broker/${name}Logs/Resource`) },
+        },
+      });
+      expect(propertiesOf(template, `Broker/${name}Logs/Resource`).RetentionInDays).toBe(30);
+    });
+
+    it('sets timeouts: login 5 s, callback and refresh 15 s', () => {
+      expect(propertiesOf(template, 'Broker/Login/Resource').Timeout).toBe(5);
+      expect(propertiesOf(template, 'Broker/Callback/Resource').Timeout).toBe(15);
+      expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(15);
+    });
+
+    it.each(FUNCTIONS)('%s entry file exists and its ESM bundle exports the configured handler', (name) => {
+      const entry = ENTRY_FILES[name.toLowerCase() as keyof typeof ENTRY_FILES];
+      expect(fs.existsSync(entry)).toBe(true);
+
+      const [file, exported] = propertiesOf(template, `Broker/${name}/Resource`).Handler.split('.');
+      const s3Key: string = propertiesOf(template, `Broker/${name}/Resource`).Code.S3Key;
+      const assetDir = path.join(assemblyDir, `asset.${s3Key.replace(/\.zip$/, '')}`);
+      const bundle = fs.readFileSync(path.join(assetDir, `${file}.mjs`), 'utf8');
+      // esbuild's ESM output ends with `export{n as handler}` (or `export{handler}`).
+      expect(bundle).toMatch(new RegExp(`export\\s*\\{[^}]*\\b${exported}\\s*[,}]`));
+      // Source maps are emitted and linked, for --enable-source-maps.
+      expect(fs.existsSync(path.join(assetDir, `${file}.mjs.map`))).toBe(true);
+      expect(bundle).toContain(`sourceMappingURL=${file}.mjs.map`);
+    });
+    it.each(FUNCTIONS)('%s bundle initializes on Node with only the environment the stack gives it', (name) => {
+      const fn = propertiesOf(template, `Broker/${name}/Resource`);
+      const [file, exported] = fn.Handler.split('.');
+      const bundle = path.join(assemblyDir, `asset.${fn.Code.S3Key.replace(/\.zip$/, '')}`, `${file}.mjs`);
+      // Deploy-time values (references to other resources) stand in as plausible literals; a new
+      // reference nobody mapped here fails loudly instead of passing untested.
+      const deployTimeValues: Record<string, string> = {
+        REDIRECT_URL: 'https://abc123.execute-api.eu-west-1.amazonaws.com/callback',
+        TOKENS_TABLE: 'broker-tokens-table',
+        SESSIONS_TABLE: 'broker-sessions-table',
+        CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kroger-AbCdEf',
+      };
+      const env: Record<string, string> = {};
+      for (const [key, value] of Object.entries<unknown>(fn.Environment.Variables)) {
+        if (typeof value === 'string') env[key] = value;
+        else if (key in deployTimeValues) env[key] = deployTimeValues[key];
+        else throw new Error(`${name}: environment variable ${key} is a deploy-time reference; add a stand-in`);
+      }
+      // Module scope reads config and creates SDK clients; nothing calls AWS or the provider here.
+      const script = `import(${JSON.stringify(bundle)}).then((m) => { if (typeof m[${JSON.stringify(exported)}] !== 'function') { console.error('no export ${exported}'); process.exit(2); } })`;
+      const result = spawnSync(process.execPath, ['-e', script], {
+        env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: name, ...env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      // The tail of stderr holds the error and stack; its head is a minified source line.
+      expect({ status: result.status, stderr: result.status === 0 ? '' : result.stderr.slice(-3000) }).toEqual({
+        status: 0,
+        stderr: '',
+      });
+    });
+  });
+
+  describe('tables', () => {
+    it('keeps tokens on demand, with PITR, the CMK, TTL, the sparse due index, retained', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: Match.objectLike({
+          KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: {
+            SSEEnabled: true,
+            SSEType: 'KMS',
+            KMSMasterKeyId: { 'Fn::GetAtt': [logicalIdOf(template, 'Broker/TableKey/Resource'), 'Arn'] },
+          },
+          TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: 'due',
+              KeySchema: [
+                { AttributeName: 'refreshShard', KeyType: 'HASH' },
+                { AttributeName: 'nextRefreshAt', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'KEYS_ONLY' },
+            },
+          ],
+        }),
+      });
+      expect(propertiesOf(template, 'Broker/TokensTable/Resource').AttributeDefinitions).toEqual(
+        expect.arrayContaining([
+          { AttributeName: 'refreshShard', AttributeType: 'N' },
+          { AttributeName: 'nextRefreshAt', AttributeType: 'N' },
+        ]),
+      );
+    });
+
+    it('keeps sessions keyed by id, with TTL, encrypted by the CMK', () => {
+      expect(propertiesOf(template, 'Broker/SessionsTable/Resource')).toMatchObject({
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+      });
+    });
+
+    it('rotates the table key and retains it with the tables', () => {
+      template.hasResource('AWS::KMS::Key', {
+        DeletionPolicy: 'Retain',
+        Properties: Match.objectLike({ EnableKeyRotation: true }),
+      });
+    });
+  });
+
+  describe('client secret', () => {
+    it('creates a secret with a generated placeholder, never a literal value', () => {
+      const secret = propertiesOf(template, 'Broker/ClientSecret/Resource');
+      expect(secret.Name).toBe('BrokerTest/kroger-client-secret');
+      expect(secret.GenerateSecretString).toBeDefined();
+      expect(secret.SecretString).toBeUndefined();
+    });
+  });
+
+  describe('HTTP API', () => {
+    it.each([
+      ['GET /login', 'Login'],
+      ['GET /callback', 'Callback'],
+    ])('routes %s to the %s function without an authorizer', (routeKey, name) => {
+      const route = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).find(
+        (r) => r.Properties.RouteKey === routeKey,
+      );
+      expect(route).toBeDefined();
+      expect(route!.Properties.AuthorizationType).toBe('NONE');
+      const integrationId = route!.Properties.Target['Fn::Join'][1][1].Ref;
+      const integration = template.toJSON().Resources[integrationId].Properties;
+      expect(integration).toMatchObject({
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        IntegrationUri: { 'Fn::GetAtt': [logicalIdOf(template, `Broker/${name}/Resource`), 'Arn'] },
+      });
+    });
+
+    it('has exactly the two routes: the refresh function is not reachable over HTTP', () => {
+      const keys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
+      expect(keys.sort()).toEqual(['GET /callback', 'GET /login']);
+    });
+
+    it('throttles the default stage and writes access logs without the query string', () => {
+      const stage = propertiesOf(template, 'Broker/DefaultStage/Resource');
+      expect(stage).toMatchObject({
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+        AccessLogSettings: {
+          DestinationArn: { 'Fn::GetAtt': [logicalIdOf(template, 'Broker/ApiAccessLogs/Resource'), 'Arn'] },
+        },
+      });
+      const format = JSON.parse(stage.AccessLogSettings.Format);
+      expect(format).toMatchObject({ requestId: '$context.requestId', routeKey: '$context.routeKey' });
+      // The callback's query carries the one-time code: no path/query variables in the log.
+      expect(stage.AccessLogSettings.Format).not.toMatch(/\$context\.(path|requestUri)|querystring/i);
+    });
+
+    it('exposes the login and callback URLs on the API endpoint', () => {
+      expect(Stack.of(broker).resolve(broker.callbackUrl)).toEqual({
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalIdOf(template, 'Broker/Api/Resource'), 'ApiEndpoint'] }, '/callback']],
+      });
+      expect(Stack.of(broker).resolve(broker.loginUrl)).toEqual({
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalIdOf(template, 'Broker/Api/Resource'), 'ApiEndpoint'] }, '/login']],
+      });
+    });
+  });
+
+  describe('alarms', () => {
+    it.each(FUNCTIONS.flatMap((name) => [[name, 'Errors'], [name, 'Throttles']]))(
+      'alarms on %s %s from the first occurrence',
+      (name, metric) => {
+        expect(propertiesOf(template, `Broker/${name}${metric}Alarm/Resource`)).toMatchObject({
+          Namespace: 'AWS/Lambda',
+          MetricName: metric,
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalIdOf(template, `Broker/${name}/Resource`) } }],
+          Statistic: 'Sum',
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          TreatMissingData: 'notBreaching',
+        });
+      },
+    );
+
+    it('alarms on API 5xx responses', () => {
+      expect(propertiesOf(template, 'Broker/Api5xxAlarm/Resource')).toMatchObject({
+        Namespace: 'AWS/ApiGateway',
+        MetricName: '5xx',
+        Threshold: 1,
+      });
+    });
+  });
+});

@@ -1,0 +1,197 @@
+/**
+ * The deployable stack: outputs, configuration from context, an imported secret, and cdk-nag
+ * (AwsSolutions) passing with every acknowledgment carrying a reason. The last test runs the real
+ * `cdk synth` from cdk.json, without AWS credentials.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { IConstruct } from 'constructs';
+import { KrogerTokenBrokerStack, PLACEHOLDER_CLIENT_ID } from '../../infra/stack';
+import { PROJECT_ROOT, SYNTH_TIMEOUT_MS, environmentOf, newApp, policyLinesForRole, roleOfFunction } from './support';
+
+/** Synthesizes the stack with AwsSolutions checks, as infra/app.ts does; throws on a finding. */
+function synthWithNag(app: App, stack: KrogerTokenBrokerStack): Template {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return Template.fromJSON(app.synth().getStackByName(stack.stackName).template);
+}
+
+describe('Stack: KrogerTokenBrokerStack', () => {
+  describe('with the default configuration and cdk-nag', () => {
+    let app: App;
+    let stack: KrogerTokenBrokerStack;
+    let template: Template;
+
+    beforeAll(() => {
+      app = newApp({ clientId: 'ctx-client-id' });
+      stack = new KrogerTokenBrokerStack(app, 'KrogerTokenBroker');
+      template = synthWithNag(app, stack);
+    }, SYNTH_TIMEOUT_MS);
+
+    it('outputs the login and callback URLs, what token readers need, and the secret', () => {
+      const outputs = template.toJSON().Outputs;
+      const endpoint = { 'Fn::GetAtt': [expect.stringMatching(/^BrokerApi/), 'ApiEndpoint'] };
+      expect(outputs.LoginUrl.Value).toEqual({ 'Fn::Join': ['', [endpoint, '/login']] });
+      expect(outputs.CallbackUrl.Value).toEqual({ 'Fn::Join': ['', [endpoint, '/callback']] });
+      expect(outputs.TokensTableName.Value).toEqual({ Ref: expect.stringMatching(/^BrokerTokensTable/) });
+      expect(outputs.RefreshFunctionName.Value).toEqual({ Ref: expect.stringMatching(/^BrokerRefresh/) });
+      expect(outputs.ClientSecretArn.Value).toEqual({ Ref: expect.stringMatching(/^BrokerClientSecret/) });
+      expect(outputs.TableKeyArn.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^BrokerTableKey/), 'Arn'] });
+    });
+
+    it('takes the client id from context', () => {
+      expect(environmentOf(template, 'Broker/Login').CLIENT_ID).toBe('ctx-client-id');
+    });
+
+    it('passes the AwsSolutions checks (synth throws on any unacknowledged finding)', () => {
+      // Reaching here means app.synth() did not throw; the report records no failed pack.
+      const report = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8'));
+      const nag = (report.pluginReports ?? []).filter((r: { pluginName: string }) => r.pluginName === 'AwsSolutions');
+      for (const r of nag) expect(r.conclusion).toBe('success');
+    });
+
+    it('acknowledges only the findings that are design decisions, each with a specific reason', () => {
+      const acknowledged: Array<[string, string, string]> = [];
+      const visit = (node: IConstruct): void => {
+        for (const entry of node.node.metadata) {
+          if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+          for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+            acknowledged.push([node.node.path, id, reason]);
+          }
+        }
+        node.node.children.forEach(visit);
+      };
+      visit(stack);
+      expect(acknowledged.map(([where, id]) => `${id} @ ${where}`).sort()).toEqual([
+        'AwsSolutions::AwsSolutions-APIG4 @ KrogerTokenBroker/Broker/Api/GET--callback',
+        'AwsSolutions::AwsSolutions-APIG4 @ KrogerTokenBroker/Broker/Api/GET--login',
+        'AwsSolutions::AwsSolutions-SMG4 @ KrogerTokenBroker/Broker/ClientSecret',
+      ]);
+      for (const [, , reason] of acknowledged) expect(reason.length).toBeGreaterThan(60);
+    });
+  });
+
+  describe('cdk-nag', () => {
+    it('fails synth on an unacknowledged finding', () => {
+      const app = newApp({ clientId: 'x' }, false);
+      const stack = new KrogerTokenBrokerStack(app, 'NagFails');
+      // A role with an AWS managed policy: AwsSolutions-IAM4, deliberately not acknowledged.
+      new iam.Role(stack, 'Careless', {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaBasicExecutionRole')],
+      });
+      expect(() => synthWithNag(app, stack)).toThrow(/AwsSolutions-IAM4/);
+    });
+  });
+
+  describe('configuration', () => {
+    it('reads scopes, URLs, the allow-list and the removal policy from context strings', () => {
+      const app = newApp(
+        {
+          clientId: 'ctx-id',
+          scopes: 'product.compact profile.compact',
+          oauth2BaseUrl: 'https://auth.example.com/oauth2',
+          apiBaseUrl: 'https://api.example.com',
+          returnToAllowlist: 'https://app.example.com/done https://other.example.com',
+          successRedirect: 'https://app.example.com/done/ok',
+          pkce: 'false',
+          removalPolicy: 'destroy',
+        },
+        false,
+      );
+      const template = Template.fromStack(new KrogerTokenBrokerStack(app, 'FromContext'));
+      expect(environmentOf(template, 'Broker/Login')).toMatchObject({
+        CLIENT_ID: 'ctx-id',
+        SCOPES: 'product.compact profile.compact',
+        OAUTH2_BASE_URL: 'https://auth.example.com/oauth2',
+        API_BASE_URL: 'https://api.example.com',
+        RETURN_TO_ALLOWLIST: 'https://app.example.com/done https://other.example.com',
+        SUCCESS_REDIRECT: 'https://app.example.com/done/ok',
+        PKCE: 'false',
+      });
+      template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+      template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
+    });
+
+    it('lets explicit props win over context', () => {
+      const app = newApp({ clientId: 'from-context' }, false);
+      const stack = new KrogerTokenBrokerStack(app, 'PropsWin', { broker: { clientId: 'from-props' } });
+      expect(environmentOf(Template.fromStack(stack), 'Broker/Login').CLIENT_ID).toBe('from-props');
+    });
+
+    it('imports an existing secret by name and grants GetSecretValue on that name only', () => {
+      const app = newApp({ clientId: 'x', clientSecretName: 'shared/kroger' }, false);
+      const template = Template.fromStack(new KrogerTokenBrokerStack(app, 'Imported'));
+      template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      expect(environmentOf(template, 'Broker/Callback').CLIENT_SECRET_ARN).toBe('shared/kroger');
+      expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Callback'))).toContainEqual(
+        expect.stringMatching(/^secretsmanager:GetSecretValue -> arn:.*:secret:shared\/kroger-\?{6}$/),
+      );
+    });
+
+    it('synthesizes with a placeholder client id and a warning when none is configured', () => {
+      const previous = process.env.CLIENT_ID;
+      delete process.env.CLIENT_ID;
+      // In-memory synth prints warnings through console.error; capture instead of cluttering output.
+      const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+      try {
+        const app = newApp({}, false);
+        const template = Template.fromStack(new KrogerTokenBrokerStack(app, 'NoClientId'));
+        expect(environmentOf(template, 'Broker/Login').CLIENT_ID).toBe(PLACEHOLDER_CLIENT_ID);
+        expect(printed.mock.calls.flat().join('\n')).toContain('deploy with "-c clientId=<your client id>"');
+      } finally {
+        printed.mockRestore();
+        if (previous !== undefined) process.env.CLIENT_ID = previous;
+      }
+    });
+
+    it.each([
+      [{ removalPolicy: 'keep' }, /context "removalPolicy" must be "retain" or "destroy", got "keep"/],
+      [{ pkce: 'yes' }, /context "pkce" must be true or false/],
+      [{ scopes: 42 }, /context "scopes" must be a space-separated string or a list of strings/],
+    ])('rejects bad context %j with a message naming the key', (context, message) => {
+      const app = newApp({ clientId: 'x', ...context }, false);
+      expect(() => new KrogerTokenBrokerStack(app, 'BadContext')).toThrow(message);
+    });
+  });
+
+  describe('the app entry (cdk.json)', () => {
+    it(
+      'synthesizes with `cdk synth` and no AWS credentials, cdk-nag included',
+      () => {
+        const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'broker-cdk-synth-'));
+        const env = { ...process.env };
+        for (const name of Object.keys(env)) {
+          if (/^(AWS_(?!CA_BUNDLE)|CDK_DEFAULT_)/.test(name)) delete env[name];
+        }
+        const result = spawnSync('npx', ['cdk', 'synth', '--quiet', '--output', outdir, '-c', 'clientId=app-test'], {
+          cwd: PROJECT_ROOT,
+          env: { ...env, AWS_EC2_METADATA_DISABLED: 'true' },
+          encoding: 'utf8',
+          timeout: SYNTH_TIMEOUT_MS,
+        });
+        expect(result.stderr).not.toMatch(/AwsSolutions-/);
+        expect(result.status).toBe(0);
+        const template = JSON.parse(fs.readFileSync(path.join(outdir, 'KrogerTokenBroker.template.json'), 'utf8'));
+        expect(Object.keys(template.Outputs).sort()).toEqual([
+          'CallbackUrl',
+          'ClientSecretArn',
+          'LoginUrl',
+          'RefreshFunctionName',
+          'TableKeyArn',
+          'TokensTableName',
+        ]);
+        const login = Object.values<any>(template.Resources).find(
+          (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.CLIENT_ID === 'app-test',
+        );
+        expect(login).toBeDefined();
+      },
+      SYNTH_TIMEOUT_MS,
+    );
+  });
+});
