@@ -548,12 +548,20 @@ export class KrogerTokenBroker extends Construct {
     ];
     for (const [name, fn] of functions) {
       alarms.push(
-        alarm(`${name}ErrorsAlarm`, fn.metricErrors({ period, statistic: 'Sum' }), `${name} function errors (unhandled failures, timeouts)`),
+        alarm(
+          `${name}ErrorsAlarm`,
+          fn.metricErrors({ period, statistic: 'Sum' }),
+          `${name} function errors (unhandled failures, timeouts)`,
+        ),
         alarm(`${name}ThrottlesAlarm`, fn.metricThrottles({ period, statistic: 'Sum' }), `${name} function throttled`),
       );
     }
     alarms.push(
-      alarm('Api5xxAlarm', this.stage.metricServerError({ period, statistic: 'Sum' }), 'HTTP API returned 5xx responses'),
+      alarm(
+        'Api5xxAlarm',
+        this.stage.metricServerError({ period, statistic: 'Sum' }),
+        'HTTP API returned 5xx responses',
+      ),
     );
     return alarms;
   }
@@ -578,8 +586,7 @@ function validateProps(props: KrogerTokenBrokerProps): void {
       fail(prop, (error as Error).message);
     }
   };
-  const resolved = (value: string | undefined): value is string =>
-    value !== undefined && !Token.isUnresolved(value);
+  const resolved = (value: string | undefined): value is string => value !== undefined && !Token.isUnresolved(value);
 
   if (typeof props.clientId !== 'string' || (!Token.isUnresolved(props.clientId) && props.clientId.trim() === '')) {
     fail('clientId', 'set it to the client id of your Kroger application (developer portal)');
@@ -608,7 +615,10 @@ function validateProps(props: KrogerTokenBrokerProps): void {
   if (resolved(props.successRedirect)) {
     const allowlist = props.returnToAllowlist ?? [];
     if (!isAllowedTarget(props.successRedirect, allowlist)) {
-      fail('successRedirect', `"${props.successRedirect}" must be on returnToAllowlist; add its origin or a prefix of it there`);
+      fail(
+        'successRedirect',
+        `"${props.successRedirect}" must be on returnToAllowlist; add its origin or a prefix of it there`,
+      );
     }
   }
 }

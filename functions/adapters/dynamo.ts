@@ -2,11 +2,7 @@
  * The DynamoDB client, created once per container, and small attribute helpers shared by the
  * stores. Locally (`DYNAMODB_ENDPOINT`) it talks to DynamoDB Local with throwaway credentials.
  */
-import {
-  type AttributeValue,
-  ConditionalCheckFailedException,
-  DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { StoreConfig } from '../core/config';
 
 /** A DynamoDB item in the low-level attribute-value form. */

@@ -58,12 +58,14 @@ function sanitize(value: unknown, depth: number): unknown {
  * Creates a logger writing JSON lines to `write` (stdout by default) at `level` and above.
  * @param base fields on every entry, such as the service name
  */
-export function createLogger(options: {
-  level?: string;
-  base?: LogFields;
-  write?: (line: string) => void;
-  now?: () => Date;
-} = {}): Logger {
+export function createLogger(
+  options: {
+    level?: string;
+    base?: LogFields;
+    write?: (line: string) => void;
+    now?: () => Date;
+  } = {},
+): Logger {
   const threshold = LEVELS[(options.level?.toLowerCase() as LogLevel) ?? 'info'] ?? LEVELS.info;
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const now = options.now ?? (() => new Date());

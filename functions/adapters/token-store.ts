@@ -44,9 +44,12 @@ export interface TokenStore {
    * Stores tokens from a login: replaces any previous ones, makes the user `active` again, clears the
    * lease and failure counters. Returns the status the user had before (undefined for a new user).
    */
-  saveLogin(input: { userId: string; profileId: string; tokens: TokenSet & { refreshToken: string }; now: number }): Promise<
-    TokenStatus | undefined
-  >;
+  saveLogin(input: {
+    userId: string;
+    profileId: string;
+    tokens: TokenSet & { refreshToken: string };
+    now: number;
+  }): Promise<TokenStatus | undefined>;
   /**
    * Takes the refresh lease when it is free, expired or already ours, and returns the item as it is
    * now (a strongly consistent read).
@@ -97,6 +100,7 @@ function toRecord(item: Item): TokenRecord {
     lastRefreshError: str(item, 'lastRefreshError'),
     consecutiveFailures: num(item, 'consecutiveFailures') ?? 0,
     tokensIssuedAt: num(item, 'tokensIssuedAt') ?? 0,
+    nextRefreshAt: num(item, 'nextRefreshAt'),
     createdAt: num(item, 'createdAt') ?? 0,
     updatedAt: num(item, 'updatedAt') ?? 0,
   };
@@ -135,6 +139,9 @@ function update(
 
 /** DynamoDB implementation of {@link TokenStore}. */
 export class DynamoTokenStore implements TokenStore {
+  /** Read capacity consumed by reads and index queries of this instance (for the refresher's report). */
+  readonly consumed = { readUnits: 0 };
+
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
@@ -142,8 +149,14 @@ export class DynamoTokenStore implements TokenStore {
 
   async get(userId: string): Promise<TokenRecord | undefined> {
     const out = await this.client.send(
-      new GetItemCommand({ TableName: this.table, Key: { userId: { S: userId } }, ConsistentRead: true }),
+      new GetItemCommand({
+        TableName: this.table,
+        Key: { userId: { S: userId } },
+        ConsistentRead: true,
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
     );
+    this.consumed.readUnits += out.ConsumedCapacity?.CapacityUnits ?? 0;
     return out.Item ? toRecord(out.Item) : undefined;
   }
 
@@ -294,21 +307,23 @@ export class DynamoTokenStore implements TokenStore {
       const record = toRecord(out.Attributes ?? {});
       // Push the next scheduled attempt back, so one failing user cannot hold the refresher's attention.
       const retryAt = now + retryDelaySeconds(record.consecutiveFailures);
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: { userId: { S: userId } },
-          UpdateExpression: 'SET #next = :next',
-          ConditionExpression: '#version = :expected AND attribute_exists(#next)',
-          ExpressionAttributeNames: { '#next': 'nextRefreshAt', '#version': 'version' },
-          ExpressionAttributeValues: {
-            ':next': { N: String(nextRefreshAt({ ...record, retryAt })) },
-            ':expected': { N: String(version) },
-          },
-        }),
-      ).catch((error: unknown) => {
-        if (!isConditionFailure(error)) throw error;
-      });
+      await this.client
+        .send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: { userId: { S: userId } },
+            UpdateExpression: 'SET #next = :next',
+            ConditionExpression: '#version = :expected AND attribute_exists(#next)',
+            ExpressionAttributeNames: { '#next': 'nextRefreshAt', '#version': 'version' },
+            ExpressionAttributeValues: {
+              ':next': { N: String(nextRefreshAt({ ...record, retryAt })) },
+              ':expected': { N: String(version) },
+            },
+          }),
+        )
+        .catch((error: unknown) => {
+          if (!isConditionFailure(error)) throw error;
+        });
       return record.consecutiveFailures;
     } catch (error) {
       if (isConditionFailure(error)) {
@@ -401,6 +416,7 @@ export class DynamoTokenStore implements TokenStore {
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
+    this.consumed.readUnits += out.ConsumedCapacity?.CapacityUnits ?? 0;
     return {
       userIds: (out.Items ?? []).map((item) => str(item, 'userId')).filter((id): id is string => Boolean(id)),
       nextKey: out.LastEvaluatedKey,

@@ -52,8 +52,7 @@ export interface StoreConfig {
 
 /** Where the client secret comes from: Secrets Manager in AWS, `CLIENT_SECRET` locally. */
 export type SecretConfig =
-  | { readonly kind: 'secrets-manager'; readonly secretId: string }
-  | { readonly kind: 'static'; readonly value: string };
+  { readonly kind: 'secrets-manager'; readonly secretId: string } | { readonly kind: 'static'; readonly value: string };
 
 /** What the login/callback pages may redirect to after success. */
 export interface FlowConfig {

@@ -43,6 +43,8 @@ export interface TokenRecord {
   readonly consecutiveFailures: number;
   /** When tokens were last obtained (login or refresh), epoch seconds. */
   readonly tokensIssuedAt: number;
+  /** When the scheduled refresher should next look at this user; absent unless `active`. */
+  readonly nextRefreshAt?: number;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -68,7 +70,9 @@ export function toTokenSet(
   options: { now: number; requestedScope: string },
 ): TokenSet {
   const expiresIn =
-    typeof response.expires_in === 'number' && response.expires_in > 0 ? response.expires_in : DEFAULT_EXPIRES_IN_SECONDS;
+    typeof response.expires_in === 'number' && response.expires_in > 0
+      ? response.expires_in
+      : DEFAULT_EXPIRES_IN_SECONDS;
   return {
     accessToken: response.access_token,
     refreshToken: response.refresh_token || undefined,

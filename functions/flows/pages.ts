@@ -26,7 +26,10 @@ export function errorPage(error: unknown, logger: Logger, cookies?: string[]): H
     logger.warn('authorization code refused by the provider', { error });
     return htmlPage(
       400,
-      { title: TITLE, message: 'The sign-in code was already used or has expired. Please open the sign-in link again.' },
+      {
+        title: TITLE,
+        message: 'The sign-in code was already used or has expired. Please open the sign-in link again.',
+      },
       cookies,
     );
   }
@@ -47,5 +50,9 @@ export function errorPage(error: unknown, logger: Logger, cookies?: string[]): H
     );
   }
   logger.error('unexpected error', { error });
-  return htmlPage(500, { title: 'Something went wrong', message: 'Nothing was saved. Please try again later.' }, cookies);
+  return htmlPage(
+    500,
+    { title: 'Something went wrong', message: 'Nothing was saved. Please try again later.' },
+    cookies,
+  );
 }

@@ -38,6 +38,11 @@ export interface GetTokenOptions {
   readonly marginSeconds?: number;
   /** Refresh even if the stored token is still valid (unless another process just did). */
   readonly forceRefresh?: boolean;
+  /**
+   * Also refresh when the user is scheduled for a refresh by this time (epoch seconds): the
+   * scheduled refresher's way to keep an idle grant from lapsing.
+   */
+  readonly dueBy?: number;
 }
 
 /** What the refresher needs. */
@@ -75,6 +80,11 @@ export interface TokenRefresher {
    * @throws {RefreshInProgressError} another process is refreshing and did not finish in time
    */
   getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
+  /**
+   * Like {@link getAccessToken}, but says whether this call refreshed the token (`refreshed`) or
+   * found it already fresh (`fresh`): the scheduled refresher's counts.
+   */
+  refreshIfNeeded(userId: string, options?: GetTokenOptions): Promise<'refreshed' | 'fresh'>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -87,6 +97,16 @@ function toAccessToken(record: TokenRecord): AccessToken {
     scope: record.scope,
     tokenType: record.tokenType,
   };
+}
+
+/**
+ * Whether a stored token answers the request apart from its remaining lifetime: a forced refresh is
+ * satisfied by any refresh after it was asked for; a scheduled one by the user no longer being due.
+ */
+function isSatisfied(record: TokenRecord, firstVersion: number, options: GetTokenOptions): boolean {
+  if (options.forceRefresh) return record.version > firstVersion;
+  if (options.dueBy !== undefined && record.nextRefreshAt !== undefined) return record.nextRefreshAt > options.dueBy;
+  return true;
 }
 
 /** Creates the refresher. */
@@ -125,7 +145,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         await publish('token.reauth_required', record, { reason: 'invalid_grant' });
         throw new ReauthRequiredError(record.userId, 'invalid_grant');
       }
-      const reason = error instanceof ProviderResponseError ? error.oauthError ?? 'bad_response' : 'unavailable';
+      const reason = error instanceof ProviderResponseError ? (error.oauthError ?? 'bad_response') : 'unavailable';
       const failures = await deps.tokens.recordFailure(record.userId, record.version, reason, now);
       logger.warn('refresh failed; the grant is kept and retried later', { userId: record.userId, failures, error });
       if (failures === threshold) {
@@ -140,50 +160,59 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     return toAccessToken(saved);
   };
 
-  return {
-    async getAccessToken(userId, options = {}) {
-      const logger = deps.logger.child({ userId });
-      const margin = options.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
-      const deadline = nowMs() + maxWaitMs;
-      let firstVersion: number | undefined;
-      for (let attempt = 0; ; attempt++) {
-        const record = await deps.tokens.get(userId);
-        if (!record) throw new UnknownUserError(userId);
-        if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
-        firstVersion ??= record.version;
-        // A forced refresh is satisfied by any refresh that happened after it was asked for.
-        const satisfied = options.forceRefresh ? record.version > firstVersion : true;
-        if (satisfied && isFresh(record, seconds(), margin)) return toAccessToken(record);
+  const obtain = async (
+    userId: string,
+    options: GetTokenOptions,
+  ): Promise<{ token: AccessToken; refreshed: boolean }> => {
+    const logger = deps.logger.child({ userId });
+    const margin = options.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
+    const deadline = nowMs() + maxWaitMs;
+    let firstVersion: number | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const record = await deps.tokens.get(userId);
+      if (!record) throw new UnknownUserError(userId);
+      if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
+      firstVersion ??= record.version;
+      // A forced refresh is satisfied by any refresh that happened after it was asked for.
+      if (isSatisfied(record, firstVersion, options) && isFresh(record, seconds(), margin)) {
+        return { token: toAccessToken(record), refreshed: false };
+      }
 
-        let held: TokenRecord;
-        try {
-          held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
-        } catch (error) {
-          if (!(error instanceof ConcurrentUpdateError)) throw error;
-          if (nowMs() >= deadline) throw new RefreshInProgressError(userId);
-          // Someone else is refreshing: wait a little (with jitter) and read what they wrote.
-          await sleep(Math.min(100 * 2 ** Math.min(attempt, 3), 800) * (0.5 + Math.random()));
+      let held: TokenRecord;
+      try {
+        held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+      } catch (error) {
+        if (!(error instanceof ConcurrentUpdateError)) throw error;
+        if (nowMs() >= deadline) throw new RefreshInProgressError(userId);
+        // Someone else is refreshing: wait a little (with jitter) and read what they wrote.
+        await sleep(Math.min(100 * 2 ** Math.min(attempt, 3), 800) * (0.5 + Math.random()));
+        continue;
+      }
+
+      let written = false;
+      try {
+        if (held.status === 'reauth_required') throw new ReauthRequiredError(userId, held.statusReason);
+        if (isSatisfied(held, firstVersion, options) && isFresh(held, seconds(), margin)) {
+          return { token: toAccessToken(held), refreshed: false };
+        }
+        written = true; // every outcome of refreshHeld writes the item and drops the lease with it
+        return { token: await refreshHeld(held, logger), refreshed: true };
+      } catch (error) {
+        if (error instanceof ConcurrentUpdateError) {
+          // A login replaced the tokens while we refreshed: theirs are newer, read them.
+          written = false;
           continue;
         }
-
-        let written = false;
-        try {
-          if (held.status === 'reauth_required') throw new ReauthRequiredError(userId, held.statusReason);
-          const heldSatisfied = options.forceRefresh ? held.version > firstVersion : true;
-          if (heldSatisfied && isFresh(held, seconds(), margin)) return toAccessToken(held);
-          written = true; // every outcome of refreshHeld writes the item and drops the lease with it
-          return await refreshHeld(held, logger);
-        } catch (error) {
-          if (error instanceof ConcurrentUpdateError) {
-            // A login replaced the tokens while we refreshed: theirs are newer, read them.
-            written = false;
-            continue;
-          }
-          throw error;
-        } finally {
-          if (!written) await deps.tokens.releaseLease(userId, owner);
-        }
+        throw error;
+      } finally {
+        if (!written) await deps.tokens.releaseLease(userId, owner);
       }
-    },
+    }
+  };
+
+  return {
+    getAccessToken: async (userId, options = {}) => (await obtain(userId, options)).token,
+    refreshIfNeeded: async (userId, options = {}) =>
+      (await obtain(userId, options)).refreshed ? 'refreshed' : 'fresh',
   };
 }

@@ -105,7 +105,11 @@ export async function runCli(
         const token = await reader.getAccessToken(userId, { forceRefresh: command === 'refresh' });
         const { accessToken, expiresAt, scope } = token;
         io.out(
-          JSON.stringify(command === 'get' ? { userId, accessToken, expiresAt, scope } : { userId, expiresAt, scope, refreshed: true }),
+          JSON.stringify(
+            command === 'get'
+              ? { userId, accessToken, expiresAt, scope }
+              : { userId, expiresAt, scope, refreshed: true },
+          ),
         );
         return 0;
       }
@@ -144,7 +148,8 @@ export async function runCli(
         throw new UsageError(command ? `unknown command "${command}"\n${USAGE}` : USAGE);
     }
   } catch (error) {
-    const message = error instanceof BrokerError || error instanceof UsageError ? error.message : `${(error as Error).message}`;
+    const message =
+      error instanceof BrokerError || error instanceof UsageError ? error.message : `${(error as Error).message}`;
     io.err(`error: ${message}`);
     return exitCodeFor(error);
   } finally {

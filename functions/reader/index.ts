@@ -17,7 +17,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type Env, isAllowedTarget, readFlowConfig, readProviderConfig, readSecretConfig, readStoreConfig } from '../core/config';
+import {
+  type Env,
+  isAllowedTarget,
+  readFlowConfig,
+  readProviderConfig,
+  readSecretConfig,
+  readStoreConfig,
+} from '../core/config';
 import {
   BrokerError,
   ConfigError,
@@ -34,7 +41,12 @@ import { createProviderClient } from '../adapters/provider';
 import { createSecretSource } from '../adapters/secret';
 import { DynamoSessionStore } from '../adapters/session-store';
 import { DynamoTokenStore, type TokenStore } from '../adapters/token-store';
-import { type AccessToken, createTokenRefresher, type GetTokenOptions, type TokenRefresher } from '../flows/refresh-flow';
+import {
+  type AccessToken,
+  createTokenRefresher,
+  type GetTokenOptions,
+  type TokenRefresher,
+} from '../flows/refresh-flow';
 
 export { ProviderUnavailableError, ReauthRequiredError, RefreshInProgressError, UnknownUserError, BrokerError };
 export type { AccessToken, GetTokenOptions };
@@ -106,7 +118,8 @@ function lambdaInvoker(functionName: string): RefreshInvoker {
 /** Creates a reader from the environment; see the module documentation for the two modes. */
 export function createTokenReader(options: TokenReaderOptions = {}): TokenReader {
   const env = options.env ?? process.env;
-  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL ?? 'warn', base: { service: 'kroger-token-reader' } });
+  const logger =
+    options.logger ?? createLogger({ level: env.LOG_LEVEL ?? 'warn', base: { service: 'kroger-token-reader' } });
   const storeConfig = readStoreConfig(env);
   const dynamo = options.dynamo ?? createDynamoClient(storeConfig);
   const tokens = new DynamoTokenStore(dynamo, storeConfig.tokensTable);
@@ -132,7 +145,13 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
   return createLocalRefresher(env, tokens, logger);
 }
 
-function toToken(record: { userId: string; accessToken: string; expiresAt: number; scope: string; tokenType: string }): AccessToken {
+function toToken(record: {
+  userId: string;
+  accessToken: string;
+  expiresAt: number;
+  scope: string;
+  tokenType: string;
+}): AccessToken {
   return {
     userId: record.userId,
     accessToken: record.accessToken,
@@ -208,7 +227,8 @@ export async function createLoginLink(
 }
 
 function loginUrlFromRedirect(redirect: string | undefined): string {
-  if (!redirect) throw new ConfigError('LOGIN_URL environment variable is not set (nor REDIRECT_URL to derive it from)');
+  if (!redirect)
+    throw new ConfigError('LOGIN_URL environment variable is not set (nor REDIRECT_URL to derive it from)');
   const url = new URL(redirect);
   url.pathname = url.pathname.replace(/\/callback\/?$/, '/login');
   url.search = '';

@@ -17,7 +17,9 @@ export interface DynamoLocalHandle {
  * Spawns DynamoDB Local on `port` (a free one by default). Fails with a message that says what to
  * install when Java is missing.
  */
-export async function startDynamoLocal(options: { port?: number; timeoutMs?: number } = {}): Promise<DynamoLocalHandle> {
+export async function startDynamoLocal(
+  options: { port?: number; timeoutMs?: number } = {},
+): Promise<DynamoLocalHandle> {
   const port = options.port ?? (await freePort());
   const child = spawn({ port, stdio: 'pipe' });
   let stderr = '';
@@ -29,7 +31,9 @@ export async function startDynamoLocal(options: { port?: number; timeoutMs?: num
     child.once('error', (error: NodeJS.ErrnoException) =>
       reject(
         error.code === 'ENOENT'
-          ? new Error('DynamoDB Local needs Java: install it (Debian: apt-get install -y default-jre-headless) or set DYNAMODB_ENDPOINT')
+          ? new Error(
+              'DynamoDB Local needs Java: install it (Debian: apt-get install -y default-jre-headless) or set DYNAMODB_ENDPOINT',
+            )
           : error,
       ),
     );

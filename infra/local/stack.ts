@@ -122,13 +122,40 @@ export async function startLocalStack(
     const callback = (await import('../../functions/callback')).handler as V2Handler;
     server.on('request', createRouter({ '/login': login, '/callback': callback }));
 
+    // The scheduled refresher runs here on the same schedule as in AWS (REFRESH_SCHEDULE_SECONDS).
+    const scheduleSeconds = Number(runEnv.REFRESH_SCHEDULE_SECONDS ?? 300);
+    if (scheduleSeconds > 0) {
+      const refresher = (await import('../../functions/refresher')).handler;
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        refresher(undefined)
+          .catch((error: unknown) => log(`scheduled refresh failed: ${(error as Error).message}`))
+          .finally(() => {
+            running = false;
+          });
+      }, scheduleSeconds * 1000);
+      timer.unref();
+      cleanups.push(async () => clearInterval(timer));
+    }
+
     const publicEnv = { ...runEnv };
     if (options.writeStateFile) {
       const state: LocalStackState = {
         pid: process.pid,
         env: pick(runEnv, [
-          'DYNAMODB_ENDPOINT', 'TOKENS_TABLE', 'SESSIONS_TABLE', 'CLIENT_ID', 'OAUTH2_BASE_URL', 'API_BASE_URL',
-          'REDIRECT_URL', 'OAUTH2_ISSUER', 'OAUTH2_REVOCATION_URL', 'SCOPES', 'PKCE',
+          'DYNAMODB_ENDPOINT',
+          'TOKENS_TABLE',
+          'SESSIONS_TABLE',
+          'CLIENT_ID',
+          'OAUTH2_BASE_URL',
+          'API_BASE_URL',
+          'REDIRECT_URL',
+          'OAUTH2_ISSUER',
+          'OAUTH2_REVOCATION_URL',
+          'SCOPES',
+          'PKCE',
           // The sandbox's generated secret only: a real CLIENT_SECRET is never written to disk.
           ...(sandbox ? ['CLIENT_SECRET'] : []),
         ]),

@@ -326,7 +326,10 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it('exposes the login and callback URLs on the API endpoint', () => {
       expect(Stack.of(broker).resolve(broker.callbackUrl)).toEqual({
-        'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalIdOf(template, 'Broker/Api/Resource'), 'ApiEndpoint'] }, '/callback']],
+        'Fn::Join': [
+          '',
+          [{ 'Fn::GetAtt': [logicalIdOf(template, 'Broker/Api/Resource'), 'ApiEndpoint'] }, '/callback'],
+        ],
       });
       expect(Stack.of(broker).resolve(broker.loginUrl)).toEqual({
         'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalIdOf(template, 'Broker/Api/Resource'), 'ApiEndpoint'] }, '/login']],
@@ -335,20 +338,22 @@ describe('Construct: KrogerTokenBroker', () => {
   });
 
   describe('alarms', () => {
-    it.each(FUNCTIONS.flatMap((name) => [[name, 'Errors'], [name, 'Throttles']]))(
-      'alarms on %s %s from the first occurrence',
-      (name, metric) => {
-        expect(propertiesOf(template, `Broker/${name}${metric}Alarm/Resource`)).toMatchObject({
-          Namespace: 'AWS/Lambda',
-          MetricName: metric,
-          Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalIdOf(template, `Broker/${name}/Resource`) } }],
-          Statistic: 'Sum',
-          Threshold: 1,
-          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-          TreatMissingData: 'notBreaching',
-        });
-      },
-    );
+    it.each(
+      FUNCTIONS.flatMap((name) => [
+        [name, 'Errors'],
+        [name, 'Throttles'],
+      ]),
+    )('alarms on %s %s from the first occurrence', (name, metric) => {
+      expect(propertiesOf(template, `Broker/${name}${metric}Alarm/Resource`)).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: metric,
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalIdOf(template, `Broker/${name}/Resource`) } }],
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    });
 
     it('alarms on API 5xx responses', () => {
       expect(propertiesOf(template, 'Broker/Api5xxAlarm/Resource')).toMatchObject({

@@ -13,17 +13,45 @@ function create(props: Partial<KrogerTokenBrokerProps>): KrogerTokenBroker {
 describe('Construct: KrogerTokenBroker', () => {
   describe('props validation', () => {
     it.each<[string, Partial<KrogerTokenBrokerProps>, RegExp]>([
-      ['clientId is empty', { clientId: '  ' }, /invalid "clientId": set it to the client id of your Kroger application/],
+      [
+        'clientId is empty',
+        { clientId: '  ' },
+        /invalid "clientId": set it to the client id of your Kroger application/,
+      ],
       ['clientId is missing', { clientId: undefined }, /invalid "clientId"/],
       ['scopes lack a profile scope', { scopes: ['product.compact'] }, /invalid "scopes": .*profile\.compact/],
       ['scopes are empty', { scopes: [] }, /invalid "scopes": .*at least one scope/],
-      ['a scope has a character RFC 6749 forbids', { scopes: ['profile.compact', 'a"b'] }, /invalid "scopes": .*invalid scope "a"b"/],
+      [
+        'a scope has a character RFC 6749 forbids',
+        { scopes: ['profile.compact', 'a"b'] },
+        /invalid "scopes": .*invalid scope "a"b"/,
+      ],
       ['oauth2BaseUrl is not a URL', { oauth2BaseUrl: 'api.kroger.com' }, /invalid "oauth2BaseUrl": .*absolute URL/],
-      ['oauth2BaseUrl is plain http', { oauth2BaseUrl: 'http://api.kroger.com/v1/connect/oauth2' }, /invalid "oauth2BaseUrl": .*https/],
-      ['apiBaseUrl is on localhost over http', { apiBaseUrl: 'http://localhost:8080' }, /invalid "apiBaseUrl": must be an https URL/],
-      ['revocationUrl carries credentials', { revocationUrl: 'https://u:p@api.kroger.com/revoke' }, /invalid "revocationUrl": .*credentials/],
-      ['redirectUrl has a fragment', { redirectUrl: 'https://broker.example.com/callback#x' }, /invalid "redirectUrl": .*fragment/],
-      ['a returnToAllowlist entry is http', { returnToAllowlist: ['http://app.example.com'] }, /invalid "returnToAllowlist": .*https/],
+      [
+        'oauth2BaseUrl is plain http',
+        { oauth2BaseUrl: 'http://api.kroger.com/v1/connect/oauth2' },
+        /invalid "oauth2BaseUrl": .*https/,
+      ],
+      [
+        'apiBaseUrl is on localhost over http',
+        { apiBaseUrl: 'http://localhost:8080' },
+        /invalid "apiBaseUrl": must be an https URL/,
+      ],
+      [
+        'revocationUrl carries credentials',
+        { revocationUrl: 'https://u:p@api.kroger.com/revoke' },
+        /invalid "revocationUrl": .*credentials/,
+      ],
+      [
+        'redirectUrl has a fragment',
+        { redirectUrl: 'https://broker.example.com/callback#x' },
+        /invalid "redirectUrl": .*fragment/,
+      ],
+      [
+        'a returnToAllowlist entry is http',
+        { returnToAllowlist: ['http://app.example.com'] },
+        /invalid "returnToAllowlist": .*https/,
+      ],
       [
         'successRedirect is not on the allow-list',
         { successRedirect: 'https://evil.example.com/', returnToAllowlist: ['https://app.example.com'] },
@@ -40,7 +68,10 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it('accepts a successRedirect under an allow-listed prefix', () => {
       expect(() =>
-        create({ successRedirect: 'https://app.example.com/done/ok', returnToAllowlist: ['https://app.example.com/done'] }),
+        create({
+          successRedirect: 'https://app.example.com/done/ok',
+          returnToAllowlist: ['https://app.example.com/done'],
+        }),
       ).not.toThrow();
     });
   });

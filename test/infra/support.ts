@@ -73,7 +73,8 @@ function describeResource(value: unknown, paths: Map<string, string>): string {
   const v = value as any;
   if (v?.Ref) return name(v.Ref);
   if (v?.['Fn::GetAtt']) return `${name(v['Fn::GetAtt'][0])}.${v['Fn::GetAtt'][1]}`;
-  if (v?.['Fn::Join']) return v['Fn::Join'][1].map((part: unknown) => describeResource(part, paths)).join(v['Fn::Join'][0]);
+  if (v?.['Fn::Join'])
+    return v['Fn::Join'][1].map((part: unknown) => describeResource(part, paths)).join(v['Fn::Join'][0]);
   return JSON.stringify(v);
 }
 

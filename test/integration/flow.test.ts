@@ -52,7 +52,11 @@ async function startAndAuthorize(login: string, options: { approve?: boolean; qu
   expect(started.statusCode).toBe(302);
   const back = await completeAuthorization(started.headers.location, { login, approve: options.approve ?? true });
   expect(back.origin + back.pathname).toBe(REDIRECT);
-  return { query: back.search.slice(1), cookie: cookiePair(started.cookies?.[0]), state: back.searchParams.get('state')! };
+  return {
+    query: back.search.slice(1),
+    cookie: cookiePair(started.cookies?.[0]),
+    state: back.searchParams.get('state')!,
+  };
 }
 
 beforeAll(async () => {
@@ -111,7 +115,7 @@ describe('Flow: login and callback', () => {
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
   });
 
-  it('refuses a callback from another browser without burning the real browser\'s attempt', async () => {
+  it("refuses a callback from another browser without burning the real browser's attempt", async () => {
     const { query, cookie } = await startAndAuthorize('profile-foreign');
     const other = await handleLogin(getEvent('/login'), loginDeps);
 
@@ -280,7 +284,10 @@ describe('Flow: connect links and return targets', () => {
   });
 
   it('refuses a returnTo that is not on the allow-list (no open redirect)', async () => {
-    const result = await handleLogin(getEvent('/login', `returnTo=${encodeURIComponent('https://evil.test/')}`), loginDeps);
+    const result = await handleLogin(
+      getEvent('/login', `returnTo=${encodeURIComponent('https://evil.test/')}`),
+      loginDeps,
+    );
 
     expect(result.statusCode).toBe(400);
     expect(result.headers.location).toBeUndefined();

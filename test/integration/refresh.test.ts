@@ -7,7 +7,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
-import { ConcurrentUpdateError, ProviderUnavailableError, ReauthRequiredError, UnknownUserError } from '../../functions/core/errors';
+import {
+  ConcurrentUpdateError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  UnknownUserError,
+} from '../../functions/core/errors';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
 import { handleCallback } from '../../functions/flows/callback-flow';
@@ -51,7 +56,10 @@ async function connect(login: string) {
   };
   const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
   const back = await completeAuthorization(started.headers.location, { login });
-  const result = await handleCallback(getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]), deps);
+  const result = await handleCallback(
+    getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]),
+    deps,
+  );
   expect(result.statusCode).toBe(200);
   return (await stores.tokens.get(login))!;
 }
@@ -335,7 +343,7 @@ describe('Reader without the client secret (remote mode)', () => {
     expect(token.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
   });
 
-  it('maps the refresh function\'s error codes back to typed errors', async () => {
+  it("maps the refresh function's error codes back to typed errors", async () => {
     await connect('r-remote-err');
     await expire('r-remote-err');
     const reader = (code: string) =>

@@ -354,7 +354,10 @@ describe('Sandbox: test controls', () => {
     const tokens = await tokensFor(newProfileId());
     await sandbox.failToken('503');
 
-    const statuses = [(await refresh(tokens.refresh_token ?? '')).status, (await refresh(tokens.refresh_token ?? '')).status];
+    const statuses = [
+      (await refresh(tokens.refresh_token ?? '')).status,
+      (await refresh(tokens.refresh_token ?? '')).status,
+    ];
     await sandbox.failToken('none');
 
     expect(statuses).toEqual([503, 503]);
@@ -386,8 +389,8 @@ describe('Sandbox: test controls', () => {
 
 describe('Sandbox: startSandbox', () => {
   it('fails with the reason from stderr when the configuration is invalid', async () => {
-    await expect(
-      startSandbox({ clientId: 'c', clientSecret: 's', redirectUris: ['not a url'] }),
-    ).rejects.toThrow(/exited before it was ready[\s\S]*SANDBOX_REDIRECT_URIS environment variable has an invalid URL/);
+    await expect(startSandbox({ clientId: 'c', clientSecret: 's', redirectUris: ['not a url'] })).rejects.toThrow(
+      /exited before it was ready[\s\S]*SANDBOX_REDIRECT_URIS environment variable has an invalid URL/,
+    );
   });
 });

@@ -13,7 +13,9 @@ process.stdout.write('ready\n');
 createInterface({ input: process.stdin }).once('line', () => {
   reader.getAccessToken(userId).then(
     (token) => {
-      process.stdout.write(`${JSON.stringify({ ok: true, accessToken: token.accessToken, expiresAt: token.expiresAt })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ ok: true, accessToken: token.accessToken, expiresAt: token.expiresAt })}\n`,
+      );
       process.exit(0);
     },
     (error: Error & { code?: string }) => {

@@ -38,14 +38,24 @@ describe('Function: parseCallbackQuery', () => {
     ['a repeated state', 'code=a&state=x&state=y', 'CALLBACK_MISSING_PARAMETERS', /more than once/],
     ['a repeated code', 'code=a&code=b&state=x', 'CALLBACK_MISSING_PARAMETERS', /more than once/],
     ['an oversized code', `state=x&code=${'a'.repeat(CALLBACK_LIMITS.code + 1)}`, 'CALLBACK_INPUT_TOO_LARGE', /"code"/],
-    ['an oversized state', `code=a&state=${'s'.repeat(CALLBACK_LIMITS.state + 1)}`, 'CALLBACK_INPUT_TOO_LARGE', /"state"/],
+    [
+      'an oversized state',
+      `code=a&state=${'s'.repeat(CALLBACK_LIMITS.state + 1)}`,
+      'CALLBACK_INPUT_TOO_LARGE',
+      /"state"/,
+    ],
     [
       'an oversized error_description',
       `state=x&error=e&error_description=${'d'.repeat(CALLBACK_LIMITS.errorDescription + 1)}`,
       'CALLBACK_INPUT_TOO_LARGE',
       /"error_description"/,
     ],
-    ['an oversized query', `state=x&code=a&pad=${'p'.repeat(CALLBACK_LIMITS.query)}`, 'CALLBACK_INPUT_TOO_LARGE', /too large/],
+    [
+      'an oversized query',
+      `state=x&code=a&pad=${'p'.repeat(CALLBACK_LIMITS.query)}`,
+      'CALLBACK_INPUT_TOO_LARGE',
+      /too large/,
+    ],
   ])('refuses %s with a 4xx and a message that names the problem', (_name, query, code, message) => {
     const error = rejection(() => parseCallbackQuery(query));
     expect(error.code).toBe(code);

@@ -26,11 +26,14 @@ describe('Function: readProviderConfig', () => {
     expect(config.allowInsecureHttp).toBe(false);
   });
 
-  it.each(['CLIENT_ID', 'OAUTH2_BASE_URL', 'API_BASE_URL', 'REDIRECT_URL'])('fails naming %s when it is missing', (name) => {
-    expect(() => readProviderConfig({ ...base, [name]: undefined })).toThrow(
-      new ConfigError(`${name} environment variable is not set`),
-    );
-  });
+  it.each(['CLIENT_ID', 'OAUTH2_BASE_URL', 'API_BASE_URL', 'REDIRECT_URL'])(
+    'fails naming %s when it is missing',
+    (name) => {
+      expect(() => readProviderConfig({ ...base, [name]: undefined })).toThrow(
+        new ConfigError(`${name} environment variable is not set`),
+      );
+    },
+  );
 
   it.each([
     ['OAUTH2_BASE_URL', 'not a url', /OAUTH2_BASE_URL must be an absolute URL/],
@@ -61,7 +64,10 @@ describe('Function: readProviderConfig', () => {
 
 describe('Function: parseScopes', () => {
   it('splits on any whitespace and drops duplicates', () => {
-    expect(parseScopes(' profile.compact  cart.basic:write\tprofile.compact ')).toEqual(['profile.compact', 'cart.basic:write']);
+    expect(parseScopes(' profile.compact  cart.basic:write\tprofile.compact ')).toEqual([
+      'profile.compact',
+      'cart.basic:write',
+    ]);
   });
   it('refuses an empty list', () => {
     expect(() => parseScopes('   ')).toThrow(/at least one scope/);

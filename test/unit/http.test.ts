@@ -42,6 +42,8 @@ describe('Function: bindingCookie', () => {
 
 describe('Function: escapeHtml', () => {
   it('escapes quotes and angle brackets', () => {
-    expect(escapeHtml(`<a href="x" onclick='y'>&`)).toBe('&#60;a href&#61;&#34;x&#34; onclick&#61;&#39;y&#39;&#62;&#38;');
+    expect(escapeHtml(`<a href="x" onclick='y'>&`)).toBe(
+      '&#60;a href&#61;&#34;x&#34; onclick&#61;&#39;y&#39;&#62;&#38;',
+    );
   });
 });

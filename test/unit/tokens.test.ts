@@ -15,13 +15,23 @@ describe('Function: toTokenSet', () => {
       { access_token: 'a', refresh_token: 'r', token_type: 'Bearer', expires_in: 1800, scope: 'profile.compact' },
       { now: 100, requestedScope: 'x' },
     );
-    expect(set).toEqual({ accessToken: 'a', refreshToken: 'r', tokenType: 'bearer', scope: 'profile.compact', expiresAt: 1900 });
+    expect(set).toEqual({
+      accessToken: 'a',
+      refreshToken: 'r',
+      tokenType: 'bearer',
+      scope: 'profile.compact',
+      expiresAt: 1900,
+    });
   });
   it('takes the requested scope when the response omits it (RFC 6749 section 5.1)', () => {
-    expect(toTokenSet({ access_token: 'a', token_type: 'bearer', expires_in: 10 }, { now: 0, requestedScope: 'p q' }).scope).toBe('p q');
+    expect(
+      toTokenSet({ access_token: 'a', token_type: 'bearer', expires_in: 10 }, { now: 0, requestedScope: 'p q' }).scope,
+    ).toBe('p q');
   });
   it('has no refresh token when the response has none, so the stored one is kept', () => {
-    expect(toTokenSet({ access_token: 'a', token_type: 'bearer' }, { now: 0, requestedScope: '' }).refreshToken).toBeUndefined();
+    expect(
+      toTokenSet({ access_token: 'a', token_type: 'bearer' }, { now: 0, requestedScope: '' }).refreshToken,
+    ).toBeUndefined();
   });
   it('assumes the documented lifetime when expires_in is missing', () => {
     expect(toTokenSet({ access_token: 'a', token_type: 'bearer' }, { now: 5, requestedScope: '' }).expiresAt).toBe(

@@ -107,7 +107,9 @@ function parseForm(html: string, pageUrl: URL): Form {
 
 function attributes(text: string): Map<string, string> {
   const attrs = new Map<string, string>();
-  for (const [, name, dq, sq, bare] of text.matchAll(/([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g)) {
+  for (const [, name, dq, sq, bare] of text.matchAll(
+    /([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g,
+  )) {
     attrs.set(name.toLowerCase(), decodeEntities(dq ?? sq ?? bare ?? ''));
   }
   return attrs;
@@ -122,7 +124,9 @@ function decodeEntities(text: string): string {
 }
 
 function textOf(html: string): string {
-  return decodeEntities(html.replace(/<style[\s\S]*?<\/style>/gi, '').replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim();
+  return decodeEntities(html.replace(/<style[\s\S]*?<\/style>/gi, '').replace(/<[^>]+>/g, ' '))
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**

@@ -33,9 +33,7 @@ declare module 'oidc-provider' {
   }
 
   export type InteractionResult =
-    | { login: { accountId: string } }
-    | { consent: { grantId: string } }
-    | { error: string; error_description?: string };
+    { login: { accountId: string } } | { consent: { grantId: string } } | { error: string; error_description?: string };
 
   export interface AccessToken {
     readonly accountId: string;

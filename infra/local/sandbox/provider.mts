@@ -93,7 +93,11 @@ export function createSandbox(settings: SandboxSettings): RequestListener {
     interactions: { url: async (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     // An ephemeral key: no ID tokens are issued, but it keeps oidc-provider off its dev keystore.
-    jwks: { keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), use: 'sig' }] },
+    jwks: {
+      keys: [
+        { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), use: 'sig' },
+      ],
+    },
     clientBasedCORS: () => false,
     renderError: async (ctx: KoaContext, out: { error: string; error_description?: string }) => {
       ctx.type = 'html';
@@ -208,7 +212,11 @@ async function interactionRoute(
           });
     return;
   }
-  if (ctx.method !== 'POST' || (step === 'login') !== (prompt === 'login') || (step === 'confirm') !== (prompt === 'consent')) {
+  if (
+    ctx.method !== 'POST' ||
+    (step === 'login') !== (prompt === 'login') ||
+    (step === 'confirm') !== (prompt === 'consent')
+  ) {
     ctx.status = 400;
     ctx.type = 'html';
     ctx.body = errorPage('invalid_request', `this form does not answer the current "${prompt}" step`);

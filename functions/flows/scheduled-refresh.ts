@@ -1,0 +1,131 @@
+/**
+ * The scheduled refresher: keeps stored tokens fresh before anyone asks. It finds due users through
+ * the sparse `due` index (one query per shard, paged), never a table scan, so its reads grow with
+ * the number of due users, not the number of users. Each user goes through the same single-flight
+ * path as readers; one user's failure never stops the batch, and every attempt is recorded on the
+ * item (a failing user is pushed back, so it cannot starve the others).
+ */
+import {
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  RefreshInProgressError,
+  UnknownUserError,
+} from '../core/errors';
+import { REFRESH_SHARDS } from '../core/tokens';
+import type { Logger } from '../adapters/logger';
+import type { TokenStore } from '../adapters/token-store';
+import type { TokenRefresher } from './refresh-flow';
+
+/** Options of one run. */
+export interface ScheduledRefreshOptions {
+  /** Refresh tokens expiring (or due for their daily refresh) within this many seconds. @default 600 */
+  readonly windowSeconds?: number;
+  /** Users refreshed at once. @default 8 */
+  readonly concurrency?: number;
+  /** Index page size. @default 100 */
+  readonly pageSize?: number;
+  /** Epoch ms after which no new user is started (leave room before the Lambda timeout). */
+  readonly deadlineMs?: number;
+}
+
+/** Counts of one run, logged and published as metrics. */
+export interface ScheduledRefreshReport {
+  due: number;
+  refreshed: number;
+  /** Already fresh when read (another process refreshed it after the index was read). */
+  fresh: number;
+  failed: number;
+  reauth: number;
+  /** Left for the next run because the deadline came. */
+  deferred: number;
+  /** DynamoDB read capacity units consumed by the run's index queries and item reads. */
+  readUnits: number;
+  durationMs: number;
+}
+
+/** What a run needs. */
+export interface ScheduledRefreshDeps {
+  readonly tokens: TokenStore & { readonly consumed?: { readUnits: number } };
+  readonly refresher: TokenRefresher;
+  readonly logger: Logger;
+  readonly nowMs?: () => number;
+}
+
+/** Runs `worker` over `items` with at most `limit` at once. */
+async function forEachLimited<T>(items: T[], limit: number, worker: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await worker(items[next++]);
+  });
+  await Promise.all(lanes);
+}
+
+/** Refreshes every user due within the window; see the module documentation. */
+export async function runScheduledRefresh(
+  deps: ScheduledRefreshDeps,
+  options: ScheduledRefreshOptions = {},
+): Promise<ScheduledRefreshReport> {
+  const nowMs = deps.nowMs ?? Date.now;
+  const started = nowMs();
+  const window = options.windowSeconds ?? 600;
+  const dueBy = Math.floor(started / 1000) + window;
+  const readsBefore = deps.tokens.consumed?.readUnits ?? 0;
+  const report: ScheduledRefreshReport = {
+    due: 0,
+    refreshed: 0,
+    fresh: 0,
+    failed: 0,
+    reauth: 0,
+    deferred: 0,
+    readUnits: 0,
+    durationMs: 0,
+  };
+
+  const refreshOne = async (userId: string): Promise<void> => {
+    if (options.deadlineMs !== undefined && nowMs() >= options.deadlineMs) {
+      report.deferred++;
+      return;
+    }
+    try {
+      report[await deps.refresher.refreshIfNeeded(userId, { marginSeconds: window, dueBy })]++;
+    } catch (error) {
+      if (error instanceof ReauthRequiredError) report.reauth++;
+      else if (error instanceof UnknownUserError)
+        report.fresh++; // disconnected since the query
+      else {
+        report.failed++;
+        if (!(error instanceof ProviderUnavailableError || error instanceof RefreshInProgressError)) {
+          deps.logger.error('scheduled refresh failed unexpectedly', { userId, error });
+        }
+      }
+    }
+  };
+
+  for (let shard = 0; shard < REFRESH_SHARDS; shard++) {
+    let startKey: Awaited<ReturnType<TokenStore['queryDue']>>['nextKey'];
+    do {
+      const page = await deps.tokens.queryDue(shard, dueBy, { limit: options.pageSize ?? 100, startKey });
+      report.due += page.userIds.length;
+      await forEachLimited(page.userIds, options.concurrency ?? 8, refreshOne);
+      startKey = page.nextKey;
+    } while (startKey);
+  }
+
+  report.readUnits = (deps.tokens.consumed?.readUnits ?? 0) - readsBefore;
+  report.durationMs = nowMs() - started;
+  deps.logger.info('scheduled refresh finished', {
+    ...report,
+    // CloudWatch Embedded Metric Format: the same line becomes metrics, with no extra API call.
+    _aws: {
+      Timestamp: nowMs(),
+      CloudWatchMetrics: [
+        {
+          Namespace: 'KrogerTokenBroker',
+          Dimensions: [[]],
+          Metrics: ['due', 'refreshed', 'failed', 'reauth', 'deferred'].map((Name) => ({ Name, Unit: 'Count' })),
+        },
+      ],
+    },
+  });
+  return report;
+}

@@ -1,0 +1,43 @@
+/**
+ * Lambda entry for the scheduled refresher (an EventBridge schedule, every 5 minutes by default).
+ * Thin: wiring only; the run is in `flows/scheduled-refresh.ts`.
+ */
+import type { Context } from 'aws-lambda';
+import { readProviderConfig, readSecretConfig } from './core/config';
+import { ConfigError } from './core/errors';
+import { createEventPublisher } from './adapters/event-bus';
+import { createProviderClient } from './adapters/provider';
+import { createSecretSource } from './adapters/secret';
+import { DynamoTokenStore } from './adapters/token-store';
+import { createTokenRefresher } from './flows/refresh-flow';
+import { runScheduledRefresh, type ScheduledRefreshReport } from './flows/scheduled-refresh';
+import { dynamo, logger, storeConfig } from './runtime';
+
+function intSetting(name: string, fallback: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new ConfigError(`${name} must be a whole number between 1 and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+const windowSeconds = intSetting('REFRESH_WINDOW_SECONDS', 600, 86_400);
+const concurrency = intSetting('REFRESH_CONCURRENCY', 8, 64);
+const tokens = new DynamoTokenStore(dynamo, storeConfig.tokensTable);
+const refresher = createTokenRefresher({
+  tokens,
+  client: createProviderClient(readProviderConfig(process.env), createSecretSource(readSecretConfig(process.env))),
+  events: createEventPublisher(process.env, logger),
+  logger,
+});
+
+/** Refreshes every user due within the window; stops starting new users 20 s before the timeout. */
+export const handler = async (_event: unknown, context?: Context): Promise<ScheduledRefreshReport> => {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  return runScheduledRefresh(
+    { tokens, refresher, logger },
+    { windowSeconds, concurrency, deadlineMs: remaining === undefined ? undefined : Date.now() + remaining - 20_000 },
+  );
+};

@@ -1,0 +1,203 @@
+/**
+ * The scheduled refresher against DynamoDB Local and the sandbox provider: it finds due users
+ * through the sparse index without reading anyone else, survives individual failures, and stops
+ * trying users whose grant is gone.
+ */
+import { BatchWriteItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import { nextRefreshAt, refreshShard } from '../../functions/core/tokens';
+import { logEventPublisher } from '../../functions/adapters/events';
+import { createProviderClient } from '../../functions/adapters/provider';
+import { handleCallback } from '../../functions/flows/callback-flow';
+import { handleLogin } from '../../functions/flows/login-flow';
+import { createTokenRefresher } from '../../functions/flows/refresh-flow';
+import { runScheduledRefresh } from '../../functions/flows/scheduled-refresh';
+import { completeAuthorization } from '../../infra/local/sandbox/headless';
+import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import { cookiePair, getEvent } from '../support/events';
+import { captureLogger } from '../support/logs';
+import { createTestStores, type TestStores } from '../support/stores';
+
+const REDIRECT = 'http://localhost:3997/callback';
+const SECRET = 'scheduled-secret';
+
+let sandbox: SandboxHandle;
+let stores: TestStores;
+let provider: ProviderConfig;
+let logs: ReturnType<typeof captureLogger>;
+
+const now = () => Math.floor(Date.now() / 1000);
+/** A run's clock a few minutes ahead: tokens issued now then expire within the window. */
+const later = (minutes: number) => () => Date.now() + minutes * 60_000;
+
+async function connect(login: string) {
+  const deps = {
+    provider,
+    client: createProviderClient(provider, async () => SECRET),
+    sessions: stores.sessions,
+    tokens: stores.tokens,
+    events: logEventPublisher(logs.logger),
+    logger: logs.logger,
+  };
+  const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
+  const back = await completeAuthorization(started.headers.location, { login });
+  const result = await handleCallback(
+    getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]),
+    deps,
+  );
+  expect(result.statusCode).toBe(200);
+}
+
+/** Writes `count` users that are not due (tokens valid for hours), straight into the table. */
+async function seedNotDue(count: number, prefix: string) {
+  const t = now();
+  const requests: WriteRequest[] = Array.from({ length: count }, (_, i) => {
+    const userId = `${prefix}-${i}`;
+    return {
+      PutRequest: {
+        Item: {
+          userId: { S: userId },
+          profileId: { S: userId },
+          accessToken: { S: 'not-used' },
+          refreshToken: { S: 'not-used' },
+          tokenType: { S: 'bearer' },
+          scope: { S: 'profile.compact' },
+          expiresAt: { N: String(t + 7200) },
+          version: { N: '1' },
+          status: { S: 'active' },
+          consecutiveFailures: { N: '0' },
+          tokensIssuedAt: { N: String(t) },
+          createdAt: { N: String(t) },
+          updatedAt: { N: String(t) },
+          refreshShard: { N: String(refreshShard(userId)) },
+          nextRefreshAt: { N: String(nextRefreshAt({ expiresAt: t + 7200, tokensIssuedAt: t })) },
+        },
+      },
+    };
+  });
+  for (let i = 0; i < requests.length; i += 25) {
+    await stores.client.send(
+      new BatchWriteItemCommand({ RequestItems: { [stores.config.tokensTable]: requests.slice(i, i + 25) } }),
+    );
+  }
+}
+
+function run(options: { nowMs?: () => number } = {}) {
+  const refresher = createTokenRefresher({
+    tokens: stores.tokens,
+    client: createProviderClient(provider, async () => SECRET),
+    events: logEventPublisher(logs.logger),
+    logger: logs.logger,
+    nowMs: options.nowMs,
+  });
+  return runScheduledRefresh({ tokens: stores.tokens, refresher, logger: logs.logger, nowMs: options.nowMs });
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox({
+    clientId: 'scheduled-client',
+    clientSecret: SECRET,
+    redirectUris: [REDIRECT],
+    // 15-minute access tokens: not due at first (the window is 10 minutes); due when the run's
+    // clock is moved forward by a few minutes.
+    accessTokenTtlSeconds: 900,
+  });
+  stores = await createTestStores('scheduled');
+  provider = readProviderConfig({
+    CLIENT_ID: sandbox.clientId,
+    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
+    API_BASE_URL: sandbox.apiBaseUrl,
+    REDIRECT_URL: REDIRECT,
+    OAUTH2_ISSUER: sandbox.issuer,
+    PROVIDER_TIMEOUT_MS: '2000',
+  });
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+  stores?.client.destroy();
+});
+
+beforeEach(async () => {
+  logs = captureLogger();
+  await sandbox.failToken('none');
+  await sandbox.resetStats();
+});
+
+describe('Scheduled refresher', () => {
+  it('refreshes exactly the due users and reads no item that is not due', async () => {
+    await seedNotDue(200, 'idle');
+    for (const login of ['due-1', 'due-2', 'due-3']) await connect(login);
+    await sandbox.resetStats();
+
+    const report = await run({ nowMs: later(7) });
+
+    expect(report).toMatchObject({ due: 3, refreshed: 3, failed: 0, reauth: 0 });
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 3 });
+    // 16 index queries of a few keys plus 3 consistent item reads per refresh: far below 200 items.
+    expect(report.readUnits).toBeGreaterThan(0);
+    expect(report.readUnits).toBeLessThan(16 * 0.5 + 3 * 3 + 5);
+    expect(logs.text()).toContain('"_aws"');
+
+    const again = await run();
+    expect(again).toMatchObject({ due: 0, refreshed: 0 });
+    // Leave the table to the next tests as it was: without the 200 idle users.
+    for (let i = 0; i < 200; i += 25) {
+      await stores.client.send(
+        new BatchWriteItemCommand({
+          RequestItems: {
+            [stores.config.tokensTable]: Array.from({ length: 25 }, (_, j) => ({
+              DeleteRequest: { Key: { userId: { S: `idle-${i + j}` } } },
+            })),
+          },
+        }),
+      );
+    }
+  });
+
+  it('refreshes an idle grant whose token outlives the window once a day has passed', async () => {
+    await seedNotDue(3, 'long-lived');
+    const before = (await stores.tokens.get('long-lived-0'))!;
+    expect((await run()).due).toBe(0);
+
+    // The seeded refresh tokens are not real: the refresher tries them and the sandbox refuses.
+    const report = await run({ nowMs: () => Date.now() + 86_400_000 + 60_000 });
+
+    expect(report.due).toBeGreaterThanOrEqual(3);
+    const after = (await stores.tokens.get('long-lived-0'))!;
+    expect(after.lastRefreshAt).toBeGreaterThan(before.tokensIssuedAt);
+  });
+
+  it('keeps going when one user fails, and retries that user on a later run', async () => {
+    await connect('fail-a');
+    await connect('fail-b');
+    await sandbox.resetStats();
+    await sandbox.failToken('503', 1);
+
+    const first = await run({ nowMs: later(7) });
+
+    expect(first.failed).toBe(1);
+    expect(first.refreshed).toBeGreaterThanOrEqual(1);
+    const failedUser = (await stores.tokens.get('fail-a'))!.consecutiveFailures ? 'fail-a' : 'fail-b';
+    expect((await stores.tokens.get(failedUser))!).toMatchObject({ status: 'active', consecutiveFailures: 1 });
+
+    const next = await run({ nowMs: later(12) });
+
+    expect(next.failed).toBe(0);
+    expect((await stores.tokens.get(failedUser))!.consecutiveFailures).toBe(0);
+  });
+
+  it('publishes one reauth_required event for a revoked grant and never tries that user again', async () => {
+    await connect('revoked-1');
+    await sandbox.revokeAccount('revoked-1');
+    await sandbox.resetStats();
+
+    const first = await run({ nowMs: later(7) });
+    const second = await run({ nowMs: later(12) });
+
+    expect(first.reauth).toBeGreaterThanOrEqual(1);
+    expect(second.reauth).toBe(0);
+    expect((await stores.tokens.get('revoked-1'))!.status).toBe('reauth_required');
+    expect(logs.lines.filter((l) => l.includes('"token.reauth_required"') && l.includes('revoked-1'))).toHaveLength(1);
+  });
+});
