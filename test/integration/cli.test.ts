@@ -1,0 +1,148 @@
+/**
+ * The tokens CLI against DynamoDB Local and the sandbox provider: output shape, exit codes, and that
+ * listing never prints a token.
+ */
+import { readProviderConfig } from '../../functions/core/config';
+import { logEventPublisher } from '../../functions/adapters/events';
+import { createProviderClient } from '../../functions/adapters/provider';
+import { handleCallback } from '../../functions/flows/callback-flow';
+import { handleLogin } from '../../functions/flows/login-flow';
+import { runCli } from '../../functions/reader/cli';
+import { completeAuthorization } from '../../infra/local/sandbox/headless';
+import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import { cookiePair, getEvent } from '../support/events';
+import { captureLogger } from '../support/logs';
+import { createTestStores, type TestStores } from '../support/stores';
+
+const REDIRECT = 'http://localhost:3996/callback';
+let sandbox: SandboxHandle;
+let stores: TestStores;
+let env: Record<string, string>;
+
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, env, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+async function connect(login: string) {
+  const logs = captureLogger();
+  const provider = readProviderConfig(env);
+  const deps = {
+    provider,
+    client: createProviderClient(provider, async () => env.CLIENT_SECRET),
+    sessions: stores.sessions,
+    tokens: stores.tokens,
+    events: logEventPublisher(logs.logger),
+    logger: logs.logger,
+  };
+  const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
+  const back = await completeAuthorization(started.headers.location, { login });
+  await handleCallback(getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]), deps);
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ clientId: 'cli-client', clientSecret: 'cli-secret', redirectUris: [REDIRECT] });
+  stores = await createTestStores('cli');
+  env = {
+    CLIENT_ID: sandbox.clientId,
+    CLIENT_SECRET: 'cli-secret',
+    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
+    API_BASE_URL: sandbox.apiBaseUrl,
+    OAUTH2_REVOCATION_URL: sandbox.revocationUrl,
+    REDIRECT_URL: REDIRECT,
+    DYNAMODB_ENDPOINT: stores.config.endpoint!,
+    TOKENS_TABLE: stores.config.tokensTable,
+    SESSIONS_TABLE: stores.config.sessionsTable,
+  };
+  await connect('cli-user');
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+  stores?.client.destroy();
+});
+
+describe('CLI: tokens', () => {
+  it('get prints exactly one JSON object with userId, accessToken, expiresAt and scope', async () => {
+    const { code, out } = await cli('get', 'cli-user');
+
+    expect(code).toBe(0);
+    expect(out).toHaveLength(1);
+    const printed = JSON.parse(out[0]);
+    expect(Object.keys(printed).sort()).toEqual(['accessToken', 'expiresAt', 'scope', 'userId']);
+    expect(printed.accessToken).toBe((await stores.tokens.get('cli-user'))!.accessToken);
+  });
+
+  it('get exits 3 with a message on stderr for an unknown user', async () => {
+    const { code, out, err } = await cli('get', 'nobody');
+    expect(code).toBe(3);
+    expect(out).toEqual([]);
+    expect(err.join('\n')).toMatch(/no tokens stored for user "nobody"/);
+  });
+
+  it('list never prints a token value', async () => {
+    const record = (await stores.tokens.get('cli-user'))!;
+    const { code, out } = await cli('list');
+    expect(code).toBe(0);
+    expect(out.join('\n')).toContain('"cli-user"');
+    expect(out.join('\n')).not.toContain(record.accessToken);
+    expect(out.join('\n')).not.toContain(record.refreshToken);
+  });
+
+  it('refresh forces a new token and prints no token', async () => {
+    const before = (await stores.tokens.get('cli-user'))!;
+    const { code, out } = await cli('refresh', 'cli-user');
+    const after = (await stores.tokens.get('cli-user'))!;
+    expect(code).toBe(0);
+    expect(after.accessToken).not.toBe(before.accessToken);
+    expect(out.join('\n')).not.toContain(after.accessToken);
+  });
+
+  it('link prints a one-time login URL derived from REDIRECT_URL', async () => {
+    const { code, out } = await cli('link', 'app-user-1', '--ttl', '60');
+    expect(code).toBe(0);
+    const { loginUrl } = JSON.parse(out[0]);
+    expect(loginUrl).toMatch(/^http:\/\/localhost:3996\/login\?session=[\w-]{43}$/);
+  });
+
+  it('get exits 4 when the grant was revoked and the user must sign in again', async () => {
+    await connect('cli-revoked');
+    await sandbox.revokeAccount('cli-revoked');
+
+    const refreshed = await cli('refresh', 'cli-revoked');
+    const read = await cli('get', 'cli-revoked');
+
+    expect(refreshed.code).toBe(4);
+    expect(read.code).toBe(4);
+    expect(read.err.join('\n')).toMatch(/must sign in again/);
+  });
+
+  it('exits 2 with usage for an unknown command or a missing argument', async () => {
+    expect((await cli('frobnicate')).code).toBe(2);
+    expect((await cli('get')).code).toBe(2);
+  });
+
+  it('disconnect deletes the tokens and revokes the grant at the provider', async () => {
+    await connect('cli-gone');
+    const record = (await stores.tokens.get('cli-gone'))!;
+
+    const { code, out } = await cli('disconnect', 'cli-gone');
+
+    expect(code).toBe(0);
+    expect(JSON.parse(out[0])).toEqual({ userId: 'cli-gone', disconnected: true, revoked: true });
+    expect(await stores.tokens.get('cli-gone')).toBeUndefined();
+    // The provider no longer honours the grant's refresh token.
+    const refused = await fetch(`${sandbox.oauth2BaseUrl}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from('cli-client:cli-secret').toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: record.refreshToken }),
+    });
+    expect(refused.status).toBe(400);
+    expect((await cli('disconnect', 'cli-gone')).code).toBe(3);
+  });
+});
