@@ -156,7 +156,8 @@ export function readProviderConfig(env: Env): ProviderConfig {
     tokenUrl: `${trimSlash(base)}/token`,
     revocationUrl: revocation ? parseUrlSetting('OAUTH2_REVOCATION_URL', revocation).href : undefined,
     profileUrl: `${trimSlash(api)}/v1/identity/profile`,
-    redirectUri: redirect.href,
+    // Verbatim, not URL-normalised: the provider compares it as a string with the registered one.
+    redirectUri: required(env, 'REDIRECT_URL'),
     scopes: parseScopes(optional(env, 'SCOPES')),
     pkce: bool(env, 'PKCE', true),
     // Compared as the exact string the provider sends (RFC 9207 section 2.4), so kept verbatim.

@@ -2,7 +2,7 @@
  * Starting a login: fresh `state`, PKCE S256 and a browser-binding secret, and the authorization
  * request URL. Pure: randomness comes in through an injectable source so tests can pin it.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { ProviderConfig } from './config';
 
 /** Length limits for values that arrive from the browser (all are base64url of 32 bytes here). */
@@ -28,17 +28,12 @@ export function s256(verifier: string): string {
   return createHash('sha256').update(verifier, 'ascii').digest('base64url');
 }
 
-/** One-way hash of the binding cookie: the store never holds a value that would let someone forge it. */
+/**
+ * One-way hash of the binding cookie: the store never holds a value that would let someone forge it.
+ * The comparison happens inside DynamoDB's conditional delete, on hashes of 256-bit random values.
+ */
 export function hashBinding(cookieValue: string): string {
   return createHash('sha256').update(cookieValue, 'utf8').digest('base64url');
-}
-
-/** Constant-time comparison of two hashes produced by {@link hashBinding}. */
-export function bindingMatches(cookieValue: string | undefined, expectedHash: string): boolean {
-  if (!cookieValue) return false;
-  const actual = Buffer.from(hashBinding(cookieValue));
-  const expected = Buffer.from(expectedHash);
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
 /** What /login persists, keyed by `state`, to be consumed once at /callback. */

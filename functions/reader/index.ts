@@ -174,9 +174,15 @@ export function createLocalRefresher(env: Env, tokens: TokenStore, logger: Logge
     }
     throw error;
   }
+  // The secret is looked up only when a refresh is needed: reading a fresh token needs no secret.
+  let secret: ReturnType<typeof createSecretSource> | undefined;
+  const getSecret = () => {
+    secret ??= createSecretSource(readSecretConfig(env));
+    return secret();
+  };
   return createTokenRefresher({
     tokens,
-    client: createProviderClient(provider, createSecretSource(readSecretConfig(env))),
+    client: createProviderClient(provider, getSecret),
     events: createEventPublisher(env, logger),
     logger,
   });

@@ -7,7 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { type Env, readProviderConfig, readSecretConfig, readStoreConfig } from '../../functions/core/config';
+import {
+  type Env,
+  readFlowConfig,
+  readProviderConfig,
+  readSecretConfig,
+  readStoreConfig,
+} from '../../functions/core/config';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { ensureTables } from '../../functions/adapters/tables';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
@@ -98,6 +104,12 @@ export async function startLocalStack(
       runEnv.API_BASE_URL = new URL(runEnv.OAUTH2_BASE_URL).origin;
     }
 
+    // Validate everything now, before starting DynamoDB Local: a bad value fails here, naming it.
+    readProviderConfig(runEnv);
+    readSecretConfig(runEnv);
+    readFlowConfig(runEnv);
+    readStoreConfig(runEnv);
+
     let dynamo: DynamoLocalHandle | undefined;
     if (!runEnv.DYNAMODB_ENDPOINT) {
       log('starting DynamoDB Local (DYNAMODB_ENDPOINT is not set)...');
@@ -107,9 +119,6 @@ export async function startLocalStack(
       runEnv.DYNAMODB_ENDPOINT = dynamo.endpoint;
     }
 
-    // Validate everything now, so a bad value fails here with its name, not on the first request.
-    readProviderConfig(runEnv);
-    readSecretConfig(runEnv);
     const storeConfig = readStoreConfig(runEnv);
     const client = createDynamoClient(storeConfig);
     const created = await ensureTables(client, storeConfig);

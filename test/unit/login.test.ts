@@ -1,4 +1,4 @@
-import { bindingMatches, hashBinding, LOGIN_ATTEMPT_TTL_SECONDS, s256, startLogin } from '../../functions/core/login';
+import { hashBinding, LOGIN_ATTEMPT_TTL_SECONDS, s256, startLogin } from '../../functions/core/login';
 
 const config = {
   authorizeUrl: 'https://api.kroger.com/v1/connect/oauth2/authorize',
@@ -55,17 +55,6 @@ describe('Function: startLogin', () => {
 describe('Function: s256', () => {
   it('matches the RFC 7636 appendix B example', () => {
     expect(s256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
-  });
-});
-
-describe('Function: bindingMatches', () => {
-  it('accepts the cookie whose hash was stored', () => {
-    expect(bindingMatches('abc', hashBinding('abc'))).toBe(true);
-  });
-  it('refuses a different cookie, an empty one and a missing one', () => {
-    expect(bindingMatches('abd', hashBinding('abc'))).toBe(false);
-    expect(bindingMatches('', hashBinding('abc'))).toBe(false);
-    expect(bindingMatches(undefined, hashBinding('abc'))).toBe(false);
   });
 });
 
