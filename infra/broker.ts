@@ -1,17 +1,19 @@
 /**
  * The broker as one L3 construct: an HTTP API with `GET /login` and `GET /callback`, a refresh
- * function other services invoke, two DynamoDB tables under a customer-managed KMS key, the client
- * secret in Secrets Manager, and alarms. Every function gets only the actions it uses, and the
- * environment variable naming a resource is set by the same call that grants access to it.
+ * function other services invoke, a scheduled refresher that keeps tokens fresh, two DynamoDB tables
+ * under a customer-managed KMS key, the client secret in Secrets Manager, lifecycle events on
+ * EventBridge, and alarms. Every function gets only the actions it uses, and the environment variable
+ * naming a resource is set by the same call that grants access to it.
  */
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigwv1 from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -34,7 +36,28 @@ export const ENTRY_FILES = {
   login: path.join(PROJECT_ROOT, 'functions', 'login.ts'),
   callback: path.join(PROJECT_ROOT, 'functions', 'callback.ts'),
   refresh: path.join(PROJECT_ROOT, 'functions', 'refresh.ts'),
+  refresher: path.join(PROJECT_ROOT, 'functions', 'refresher.ts'),
 } as const;
+
+/**
+ * The tokens table's sparse index the refresher queries (`DUE_INDEX` in
+ * functions/adapters/token-store.ts; a test keeps the two equal).
+ */
+export const DUE_INDEX_NAME = 'due';
+
+/**
+ * Namespace of the refresher's Embedded Metric Format line (functions/flows/scheduled-refresh.ts);
+ * its metrics `due`, `refreshed`, `failed`, `reauth`, `deferred` carry no dimensions. A test runs the
+ * flow and checks both, so the alarms cannot silently watch a metric nobody emits.
+ */
+export const REFRESHER_METRICS_NAMESPACE = 'KrogerTokenBroker';
+
+/** The counts the refresher publishes once per run. */
+export type RefresherMetricName = 'due' | 'refreshed' | 'failed' | 'reauth' | 'deferred';
+
+/** Limits of the refresher settings; the handler (functions/refresher.ts) refuses anything outside. */
+const MAX_REFRESH_WINDOW_SECONDS = 86_400;
+const MAX_REFRESH_CONCURRENCY = 64;
 
 /** The exported function name every entry file provides. */
 export const HANDLER_EXPORT = 'handler';
@@ -100,11 +123,31 @@ export interface KrogerTokenBrokerProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * How often the scheduled refresher (a later addition) looks for tokens that are due. Stored on
-   * the construct now so the schedule is part of the public API from the start.
+   * How often the scheduled refresher looks for tokens that are due. Keep the period shorter than
+   * `refreshWindow`, or a token can expire between two runs (readers then refresh it on demand). A
+   * rate schedule also sets the period of the refresher's metric alarms.
    * @default - every 5 minutes
    */
   readonly refreshSchedule?: events.Schedule;
+  /**
+   * Each run refreshes the tokens that expire within this window (and grants not refreshed for a
+   * day). Longer than the schedule period, and well below the access-token lifetime (about 30
+   * minutes at Kroger), or every run refreshes every user. Whole seconds, at most one day.
+   * @default Duration.minutes(10)
+   */
+  readonly refreshWindow?: Duration;
+  /**
+   * How many users one refresher run refreshes at once (1 to 64).
+   * @default 8
+   */
+  readonly refreshConcurrency?: number;
+  /**
+   * The bus lifecycle events (`token.connected`, `token.refresh_failed`, `token.reauth_required`,
+   * `token.recovered`, source `kroger-token-broker`) are put on. A bus in another account needs a
+   * resource policy there that lets this account put events.
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
   /**
    * Retention of the function and API access log groups.
    * @default logs.RetentionDays.ONE_MONTH
@@ -170,9 +213,18 @@ export class KrogerTokenBroker extends Construct {
   public readonly callbackFunction: NodejsFunction;
   /** Refreshes one user's tokens; invoked with `{"userId": "...", "force"?: boolean}`. */
   public readonly refreshFunction: NodejsFunction;
-  /** Errors and throttles of each function, and the API's 5xx. */
+  /** Refreshes every user that is due, on {@link refreshSchedule}; one run at a time. */
+  public readonly refresherFunction: NodejsFunction;
+  /** The EventBridge rule that starts {@link refresherFunction}. */
+  public readonly refreshRule: events.Rule;
+  /** Where lifecycle events go (callback, refresh and refresher may put events here, nowhere else). */
+  public readonly eventBus: events.IEventBus;
+  /**
+   * Errors and throttles of each function, the API's 5xx, and the refresher's persistent failures
+   * and backlog.
+   */
   public readonly alarms: readonly cloudwatch.Alarm[];
-  /** The refresher's schedule (used by the scheduled refresher). */
+  /** The refresher's schedule. */
   public readonly refreshSchedule: events.Schedule;
   /** The environment a token reader needs: `TOKENS_TABLE` and `REFRESH_FUNCTION_NAME`. */
   public readonly readerEnvironment: TokenReaderEnvironment;
@@ -189,6 +241,20 @@ export class KrogerTokenBroker extends Construct {
     this.logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.logLevel = props.logLevel ?? 'INFO';
     this.refreshSchedule = props.refreshSchedule ?? events.Schedule.rate(Duration.minutes(5));
+    const refreshWindow = props.refreshWindow ?? Duration.minutes(10);
+    const schedulePeriod = ratePeriod(this.refreshSchedule);
+    if (
+      schedulePeriod &&
+      !refreshWindow.isUnresolved() &&
+      schedulePeriod.toSeconds() > refreshWindow.toSeconds({ integral: false })
+    ) {
+      Annotations.of(this).addWarningV2(
+        'kroger-token-broker:refreshWindow',
+        `refreshWindow (${refreshWindow.toHumanString()}) is shorter than the refresh schedule period (${schedulePeriod.toHumanString()}): tokens can expire between two runs; readers then refresh them on demand`,
+      );
+    }
+    // Without a bus prop, events go to the account's default bus (in the stack's region).
+    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
 
     this.tableKey = new kms.Key(this, 'TableKey', {
       description: 'Encrypts the Kroger token broker tables (tokens, login sessions)',
@@ -251,6 +317,8 @@ export class KrogerTokenBroker extends Construct {
     this.grantSessions(this.callbackFunction, 'dynamodb:DeleteItem');
     this.grantTokens(this.callbackFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     this.grantClientSecret(this.callbackFunction);
+    // token.connected, token.recovered (a reconnect after reauth_required).
+    this.grantPutEvents(this.callbackFunction);
 
     this.refreshFunction = this.createFunction('Refresh', {
       entry: ENTRY_FILES.refresh,
@@ -261,8 +329,48 @@ export class KrogerTokenBroker extends Construct {
     });
     this.grantTokens(this.refreshFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     this.grantClientSecret(this.refreshFunction);
+    // token.refresh_failed, token.reauth_required, token.recovered.
+    this.grantPutEvents(this.refreshFunction);
     // Name only (shared config reads it); refresh is granted nothing on the sessions table.
     this.refreshFunction.addEnvironment('SESSIONS_TABLE', this.sessionsTable.tableName);
+
+    this.refresherFunction = this.createFunction('Refresher', {
+      entry: ENTRY_FILES.refresher,
+      description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
+      // The handler stops starting users 20 s before the timeout and leaves them for the next run.
+      timeout: Duration.minutes(5),
+      memorySize: 512,
+      // One run at a time: the per-user lease already makes overlapping runs safe, but two runs
+      // would only race each other for the same users and double the provider calls.
+      reservedConcurrentExecutions: 1,
+      environment: {
+        ...common,
+        REFRESH_WINDOW_SECONDS: String(refreshWindow.toSeconds()),
+        REFRESH_CONCURRENCY: String(props.refreshConcurrency ?? 8),
+      },
+    });
+    // GetItem re-reads the due user; UpdateItem takes the lease, stores the refreshed tokens and
+    // records failures. No Scan, no Query on the table: due users come from the index only.
+    this.grantTokens(this.refresherFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    this.grantDueIndex(this.refresherFunction);
+    this.grantClientSecret(this.refresherFunction);
+    this.grantPutEvents(this.refresherFunction);
+    // Name only (shared config reads it); the refresher is granted nothing on the sessions table.
+    this.refresherFunction.addEnvironment('SESSIONS_TABLE', this.sessionsTable.tableName);
+    // A run that fails or cannot start (throttled: the previous run is still going) is not retried:
+    // the next scheduled run does the same work, and retries would only stack up runs.
+    const staleAfter = clampDuration(schedulePeriod ?? Duration.minutes(5), 60, 6 * 3600);
+    this.refresherFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: staleAfter });
+    this.refreshRule = new events.Rule(this, 'RefreshSchedule', {
+      description: 'Kroger token broker: starts the scheduled refresher',
+      schedule: this.refreshSchedule,
+      targets: [
+        new targets.LambdaFunction(this.refresherFunction, {
+          retryAttempts: 2,
+          maxEventAge: staleAfter,
+        }),
+      ],
+    });
 
     this.addRoute('/login', 'LoginIntegration', this.loginFunction);
     this.addRoute('/callback', 'CallbackIntegration', this.callbackFunction);
@@ -271,7 +379,24 @@ export class KrogerTokenBroker extends Construct {
       TOKENS_TABLE: this.tokensTable.tableName,
       REFRESH_FUNCTION_NAME: this.refreshFunction.functionName,
     };
-    this.alarms = this.createAlarms(props.alarmAction);
+    this.alarms = this.createAlarms(props.alarmAction, clampDuration(schedulePeriod ?? Duration.minutes(5), 60, 3600));
+  }
+
+  /**
+   * A count the refresher publishes once per run (Embedded Metric Format, no dimensions), summed
+   * over `props.period` (default 5 minutes): for dashboards and alarms of your own, e.g. on `reauth`.
+   */
+  public metricRefresher(metricName: RefresherMetricName, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: REFRESHER_METRICS_NAMESPACE,
+      metricName,
+      // The refresher's metric line carries its function name as the one dimension (the logger's
+      // `function` field), so two broker stacks in one account and region never share an alarm.
+      dimensionsMap: { function: this.refresherFunction.functionName },
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+      ...props,
+    });
   }
 
   /**
@@ -318,7 +443,7 @@ export class KrogerTokenBroker extends Construct {
     // Sparse: only `active` users carry `refreshShard`, so the refresher queries due items per
     // shard instead of scanning. Keys only: the refresher re-reads the item it refreshes.
     table.addGlobalSecondaryIndex({
-      indexName: 'due',
+      indexName: DUE_INDEX_NAME,
       partitionKey: { name: 'refreshShard', type: dynamodb.AttributeType.NUMBER },
       sortKey: { name: 'nextRefreshAt', type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
@@ -395,6 +520,7 @@ export class KrogerTokenBroker extends Construct {
       description: string;
       timeout: Duration;
       memorySize: number;
+      reservedConcurrentExecutions?: number;
       environment: Record<string, string>;
     },
   ): NodejsFunction {
@@ -422,6 +548,7 @@ export class KrogerTokenBroker extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: options.memorySize,
       timeout: options.timeout,
+      reservedConcurrentExecutions: options.reservedConcurrentExecutions,
       role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
@@ -467,8 +594,8 @@ export class KrogerTokenBroker extends Construct {
   }
 
   private grantTable(fn: lambda.Function, table: dynamodb.Table, actions: string[]): void {
-    // The table ARN only: Table.grant() would add `<table>/index/*` for the GSI, which no function
-    // queries (the scheduled refresher will get its own grant).
+    // The table ARN only: Table.grant() would add `<table>/index/*`; only the refresher queries an
+    // index, and it gets that one index alone (grantDueIndex).
     iam.Grant.addToPrincipal({ grantee: fn, actions, resourceArns: [table.tableArn] });
     // DynamoDB uses the CMK on the caller's behalf: reads need Decrypt; writers get Encrypt and
     // GenerateDataKey as well, named explicitly instead of the `kms:GenerateDataKey*`/`ReEncrypt*`
@@ -479,6 +606,27 @@ export class KrogerTokenBroker extends Construct {
     } else {
       this.grantKey(fn, 'kms:Decrypt');
     }
+  }
+
+  /**
+   * `dynamodb:Query` on the `due` index only (not the table, not `index/*`). The function also needs
+   * `kms:Decrypt` on the table key, which grantTokens gives.
+   */
+  private grantDueIndex(fn: lambda.Function): void {
+    iam.Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['dynamodb:Query'],
+      resourceArns: [`${this.tokensTable.tableArn}/index/${DUE_INDEX_NAME}`],
+    });
+  }
+
+  /**
+   * `events:PutEvents` on the broker's bus only, and `EVENT_BUS_NAME`. The ARN, not the name, goes
+   * into the variable: PutEvents takes either, and only the ARN reaches a bus in another account.
+   */
+  private grantPutEvents(fn: lambda.Function): void {
+    iam.Grant.addToPrincipal({ grantee: fn, actions: ['events:PutEvents'], resourceArns: [this.eventBus.eventBusArn] });
+    fn.addEnvironment('EVENT_BUS_NAME', this.eventBus.eventBusArn);
   }
 
   private grantKey(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
@@ -525,9 +673,18 @@ export class KrogerTokenBroker extends Construct {
     });
   }
 
-  private createAlarms(action: cloudwatch.IAlarmAction | undefined): cloudwatch.Alarm[] {
+  /**
+   * @param runPeriod the schedule period (a rate schedule's, else 5 minutes): one refresher run per
+   * datapoint of the refresher's metric alarms
+   */
+  private createAlarms(action: cloudwatch.IAlarmAction | undefined, runPeriod: Duration): cloudwatch.Alarm[] {
     const period = Duration.minutes(5);
-    const alarm = (id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
+    const alarm = (
+      id: string,
+      metric: cloudwatch.IMetric,
+      description: string,
+      options: Partial<cloudwatch.AlarmProps> = {},
+    ): cloudwatch.Alarm => {
       const created = new cloudwatch.Alarm(this, id, {
         metric,
         threshold: 1,
@@ -536,6 +693,7 @@ export class KrogerTokenBroker extends Construct {
         // No traffic is not a failure.
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
+        ...options,
       });
       if (action) created.addAlarmAction(action);
       return created;
@@ -563,8 +721,63 @@ export class KrogerTokenBroker extends Construct {
         'HTTP API returned 5xx responses',
       ),
     );
+
+    // The refresher. An error is a whole run lost (bad config, a missing permission, the index query
+    // failing, a timeout), not one user: alarm on the first. No throttle alarm: with one run at a
+    // time, a throttle is a tick that came while the previous run was still going, which the
+    // backlog alarm below reports with its cause.
+    alarms.push(
+      alarm(
+        'RefresherErrorsAlarm',
+        this.refresherFunction.metricErrors({ period, statistic: 'Sum' }),
+        'Refresher run failed as a whole (unhandled error or timeout): no user was refreshed by that run',
+      ),
+    );
+    // Per-user counts from the run's metric line. One failed refresh is routine (a provider blip,
+    // a user whose lease another process holds) and is retried with back-off, and readers refresh
+    // on demand anyway; failures in three runs in a row mean the provider, the network or the client
+    // credentials are broken for everyone. Missing data (no run finished) neither fires nor clears
+    // these: that is the errors alarm's business.
+    const everyRun = {
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.MISSING,
+    };
+    alarms.push(
+      alarm(
+        'RefresherFailuresAlarm',
+        this.metricRefresher('failed', { period: runPeriod }),
+        'Refresher: token refreshes failed in 3 consecutive runs (provider down, network, or client credentials wrong); see token.refresh_failed events and the refresher log',
+        everyRun,
+      ),
+      // Users left for the next run because the run reached its deadline, three runs in a row: the
+      // refresher is not keeping up (raise refreshConcurrency, or look at provider latency).
+      alarm(
+        'RefresherBacklogAlarm',
+        this.metricRefresher('deferred', { period: runPeriod }),
+        'Refresher: due users deferred to the next run in 3 consecutive runs (not keeping up)',
+        everyRun,
+      ),
+    );
+    // No alarm on `reauth`: a user revoking access is normal, one token.reauth_required event per
+    // user tells the app to ask for a new login, and no fixed threshold fits every user base. Build
+    // one from metricRefresher('reauth') if a burst should page someone.
     return alarms;
   }
+}
+
+/** The period of a `rate(...)` schedule; undefined for cron schedules. */
+function ratePeriod(schedule: events.Schedule): Duration | undefined {
+  const match = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule.expressionString);
+  if (!match) return undefined;
+  const amount = Number(match[1]);
+  return { minute: Duration.minutes, hour: Duration.hours, day: Duration.days }[match[2] as 'minute' | 'hour' | 'day'](
+    amount,
+  );
+}
+
+function clampDuration(value: Duration, minSeconds: number, maxSeconds: number): Duration {
+  return Duration.seconds(Math.min(maxSeconds, Math.max(minSeconds, value.toSeconds())));
 }
 
 function optionalEnv(name: string, value: string | undefined): Record<string, string> {
@@ -611,6 +824,21 @@ function validateProps(props: KrogerTokenBrokerProps): void {
   }
   if (resolved(props.redirectUrl) && new URL(props.redirectUrl).hash) {
     fail('redirectUrl', 'a redirect URI must not have a fragment (RFC 6749 section 3.1.2)');
+  }
+  if (props.refreshWindow !== undefined && !props.refreshWindow.isUnresolved()) {
+    const seconds = props.refreshWindow.toSeconds({ integral: false });
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_REFRESH_WINDOW_SECONDS) {
+      fail(
+        'refreshWindow',
+        `must be whole seconds between 1 second and 1 day, got ${props.refreshWindow.toHumanString()}`,
+      );
+    }
+  }
+  if (props.refreshConcurrency !== undefined && !Token.isUnresolved(props.refreshConcurrency)) {
+    const n = props.refreshConcurrency;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_REFRESH_CONCURRENCY) {
+      fail('refreshConcurrency', `must be a whole number between 1 and ${MAX_REFRESH_CONCURRENCY}, got ${n}`);
+    }
   }
   if (resolved(props.successRedirect)) {
     const allowlist = props.returnToAllowlist ?? [];

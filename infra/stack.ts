@@ -2,7 +2,8 @@
  * The deployable stack: one {@link KrogerTokenBroker} configured from props or CDK context, and the
  * outputs a person needs after `cdk deploy`.
  */
-import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { KrogerTokenBroker, KrogerTokenBrokerProps } from './broker';
@@ -20,6 +21,12 @@ export interface BrokerSettings extends Partial<Omit<KrogerTokenBrokerProps, 'cl
    * @default - the broker creates one
    */
   readonly clientSecretName?: string;
+  /**
+   * Name of an existing event bus (in the stack's account and region) for lifecycle events; an
+   * `eventBus` prop wins over it.
+   * @default - the account's default bus
+   */
+  readonly eventBusName?: string;
 }
 
 /** Properties of {@link KrogerTokenBrokerStack}. */
@@ -27,7 +34,8 @@ export interface KrogerTokenBrokerStackProps extends StackProps {
   /**
    * Broker settings. Each one omitted falls back to the context key of the same name
    * (`cdk deploy -c clientId=... -c scopes="a b"`, or cdk.json), then to the broker's default;
-   * `clientId` also falls back to the `CLIENT_ID` environment variable.
+   * `clientId` also falls back to the `CLIENT_ID` environment variable. In context,
+   * `refreshSchedule` and `refreshWindow` are whole minutes and `eventBusName` names the bus.
    * @default - everything from context
    */
   readonly broker?: BrokerSettings;
@@ -40,7 +48,7 @@ export class KrogerTokenBrokerStack extends Stack {
   constructor(scope: Construct, id: string, props: KrogerTokenBrokerStackProps = {}) {
     super(scope, id, props);
     const settings = { ...settingsFromContext(this), ...definedOnly(props.broker ?? {}) };
-    const { clientSecretName, ...brokerProps } = settings;
+    const { clientSecretName, eventBusName, ...brokerProps } = settings;
 
     let clientId = brokerProps.clientId ?? process.env.CLIENT_ID;
     if (!clientId) {
@@ -57,6 +65,9 @@ export class KrogerTokenBrokerStack extends Stack {
       clientSecret: clientSecretName
         ? secretsmanager.Secret.fromSecretNameV2(this, 'ImportedClientSecret', clientSecretName)
         : undefined,
+      eventBus:
+        brokerProps.eventBus ??
+        (eventBusName ? events.EventBus.fromEventBusName(this, 'ImportedEventBus', eventBusName) : undefined),
     });
 
     new CfnOutput(this, 'LoginUrl', {
@@ -74,6 +85,14 @@ export class KrogerTokenBrokerStack extends Stack {
     new CfnOutput(this, 'RefreshFunctionName', {
       value: this.broker.refreshFunction.functionName,
       description: 'REFRESH_FUNCTION_NAME for token readers',
+    });
+    new CfnOutput(this, 'RefresherFunctionName', {
+      value: this.broker.refresherFunction.functionName,
+      description: 'The scheduled refresher; invoke it with {} to run it now',
+    });
+    new CfnOutput(this, 'EventBusArn', {
+      value: this.broker.eventBus.eventBusArn,
+      description: 'Lifecycle events (source kroger-token-broker) arrive on this bus',
     });
     new CfnOutput(this, 'TableKeyArn', {
       value: this.broker.tableKey.keyArn,
@@ -112,6 +131,20 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     if (value === false || value === 'false') return false;
     throw new Error(`context "${key}" must be true or false, got ${JSON.stringify(value)}`);
   };
+  const wholeNumber = (key: string, max: number): number | undefined => {
+    const value = get(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
+      throw new Error(`context "${key}" must be a whole number between 1 and ${max}, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+  const minutes = (key: string): Duration | undefined => {
+    const value = wholeNumber(key, 1440);
+    return value === undefined ? undefined : Duration.minutes(value);
+  };
+  const refreshEvery = minutes('refreshSchedule');
   const removal = str('removalPolicy');
   const removalPolicies: Record<string, RemovalPolicy> = {
     retain: RemovalPolicy.RETAIN,
@@ -133,6 +166,10 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     successRedirect: str('successRedirect'),
     pkce: bool('pkce'),
     removalPolicy: removal === undefined ? undefined : removalPolicies[removal],
+    refreshSchedule: refreshEvery === undefined ? undefined : events.Schedule.rate(refreshEvery),
+    refreshWindow: minutes('refreshWindow'),
+    refreshConcurrency: wholeNumber('refreshConcurrency', 64),
+    eventBusName: str('eventBusName'),
   });
 }
 

@@ -24,6 +24,12 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /**
+   * A CloudWatch Embedded Metric Format entry: written whatever the level (metrics must not vanish
+   * with a quieter log level), with the `_aws` metadata passed through as built by the caller.
+   * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+   */
+  metrics(message: string, fields: LogFields & { _aws: unknown }): void;
   /** A logger that adds `fields` to every entry (for example the request id). */
   child(fields: LogFields): Logger;
 }
@@ -70,16 +76,20 @@ export function createLogger(
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const now = options.now ?? (() => new Date());
   const make = (base: LogFields): Logger => {
-    const log = (level: LogLevel, message: string, fields?: LogFields): void => {
-      if (LEVELS[level] < threshold) return;
-      const entry = sanitize({ ...base, ...fields }, 0) as LogFields;
-      write(JSON.stringify({ level: level.toUpperCase(), timestamp: now().toISOString(), message, ...entry }));
+    const log = (level: LogLevel, message: string, fields?: LogFields, force = false): void => {
+      if (!force && LEVELS[level] < threshold) return;
+      const { _aws: metadata, ...rest } = { ...base, ...fields };
+      const entry = sanitize(rest, 0) as LogFields;
+      // `_aws` is metric metadata the code builds itself (names and units, no values from outside).
+      const emf = force && metadata !== undefined ? { _aws: metadata } : {};
+      write(JSON.stringify({ level: level.toUpperCase(), timestamp: now().toISOString(), message, ...entry, ...emf }));
     };
     return {
       debug: (m, f) => log('debug', m, f),
       info: (m, f) => log('info', m, f),
       warn: (m, f) => log('warn', m, f),
       error: (m, f) => log('error', m, f),
+      metrics: (m, f) => log('info', m, f, true),
       child: (fields) => make({ ...base, ...fields }),
     };
   };

@@ -113,7 +113,7 @@ export async function runScheduledRefresh(
 
   report.readUnits = (deps.tokens.consumed?.readUnits ?? 0) - readsBefore;
   report.durationMs = nowMs() - started;
-  deps.logger.info('scheduled refresh finished', {
+  deps.logger.metrics('scheduled refresh finished', {
     ...report,
     // CloudWatch Embedded Metric Format: the same line becomes metrics, with no extra API call.
     _aws: {
@@ -121,7 +121,8 @@ export async function runScheduledRefresh(
       CloudWatchMetrics: [
         {
           Namespace: 'KrogerTokenBroker',
-          Dimensions: [[]],
+          // Per function, so two broker stacks in one account and region keep their metrics apart.
+          Dimensions: [['function']],
           Metrics: ['due', 'refreshed', 'failed', 'reauth', 'deferred'].map((Name) => ({ Name, Unit: 'Count' })),
         },
       ],

@@ -1,7 +1,8 @@
 /**
  * The KrogerTokenBroker construct, synthesized once with real esbuild bundling: IAM by properties
  * (exact statement sets, so an extra permission fails a test), environment, tables, routes,
- * runtime, alarms, and the handler contract between infra and the entry files.
+ * runtime, the refresher's schedule, events, alarms, and the handler contract between infra and the
+ * entry files.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,7 +22,20 @@ import {
   roleOfFunction,
 } from './support';
 
-const FUNCTIONS = ['Login', 'Callback', 'Refresh'] as const;
+const FUNCTIONS = ['Login', 'Callback', 'Refresh', 'Refresher'] as const;
+/** The functions that publish lifecycle events. */
+const PUBLISHERS = ['Callback', 'Refresh', 'Refresher'] as const;
+/** The account's default bus in the test stack's account and region. */
+const DEFAULT_BUS_ARN = 'arn:aws:events:eu-west-1:123456789012:event-bus/default';
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+
+/** Every statement of every IAM policy in the template. */
+function allStatements(template: Template): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+    (policy) => policy.Properties.PolicyDocument.Statement as Statement[],
+  );
+}
 
 let app: App;
 let template: Template;
@@ -55,19 +69,66 @@ describe('Construct: KrogerTokenBroker', () => {
       ]);
     });
 
+    it('grants the refresher Query on the due index only, token read/update, the secret and events', () => {
+      expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresher'))).toEqual([
+        'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        'dynamodb:Query -> Broker/TokensTable.Arn/index/due',
+        `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
+        'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefresherLogs.Arn',
+        'secretsmanager:GetSecretValue -> Broker/ClientSecret',
+      ]);
+    });
+
+    it('grants the refresher nothing on the sessions table', () => {
+      const lines = policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresher'));
+      expect(lines.filter((line) => line.includes('SessionsTable'))).toEqual([]);
+    });
+
+    it('grants no Scan in any policy, and Query only on the due index', () => {
+      const statements = allStatements(template);
+      const queries = statements.filter((st) => [st.Action].flat().includes('dynamodb:Query'));
+      expect(queries).toHaveLength(1);
+      expect(queries[0].Resource).toEqual({
+        'Fn::Join': [
+          '',
+          [{ 'Fn::GetAtt': [logicalIdOf(template, 'Broker/TokensTable/Resource'), 'Arn'] }, '/index/due'],
+        ],
+      });
+      for (const statement of statements) {
+        for (const action of [statement.Action].flat()) {
+          expect(action).not.toMatch(/^dynamodb:(Scan|BatchGetItem|PartiQL)/);
+        }
+      }
+    });
+
+    it('grants events:PutEvents on the broker bus only, to callback, refresh and refresher only', () => {
+      const putEvents = allStatements(template).filter((st) => [st.Action].flat().includes('events:PutEvents'));
+      expect(putEvents.map((st) => st.Resource)).toEqual(PUBLISHERS.map(() => DEFAULT_BUS_ARN));
+      for (const statement of putEvents) expect(statement.Action).toBe('events:PutEvents');
+      for (const name of PUBLISHERS) {
+        expect(policyLinesForRole(template, roleOfFunction(template, `Broker/${name}`))).toContain(
+          `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
+        );
+      }
+      expect(broker.eventBus.eventBusName).toBe('default');
+    });
+
     it('grants callback the session delete, token read/update, the secret and the table key', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Callback'))).toEqual([
         'dynamodb:DeleteItem -> Broker/SessionsTable.Arn',
         'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/CallbackLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
       ]);
     });
 
-    it('grants refresh tokens and the secret but nothing on the sessions table', () => {
+    it('grants refresh tokens, the secret and events but nothing on the sessions table', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresh'))).toEqual([
         'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefreshLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
@@ -126,10 +187,28 @@ describe('Construct: KrogerTokenBroker', () => {
       }
     });
 
-    it('names the secret by ARN for callback and refresh, and not at all for login', () => {
+    it('names the secret by ARN for callback, refresh and refresher, and not at all for login', () => {
       expect(environmentOf(template, 'Broker/Callback').CLIENT_SECRET_ARN).toBe('Broker/ClientSecret');
       expect(environmentOf(template, 'Broker/Refresh').CLIENT_SECRET_ARN).toBe('Broker/ClientSecret');
+      expect(environmentOf(template, 'Broker/Refresher').CLIENT_SECRET_ARN).toBe('Broker/ClientSecret');
       expect(environmentOf(template, 'Broker/Login')).not.toHaveProperty('CLIENT_SECRET_ARN');
+    });
+
+    it('names the event bus (by ARN) for the publishers, and not for login', () => {
+      for (const name of PUBLISHERS) {
+        expect(environmentOf(template, `Broker/${name}`).EVENT_BUS_NAME).toBe(DEFAULT_BUS_ARN);
+      }
+      expect(environmentOf(template, 'Broker/Login')).not.toHaveProperty('EVENT_BUS_NAME');
+    });
+
+    it('gives the refresher its default window (10 minutes) and concurrency (8), and only the refresher', () => {
+      expect(environmentOf(template, 'Broker/Refresher')).toMatchObject({
+        REFRESH_WINDOW_SECONDS: '600',
+        REFRESH_CONCURRENCY: '8',
+      });
+      for (const name of ['Login', 'Callback', 'Refresh']) {
+        expect(environmentOf(template, `Broker/${name}`)).not.toHaveProperty('REFRESH_WINDOW_SECONDS');
+      }
     });
 
     it('never puts a secret value in an environment variable', () => {
@@ -160,7 +239,7 @@ describe('Construct: KrogerTokenBroker', () => {
         Handler: `index.${HANDLER_EXPORT}`,
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
-        MemorySize: 256,
+        MemorySize: name === 'Refresher' ? 512 : 256,
         LoggingConfig: {
           LogFormat: 'JSON',
           ApplicationLogLevel: 'INFO',
@@ -170,10 +249,19 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(propertiesOf(template, `Broker/${name}Logs/Resource`).RetentionInDays).toBe(30);
     });
 
-    it('sets timeouts: login 5 s, callback and refresh 15 s', () => {
+    it('sets timeouts: login 5 s, callback and refresh 15 s, refresher 5 minutes', () => {
       expect(propertiesOf(template, 'Broker/Login/Resource').Timeout).toBe(5);
       expect(propertiesOf(template, 'Broker/Callback/Resource').Timeout).toBe(15);
       expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(15);
+      // The handler stops starting users 20 s before its timeout; much less would leave no run time.
+      expect(propertiesOf(template, 'Broker/Refresher/Resource').Timeout).toBe(300);
+    });
+
+    it('runs one refresher at a time, and only the refresher is limited', () => {
+      expect(propertiesOf(template, 'Broker/Refresher/Resource').ReservedConcurrentExecutions).toBe(1);
+      for (const name of ['Login', 'Callback', 'Refresh']) {
+        expect(propertiesOf(template, `Broker/${name}/Resource`).ReservedConcurrentExecutions).toBeUndefined();
+      }
     });
 
     it.each(FUNCTIONS)('%s entry file exists and its ESM bundle exports the configured handler', (name) => {
@@ -201,6 +289,7 @@ describe('Construct: KrogerTokenBroker', () => {
         TOKENS_TABLE: 'broker-tokens-table',
         SESSIONS_TABLE: 'broker-sessions-table',
         CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kroger-AbCdEf',
+        EVENT_BUS_NAME: DEFAULT_BUS_ARN,
       };
       const env: Record<string, string> = {};
       for (const [key, value] of Object.entries<unknown>(fn.Environment.Variables)) {
@@ -337,12 +426,62 @@ describe('Construct: KrogerTokenBroker', () => {
     });
   });
 
+  describe('scheduled refresher', () => {
+    it('starts the refresher every 5 minutes from an EventBridge rule', () => {
+      const rule = propertiesOf(template, 'Broker/RefreshSchedule/Resource');
+      expect(rule).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+      expect(rule.EventPattern).toBeUndefined();
+      expect(rule.Targets).toEqual([
+        expect.objectContaining({
+          Arn: { 'Fn::GetAtt': [logicalIdOf(template, 'Broker/Refresher/Resource'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 },
+        }),
+      ]);
+    });
+
+    it('lets only that rule invoke the refresher', () => {
+      const refresherArn = { 'Fn::GetAtt': [logicalIdOf(template, 'Broker/Refresher/Resource'), 'Arn'] };
+      const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
+        (p) => JSON.stringify(p.Properties.FunctionName) === JSON.stringify(refresherArn),
+      );
+      expect(permissions.map((p) => p.Properties)).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          FunctionName: refresherArn,
+          Principal: 'events.amazonaws.com',
+          SourceArn: { 'Fn::GetAtt': [logicalIdOf(template, 'Broker/RefreshSchedule/Resource'), 'Arn'] },
+        },
+      ]);
+    });
+
+    it('does not retry a failed or throttled run: the next scheduled run does the same work', () => {
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: logicalIdOf(template, 'Broker/Refresher/Resource') },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 300,
+      });
+    });
+
+    it('exposes the refresher, its rule and the bus', () => {
+      expect(Stack.of(broker).resolve(broker.refresherFunction.functionArn)).toEqual({
+        'Fn::GetAtt': [logicalIdOf(template, 'Broker/Refresher/Resource'), 'Arn'],
+      });
+      expect(Stack.of(broker).resolve(broker.refreshRule.ruleArn)).toEqual({
+        'Fn::GetAtt': [logicalIdOf(template, 'Broker/RefreshSchedule/Resource'), 'Arn'],
+      });
+      expect(Stack.of(broker).resolve(broker.eventBus.eventBusArn)).toBe(DEFAULT_BUS_ARN);
+    });
+  });
+
   describe('alarms', () => {
     it.each(
-      FUNCTIONS.flatMap((name) => [
-        [name, 'Errors'],
-        [name, 'Throttles'],
-      ]),
+      (['Login', 'Callback', 'Refresh'] as const)
+        .flatMap((name) => [
+          [name, 'Errors'],
+          [name, 'Throttles'],
+        ])
+        .concat([['Refresher', 'Errors']]),
     )('alarms on %s %s from the first occurrence', (name, metric) => {
       expect(propertiesOf(template, `Broker/${name}${metric}Alarm/Resource`)).toMatchObject({
         Namespace: 'AWS/Lambda',
@@ -353,6 +492,39 @@ describe('Construct: KrogerTokenBroker', () => {
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         TreatMissingData: 'notBreaching',
       });
+    });
+
+    it.each([
+      ['Failures', 'failed'],
+      ['Backlog', 'deferred'],
+    ])('alarms on the refresher %s (EMF "%s") in 3 consecutive runs, not on one', (alarmName, metricName) => {
+      const alarm = propertiesOf(template, `Broker/Refresher${alarmName}Alarm/Resource`);
+      expect(alarm).toMatchObject({
+        Namespace: 'KrogerTokenBroker',
+        MetricName: metricName,
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+        TreatMissingData: 'missing',
+      });
+      // The refresher's metric line has exactly one dimension, its function name; any other set
+      // of dimensions would make the alarm watch a metric that never arrives.
+      expect(alarm.Dimensions).toEqual([
+        { Name: 'function', Value: { Ref: expect.stringMatching(/^BrokerRefresher/) } },
+      ]);
+    });
+
+    it('has no throttle alarm on the refresher (one run at a time throttles by design)', () => {
+      expect(() => logicalIdOf(template, 'Broker/RefresherThrottlesAlarm/Resource')).toThrow(/found 0/);
+    });
+
+    it('lists every alarm on the construct', () => {
+      const ids = broker.alarms.map((a) => Stack.of(broker).resolve(a.alarmArn)['Fn::GetAtt'][0]).sort();
+      expect(ids).toEqual(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort());
+      expect(ids).toContain(logicalIdOf(template, 'Broker/RefresherFailuresAlarm/Resource'));
     });
 
     it('alarms on API 5xx responses', () => {

@@ -2,7 +2,7 @@
  * Props are validated before anything is created, with a message that names the prop and says what
  * to fix. These fail before bundling, so they need no synth.
  */
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { KrogerTokenBroker, KrogerTokenBrokerProps } from '../../infra/broker';
 
 function create(props: Partial<KrogerTokenBrokerProps>): KrogerTokenBroker {
@@ -62,6 +62,20 @@ describe('Construct: KrogerTokenBroker', () => {
         { successRedirect: 'https://app.example.com.evil.test/', returnToAllowlist: ['https://app.example.com'] },
         /invalid "successRedirect"/,
       ],
+      [
+        'refreshWindow is not whole seconds',
+        { refreshWindow: Duration.millis(1500) },
+        /invalid "refreshWindow": must be whole seconds between 1 second and 1 day, got 1 second 500 millis/,
+      ],
+      ['refreshWindow is longer than a day', { refreshWindow: Duration.hours(25) }, /invalid "refreshWindow"/],
+      ['refreshWindow is zero', { refreshWindow: Duration.seconds(0) }, /invalid "refreshWindow"/],
+      [
+        'refreshConcurrency is zero',
+        { refreshConcurrency: 0 },
+        /invalid "refreshConcurrency": must be a whole number between 1 and 64, got 0/,
+      ],
+      ['refreshConcurrency is above 64', { refreshConcurrency: 65 }, /invalid "refreshConcurrency"/],
+      ['refreshConcurrency is fractional', { refreshConcurrency: 2.5 }, /invalid "refreshConcurrency"/],
     ])('throws when %s', (_, props, message) => {
       expect(() => create(props)).toThrow(message);
     });

@@ -42,6 +42,8 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       expect(outputs.RefreshFunctionName.Value).toEqual({ Ref: expect.stringMatching(/^BrokerRefresh/) });
       expect(outputs.ClientSecretArn.Value).toEqual({ Ref: expect.stringMatching(/^BrokerClientSecret/) });
       expect(outputs.TableKeyArn.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^BrokerTableKey/), 'Arn'] });
+      expect(outputs.RefresherFunctionName.Value).toEqual({ Ref: expect.stringMatching(/^BrokerRefresher/) });
+      expect(JSON.stringify(outputs.EventBusArn.Value)).toContain(':event-bus/default');
     });
 
     it('takes the client id from context', () => {
@@ -118,6 +120,43 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
     });
 
+    it('reads the refresh schedule and window (minutes), concurrency and event bus name from context', () => {
+      const app = newApp(
+        {
+          clientId: 'x',
+          refreshSchedule: '15',
+          refreshWindow: '20',
+          refreshConcurrency: '4',
+          eventBusName: 'team-bus',
+        },
+        false,
+      );
+      const template = Template.fromStack(
+        new KrogerTokenBrokerStack(app, 'RefresherContext', { env: { account: '123456789012', region: 'eu-west-1' } }),
+      );
+      const busArn = 'arn:aws:events:eu-west-1:123456789012:event-bus/team-bus';
+      template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+      expect(environmentOf(template, 'Broker/Refresher')).toMatchObject({
+        REFRESH_WINDOW_SECONDS: '1200',
+        REFRESH_CONCURRENCY: '4',
+        EVENT_BUS_NAME: busArn,
+      });
+      expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresher'))).toContain(
+        `events:PutEvents -> ${busArn}`,
+      );
+      expect(JSON.stringify(template.toJSON())).not.toContain('event-bus/default');
+    });
+
+    it('takes numbers from cdk.json as numbers', () => {
+      const app = newApp({ clientId: 'x', refreshSchedule: 10, refreshWindow: 30, refreshConcurrency: 2 }, false);
+      const template = Template.fromStack(new KrogerTokenBrokerStack(app, 'NumbersContext'));
+      template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(10 minutes)' });
+      expect(environmentOf(template, 'Broker/Refresher')).toMatchObject({
+        REFRESH_WINDOW_SECONDS: '1800',
+        REFRESH_CONCURRENCY: '2',
+      });
+    });
+
     it('lets explicit props win over context', () => {
       const app = newApp({ clientId: 'from-context' }, false);
       const stack = new KrogerTokenBrokerStack(app, 'PropsWin', { broker: { clientId: 'from-props' } });
@@ -154,6 +193,10 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       [{ removalPolicy: 'keep' }, /context "removalPolicy" must be "retain" or "destroy", got "keep"/],
       [{ pkce: 'yes' }, /context "pkce" must be true or false/],
       [{ scopes: 42 }, /context "scopes" must be a space-separated string or a list of strings/],
+      [{ refreshSchedule: '5m' }, /context "refreshSchedule" must be a whole number between 1 and 1440, got "5m"/],
+      [{ refreshSchedule: 0 }, /context "refreshSchedule" must be a whole number between 1 and 1440, got 0/],
+      [{ refreshWindow: '1.5' }, /context "refreshWindow" must be a whole number/],
+      [{ refreshConcurrency: '100' }, /context "refreshConcurrency" must be a whole number between 1 and 64/],
     ])('rejects bad context %j with a message naming the key', (context, message) => {
       const app = newApp({ clientId: 'x', ...context }, false);
       expect(() => new KrogerTokenBrokerStack(app, 'BadContext')).toThrow(message);
@@ -181,8 +224,10 @@ describe('Stack: KrogerTokenBrokerStack', () => {
         expect(Object.keys(template.Outputs).sort()).toEqual([
           'CallbackUrl',
           'ClientSecretArn',
+          'EventBusArn',
           'LoginUrl',
           'RefreshFunctionName',
+          'RefresherFunctionName',
           'TableKeyArn',
           'TokensTableName',
         ]);
@@ -190,6 +235,8 @@ describe('Stack: KrogerTokenBrokerStack', () => {
           (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.CLIENT_ID === 'app-test',
         );
         expect(login).toBeDefined();
+        const rules = Object.values<any>(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
+        expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(5 minutes)']);
       },
       SYNTH_TIMEOUT_MS,
     );

@@ -49,3 +49,29 @@ describe('Function: describeError', () => {
     expect(described).not.toContain('AT"');
   });
 });
+
+describe('Method: metrics', () => {
+  it('writes the EMF metadata intact, whatever its depth, even when the level would drop info', () => {
+    const { logger, lines } = capture('error');
+    const aws = {
+      Timestamp: 0,
+      CloudWatchMetrics: [{ Namespace: 'N', Dimensions: [['function']], Metrics: [{ Name: 'due', Unit: 'Count' }] }],
+    };
+
+    logger.child({ function: 'f' }).metrics('run', { due: 3, _aws: aws });
+
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'INFO', message: 'run', due: 3, function: 'f', _aws: aws });
+  });
+
+  it('still redacts credential-shaped fields beside the metrics', () => {
+    const { logger, lines } = capture();
+    logger.metrics('run', { accessToken: 'AT-SECRET', _aws: {} });
+    expect(lines[0]).not.toContain('AT-SECRET');
+  });
+
+  it('does not let an ordinary entry smuggle an _aws block', () => {
+    const { logger, lines } = capture();
+    logger.info('x', { _aws: { CloudWatchMetrics: [] } });
+    expect(JSON.parse(lines[0])._aws).toBeUndefined();
+  });
+});
