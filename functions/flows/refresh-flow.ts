@@ -169,18 +169,22 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     const deadline = nowMs() + maxWaitMs;
     let firstVersion: number | undefined;
     for (let attempt = 0; ; attempt++) {
-      const record = await deps.tokens.get(userId);
-      if (!record) throw new UnknownUserError(userId);
-      if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
-      firstVersion ??= record.version;
-      // A forced refresh is satisfied by any refresh that happened after it was asked for.
-      if (isSatisfied(record, firstVersion, options) && isFresh(record, seconds(), margin)) {
-        return { token: toAccessToken(record), refreshed: false };
+      // The scheduled refresher found the user in the due index: it goes straight to the lease,
+      // which returns the item too, and saves a strongly consistent read per user.
+      if (attempt > 0 || options.dueBy === undefined) {
+        const record = await deps.tokens.get(userId);
+        if (!record) throw new UnknownUserError(userId);
+        if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
+        firstVersion ??= record.version;
+        if (isSatisfied(record, firstVersion, options) && isFresh(record, seconds(), margin)) {
+          return { token: toAccessToken(record), refreshed: false };
+        }
       }
 
       let held: TokenRecord;
       try {
         held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+        firstVersion ??= held.version;
       } catch (error) {
         if (!(error instanceof ConcurrentUpdateError)) throw error;
         if (nowMs() >= deadline) throw new RefreshInProgressError(userId);
