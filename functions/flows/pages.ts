@@ -13,6 +13,12 @@ import type { Logger } from '../adapters/logger';
 
 const TITLE = 'Sign-in not completed';
 
+/** Error messages are lowercase for logs and callers; a page shows them as a sentence. */
+function sentence(message: string): string {
+  const text = message.charAt(0).toUpperCase() + message.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
 /**
  * Turns an error thrown by the login or callback flow into a page. Known errors get their own
  * status and message; the rest are logged and answered with a generic 500.
@@ -20,7 +26,7 @@ const TITLE = 'Sign-in not completed';
 export function errorPage(error: unknown, logger: Logger, cookies?: string[]): HttpResult {
   if (error instanceof RequestRejectedError) {
     logger.warn('request refused', { code: error.code, status: error.status });
-    return htmlPage(error.status, { title: TITLE, message: error.message, detail: error.detail }, cookies);
+    return htmlPage(error.status, { title: TITLE, message: sentence(error.message), detail: error.detail }, cookies);
   }
   if (error instanceof InvalidGrantError) {
     logger.warn('authorization code refused by the provider', { error });

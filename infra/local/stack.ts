@@ -61,22 +61,30 @@ export async function startLocalStack(
   }
   const cleanups: Array<() => Promise<void>> = [];
   const stopAll = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    // Each cleanup once, newest first, even if stop() is called twice.
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
 
   try {
-    let server: Server | undefined = createServer();
+    const server: Server = createServer();
     // Listen first (the handlers are attached later): the port is then known for REDIRECT_URL.
     const actualPort = await new Promise<number>((resolve, reject) => {
-      server!.once('error', (error: NodeJS.ErrnoException) =>
+      server.once('error', (error: NodeJS.ErrnoException) =>
         reject(error.code === 'EADDRINUSE' ? new Error(`PORT ${port} is in use: set PORT to another port`) : error),
       );
-      server!.listen(port, '127.0.0.1', () => {
-        const address = server!.address();
+      server.listen(port, '127.0.0.1', () => {
+        const address = server.address();
         resolve(typeof address === 'object' && address ? address.port : port);
       });
     });
-    cleanups.push(() => new Promise((resolve) => server!.close(() => resolve())));
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          server.close(() => resolve());
+          // Keep-alive connections (a browser's) would hold close() open.
+          server.closeAllConnections();
+        }),
+    );
     const baseUrl = `http://localhost:${actualPort}`;
 
     const runEnv: Record<string, string> = {};
@@ -182,12 +190,7 @@ export async function startLocalStack(
       env: publicEnv,
       sandbox,
       dynamo,
-      stop: async () => {
-        const s = server;
-        server = undefined;
-        if (s) s.closeAllConnections();
-        await stopAll();
-      },
+      stop: stopAll,
     };
     return stack;
   } catch (error) {
