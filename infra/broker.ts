@@ -307,8 +307,9 @@ export class KrogerTokenBroker extends Construct {
     this.callbackFunction = this.createFunction('Callback', {
       entry: ENTRY_FILES.callback,
       description: 'Kroger token broker: GET /callback (code exchange, profile lookup, token storage)',
-      // Token exchange and profile lookup each have their own timeout, well inside this one.
-      timeout: Duration.seconds(15),
+      // Two provider calls of at most PROVIDER_TIMEOUT_MS (8 s) each, one after the other, plus the
+      // secret on a cold start: 25 s fits them and stays inside API Gateway's 30 s limit.
+      timeout: Duration.seconds(25),
       memorySize: 256,
       environment: common,
     });
@@ -322,7 +323,9 @@ export class KrogerTokenBroker extends Construct {
     this.refreshFunction = this.createFunction('Refresh', {
       entry: ENTRY_FILES.refresh,
       description: 'Kroger token broker: refreshes one user\'s tokens ({"userId": "...", "forceRefresh"?: boolean})',
-      timeout: Duration.seconds(15),
+      // A caller may first wait up to 12 s for another process's refresh, then make one provider
+      // call of at most 8 s: the function must outlive both.
+      timeout: Duration.seconds(30),
       memorySize: 256,
       environment: common,
     });

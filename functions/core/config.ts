@@ -162,7 +162,8 @@ export function readProviderConfig(env: Env): ProviderConfig {
     pkce: bool(env, 'PKCE', true),
     // Compared as the exact string the provider sends (RFC 9207 section 2.4), so kept verbatim.
     issuer: issuer ? (parseUrlSetting('OAUTH2_ISSUER', issuer), issuer) : undefined,
-    timeoutMs: positiveInt(env, 'PROVIDER_TIMEOUT_MS', 8000, 25000),
+    // At most 10 s: the callback makes two calls in a row inside its 25 s Lambda timeout.
+    timeoutMs: positiveInt(env, 'PROVIDER_TIMEOUT_MS', 8000, 10_000),
     allowInsecureHttp: insecure,
   };
 }

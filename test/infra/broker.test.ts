@@ -250,10 +250,10 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(propertiesOf(template, `Broker/${name}Logs/Resource`).RetentionInDays).toBe(30);
     });
 
-    it('sets timeouts: login 5 s, callback and refresh 15 s, refresher 5 minutes', () => {
+    it("sets timeouts: login 5 s, callback 25 s (inside API Gateway's 30 s), refresh 30 s, refresher 5 minutes", () => {
       expect(propertiesOf(template, 'Broker/Login/Resource').Timeout).toBe(5);
-      expect(propertiesOf(template, 'Broker/Callback/Resource').Timeout).toBe(15);
-      expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(15);
+      expect(propertiesOf(template, 'Broker/Callback/Resource').Timeout).toBe(25);
+      expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(30);
       // The handler stops starting users 20 s before its timeout; much less would leave no run time.
       expect(propertiesOf(template, 'Broker/Refresher/Resource').Timeout).toBe(300);
     });

@@ -41,7 +41,7 @@ describe('Function: readProviderConfig', () => {
     ['REDIRECT_URL', 'https://b.example.com/callback#frag', /REDIRECT_URL must not have a fragment/],
     ['API_BASE_URL', 'https://user:pw@api.kroger.com', /API_BASE_URL must not contain credentials/],
     ['PKCE', 'maybe', /PKCE must be "true" or "false"/],
-    ['PROVIDER_TIMEOUT_MS', '60000', /PROVIDER_TIMEOUT_MS must be a whole number between 1 and 25000/],
+    ['PROVIDER_TIMEOUT_MS', '10001', /PROVIDER_TIMEOUT_MS must be a whole number between 1 and 10000/],
     ['SCOPES', 'product.compact', /SCOPES must include "profile.compact"/],
     ['SCOPES', 'profile.compact bad"scope', /SCOPES has an invalid scope/],
   ])('fails naming %s when it is %p', (name, value, message) => {
