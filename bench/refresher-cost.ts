@@ -16,7 +16,7 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { readStoreConfig } from '../functions/core/config';
-import { nextRefreshAt, REFRESH_SHARDS, refreshShard, type TokenSet } from '../functions/core/tokens';
+import { REFRESH_SHARDS, type TokenSet } from '../functions/core/tokens';
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { logEventPublisher } from '../functions/adapters/events';
 import { createLogger } from '../functions/adapters/logger';
@@ -24,6 +24,7 @@ import { tokensTableDefinition } from '../functions/adapters/tables';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { createTokenRefresher } from '../functions/flows/refresh-flow';
 import { runScheduledRefresh } from '../functions/flows/scheduled-refresh';
+import { seededItem } from '../test/support/seed';
 import { int, num, progress, round, table } from './stats';
 
 /** One table size. */
@@ -124,8 +125,8 @@ export async function measureRefresherCost(
 
 /**
  * Writes `users` token items: every (users/due)-th one due (token expired, scheduled in the past),
- * the rest fresh for two hours, as a login would have stored them (see `seedNotDue` in
- * test/integration/scheduled-refresh.test.ts). BatchWriteItem, 25 items a request, several at once.
+ * the rest fresh for two hours, as a login would have stored them (`seededItem`, shared with the
+ * tests). BatchWriteItem, 25 items a request, several at once.
  */
 async function seed(client: DynamoDBClient, tableName: string, users: number, due: number): Promise<void> {
   const t = Math.floor(Date.now() / 1000);
@@ -135,23 +136,7 @@ async function seed(client: DynamoDBClient, tableName: string, users: number, du
     const isDue = i % every === 0 && i / every < due;
     const issuedAt = isDue ? t - 1860 : t;
     const expiresAt = isDue ? t - 60 : t + 7200;
-    return {
-      userId: { S: userId },
-      profileId: { S: userId },
-      accessToken: { S: `fake-access-${randomBytes(24).toString('base64url')}` },
-      refreshToken: { S: `fake-refresh-${randomBytes(24).toString('base64url')}` },
-      tokenType: { S: 'bearer' },
-      scope: { S: 'product.compact cart.basic:write profile.compact' },
-      expiresAt: { N: String(expiresAt) },
-      version: { N: '1' },
-      status: { S: 'active' },
-      consecutiveFailures: { N: '0' },
-      tokensIssuedAt: { N: String(issuedAt) },
-      createdAt: { N: String(issuedAt) },
-      updatedAt: { N: String(issuedAt) },
-      refreshShard: { N: String(refreshShard(userId)) },
-      nextRefreshAt: { N: String(nextRefreshAt({ expiresAt, tokensIssuedAt: issuedAt })) },
-    };
+    return seededItem(userId, { issuedAt, expiresAt }, `fake-${randomBytes(18).toString('base64url')}`);
   };
 
   let next = 0;

@@ -65,8 +65,12 @@ export interface TokenStore {
    * @throws {ConcurrentUpdateError} the item changed since it was read
    */
   saveRefresh(userId: string, version: number, tokens: TokenSet, now: number): Promise<TokenRecord>;
-  /** Records a transient refresh failure and schedules the next attempt with back-off; returns the count. */
-  recordFailure(userId: string, version: number, reason: string, now: number): Promise<number>;
+  /**
+   * Records a transient refresh failure on the item as it was read (`record`), and pushes the next
+   * scheduled attempt back; returns the new count of failures in a row.
+   * @throws {ConcurrentUpdateError} the item changed since it was read
+   */
+  recordFailure(record: TokenRecord, reason: string, now: number): Promise<number>;
   /** Marks the user `reauth_required` and takes them out of the refresher's index. */
   markReauthRequired(userId: string, version: number, reason: string, now: number): Promise<void>;
   /** Deletes the user's item; returns it as it was, or undefined if there was none. */
@@ -146,6 +150,18 @@ export class DynamoTokenStore implements TokenStore {
     private readonly client: DynamoDBClient,
     private readonly table: string,
   ) {}
+
+  /** Runs a write conditional on the item's version, turning a lost race into a named error. */
+  private async conditional<T>(userId: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
+      }
+      throw error;
+    }
+  }
 
   async get(userId: string): Promise<TokenRecord | undefined> {
     const out = await this.client.send(
@@ -248,8 +264,8 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   async saveRefresh(userId: string, version: number, tokens: TokenSet, now: number): Promise<TokenRecord> {
-    try {
-      const out = await this.client.send(
+    const out = await this.conditional(userId, () =>
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: { userId: { S: userId } },
@@ -276,66 +292,43 @@ export class DynamoTokenStore implements TokenStore {
           ),
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return toRecord(out.Attributes ?? {});
-    } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
-      }
-      throw error;
-    }
+      ),
+    );
+    return toRecord(out.Attributes ?? {});
   }
 
-  async recordFailure(userId: string, version: number, reason: string, now: number): Promise<number> {
-    try {
-      const out = await this.client.send(
+  async recordFailure(record: TokenRecord, reason: string, now: number): Promise<number> {
+    const failures = record.consecutiveFailures + 1;
+    // One write: the count is computed from the item as read, which the version condition pins.
+    await this.conditional(record.userId, () =>
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
-          Key: { userId: { S: userId } },
+          Key: { userId: { S: record.userId } },
           ...update(
-            { lastRefreshAt: n(now), lastRefreshError: s(reason), updatedAt: n(now) },
             {
-              raw: ['#consecutiveFailures = if_not_exists(#consecutiveFailures, :zero) + :one'],
+              consecutiveFailures: n(failures),
+              lastRefreshAt: n(now),
+              lastRefreshError: s(reason),
+              updatedAt: n(now),
+              // Pushed back, so one failing user cannot hold the scheduled refresher's attention.
+              nextRefreshAt: n(nextRefreshAt({ ...record, retryAt: now + retryDelaySeconds(failures) })),
+            },
+            {
               remove: ['leaseOwner', 'leaseUntil'],
-              values: { ':zero': { N: '0' }, ':one': { N: '1' }, ':expected': { N: String(version) } },
-              condition: '#version = :expected',
+              values: { ':expected': { N: String(record.version) }, ':active': { S: 'active' } },
+              condition: '#version = :expected AND #status = :active',
             },
           ),
-          ReturnValues: 'ALL_NEW',
         }),
-      );
-      const record = toRecord(out.Attributes ?? {});
-      // Push the next scheduled attempt back, so one failing user cannot hold the refresher's attention.
-      const retryAt = now + retryDelaySeconds(record.consecutiveFailures);
-      await this.client
-        .send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key: { userId: { S: userId } },
-            UpdateExpression: 'SET #next = :next',
-            ConditionExpression: '#version = :expected AND attribute_exists(#next)',
-            ExpressionAttributeNames: { '#next': 'nextRefreshAt', '#version': 'version' },
-            ExpressionAttributeValues: {
-              ':next': { N: String(nextRefreshAt({ ...record, retryAt })) },
-              ':expected': { N: String(version) },
-            },
-          }),
-        )
-        .catch((error: unknown) => {
-          if (!isConditionFailure(error)) throw error;
-        });
-      return record.consecutiveFailures;
-    } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
-      }
-      throw error;
-    }
+      ),
+    );
+    return failures;
   }
 
   async markReauthRequired(userId: string, version: number, reason: string, now: number): Promise<void> {
-    try {
-      await this.client.send(
+    await this.conditional(userId, () =>
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: { userId: { S: userId } },
@@ -357,13 +350,8 @@ export class DynamoTokenStore implements TokenStore {
             },
           ),
         }),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
-      }
-      throw error;
-    }
+      ),
+    );
   }
 
   async delete(userId: string): Promise<TokenRecord | undefined> {

@@ -89,7 +89,10 @@ export interface TokenRefresher {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function toAccessToken(record: TokenRecord): AccessToken {
+/** The part of a stored record a reader gets. */
+export function toAccessToken(
+  record: Pick<TokenRecord, 'userId' | 'accessToken' | 'expiresAt' | 'scope' | 'tokenType'>,
+): AccessToken {
   return {
     userId: record.userId,
     accessToken: record.accessToken,
@@ -146,7 +149,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         throw new ReauthRequiredError(record.userId, 'invalid_grant');
       }
       const reason = error instanceof ProviderResponseError ? (error.oauthError ?? 'bad_response') : 'unavailable';
-      const failures = await deps.tokens.recordFailure(record.userId, record.version, reason, now);
+      const failures = await deps.tokens.recordFailure(record, reason, now);
       logger.warn('refresh failed; the grant is kept and retried later', { userId: record.userId, failures, error });
       if (failures === threshold) {
         await publish('token.refresh_failed', record, { reason, consecutiveFailures: failures });

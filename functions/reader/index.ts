@@ -44,6 +44,7 @@ import { DynamoTokenStore, type TokenStore } from '../adapters/token-store';
 import {
   type AccessToken,
   createTokenRefresher,
+  toAccessToken,
   type GetTokenOptions,
   type TokenRefresher,
 } from '../flows/refresh-flow';
@@ -133,32 +134,16 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
         const record = await tokens.get(userId);
         if (!record) throw new UnknownUserError(userId);
         if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
-        if (!opts.forceRefresh && isFresh(record, Math.floor(Date.now() / 1000), margin)) return toToken(record);
+        if (!opts.forceRefresh && isFresh(record, Math.floor(Date.now() / 1000), margin)) return toAccessToken(record);
         const result = await invoke({ userId, forceRefresh: opts.forceRefresh, marginSeconds: margin });
         if (!result.ok) throw errorFromCode(userId, result);
         const fresh = await tokens.get(userId);
         if (!fresh) throw new UnknownUserError(userId);
-        return toToken(fresh);
+        return toAccessToken(fresh);
       },
     };
   }
   return createLocalRefresher(env, tokens, logger);
-}
-
-function toToken(record: {
-  userId: string;
-  accessToken: string;
-  expiresAt: number;
-  scope: string;
-  tokenType: string;
-}): AccessToken {
-  return {
-    userId: record.userId,
-    accessToken: record.accessToken,
-    expiresAt: record.expiresAt,
-    scope: record.scope,
-    tokenType: record.tokenType,
-  };
 }
 
 /** The in-process refresher, wired from the environment (needs the provider settings and secret). */

@@ -3,14 +3,9 @@
  * listing never prints a token.
  */
 import { readProviderConfig } from '../../functions/core/config';
-import { logEventPublisher } from '../../functions/adapters/events';
-import { createProviderClient } from '../../functions/adapters/provider';
-import { handleCallback } from '../../functions/flows/callback-flow';
-import { handleLogin } from '../../functions/flows/login-flow';
 import { runCli } from '../../functions/reader/cli';
-import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { cookiePair, getEvent } from '../support/events';
+import { connectUser } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -26,21 +21,13 @@ async function cli(...argv: string[]) {
   return { code, out, err };
 }
 
-async function connect(login: string) {
-  const logs = captureLogger();
-  const provider = readProviderConfig(env);
-  const deps = {
-    provider,
-    client: createProviderClient(provider, async () => env.CLIENT_SECRET),
-    sessions: stores.sessions,
-    tokens: stores.tokens,
-    events: logEventPublisher(logs.logger),
-    logger: logs.logger,
-  };
-  const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
-  const back = await completeAuthorization(started.headers.location, { login });
-  await handleCallback(getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]), deps);
-}
+const connect = (login: string) =>
+  connectUser(login, {
+    provider: readProviderConfig(env),
+    secret: env.CLIENT_SECRET,
+    stores,
+    logger: captureLogger().logger,
+  });
 
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'cli-client', clientSecret: 'cli-secret', redirectUris: [REDIRECT] });

@@ -15,13 +15,10 @@ import {
 } from '../../functions/core/errors';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
-import { handleCallback } from '../../functions/flows/callback-flow';
-import { handleLogin } from '../../functions/flows/login-flow';
 import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/refresh-flow';
 import { createTokenReader } from '../../functions/reader/index';
-import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { cookiePair, getEvent } from '../support/events';
+import { connectUser } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -45,24 +42,7 @@ function refresher(overrides: Partial<Parameters<typeof createTokenRefresher>[0]
 }
 
 /** Signs a user in through the real flow and returns the stored record. */
-async function connect(login: string) {
-  const deps = {
-    provider,
-    client: createProviderClient(provider, async () => SECRET),
-    sessions: stores.sessions,
-    tokens: stores.tokens,
-    events: logEventPublisher(logs.logger),
-    logger: logs.logger,
-  };
-  const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
-  const back = await completeAuthorization(started.headers.location, { login });
-  const result = await handleCallback(
-    getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]),
-    deps,
-  );
-  expect(result.statusCode).toBe(200);
-  return (await stores.tokens.get(login))!;
-}
+const connect = (login: string) => connectUser(login, { provider, secret: SECRET, stores, logger: logs.logger });
 
 /** Makes the stored access token look expired, as it will be 30 minutes later. */
 async function expire(userId: string) {

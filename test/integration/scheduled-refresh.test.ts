@@ -5,16 +5,13 @@
  */
 import { BatchWriteItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
-import { nextRefreshAt, refreshShard } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
-import { handleCallback } from '../../functions/flows/callback-flow';
-import { handleLogin } from '../../functions/flows/login-flow';
 import { createTokenRefresher } from '../../functions/flows/refresh-flow';
 import { runScheduledRefresh } from '../../functions/flows/scheduled-refresh';
-import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { cookiePair, getEvent } from '../support/events';
+import { connectUser } from '../support/connect';
+import { seededItem } from '../support/seed';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -30,23 +27,7 @@ const now = () => Math.floor(Date.now() / 1000);
 /** A run's clock a few minutes ahead: tokens issued now then expire within the window. */
 const later = (minutes: number) => () => Date.now() + minutes * 60_000;
 
-async function connect(login: string) {
-  const deps = {
-    provider,
-    client: createProviderClient(provider, async () => SECRET),
-    sessions: stores.sessions,
-    tokens: stores.tokens,
-    events: logEventPublisher(logs.logger),
-    logger: logs.logger,
-  };
-  const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
-  const back = await completeAuthorization(started.headers.location, { login });
-  const result = await handleCallback(
-    getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]),
-    deps,
-  );
-  expect(result.statusCode).toBe(200);
-}
+const connect = (login: string) => connectUser(login, { provider, secret: SECRET, stores, logger: logs.logger });
 
 /** Writes `count` users that are not due (tokens valid for hours), straight into the table. */
 async function seedNotDue(count: number, prefix: string) {
@@ -54,25 +35,7 @@ async function seedNotDue(count: number, prefix: string) {
   const requests: WriteRequest[] = Array.from({ length: count }, (_, i) => {
     const userId = `${prefix}-${i}`;
     return {
-      PutRequest: {
-        Item: {
-          userId: { S: userId },
-          profileId: { S: userId },
-          accessToken: { S: 'not-used' },
-          refreshToken: { S: 'not-used' },
-          tokenType: { S: 'bearer' },
-          scope: { S: 'profile.compact' },
-          expiresAt: { N: String(t + 7200) },
-          version: { N: '1' },
-          status: { S: 'active' },
-          consecutiveFailures: { N: '0' },
-          tokensIssuedAt: { N: String(t) },
-          createdAt: { N: String(t) },
-          updatedAt: { N: String(t) },
-          refreshShard: { N: String(refreshShard(userId)) },
-          nextRefreshAt: { N: String(nextRefreshAt({ expiresAt: t + 7200, tokensIssuedAt: t })) },
-        },
-      },
+      PutRequest: { Item: seededItem(userId, { issuedAt: t, expiresAt: t + 7200 }) },
     };
   });
   for (let i = 0; i < requests.length; i += 25) {

@@ -1,0 +1,38 @@
+/**
+ * Signs a user in through the real flow (login handler, the sandbox's own sign-in and consent forms,
+ * callback handler) and returns what was stored: how the integration tests get a genuine grant.
+ */
+import type { ProviderConfig } from '../../functions/core/config';
+import type { TokenRecord } from '../../functions/core/tokens';
+import { logEventPublisher } from '../../functions/adapters/events';
+import type { Logger } from '../../functions/adapters/logger';
+import { createProviderClient } from '../../functions/adapters/provider';
+import { handleCallback } from '../../functions/flows/callback-flow';
+import { handleLogin } from '../../functions/flows/login-flow';
+import { completeAuthorization } from '../../infra/local/sandbox/headless';
+import { cookiePair, getEvent } from './events';
+import type { TestStores } from './stores';
+
+export async function connectUser(
+  login: string,
+  context: { provider: ProviderConfig; secret: string; stores: TestStores; logger: Logger },
+): Promise<TokenRecord> {
+  const deps = {
+    provider: context.provider,
+    client: createProviderClient(context.provider, async () => context.secret),
+    sessions: context.stores.sessions,
+    tokens: context.stores.tokens,
+    events: logEventPublisher(context.logger),
+    logger: context.logger,
+  };
+  const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
+  const back = await completeAuthorization(started.headers.location, { login });
+  const result = await handleCallback(
+    getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]),
+    deps,
+  );
+  if (result.statusCode !== 200) throw new Error(`login of "${login}" ended with ${result.statusCode}`);
+  const record = await context.stores.tokens.get(login);
+  if (!record) throw new Error(`login of "${login}" stored nothing`);
+  return record;
+}
