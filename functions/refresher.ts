@@ -33,11 +33,14 @@ const refresher = createTokenRefresher({
   logger,
 });
 
-/** Refreshes every user due within the window; stops starting new users 20 s before the timeout. */
+/**
+ * Refreshes every user due within the window. Stops starting new users 45 s before the timeout: one
+ * user can take up to 12 s waiting for a reader's lease and 10 s at the provider, times retries.
+ */
 export const handler = async (_event: unknown, context?: Context): Promise<ScheduledRefreshReport> => {
   const remaining = context?.getRemainingTimeInMillis?.();
   return runScheduledRefresh(
     { tokens, refresher, logger },
-    { windowSeconds, concurrency, deadlineMs: remaining === undefined ? undefined : Date.now() + remaining - 20_000 },
+    { windowSeconds, concurrency, deadlineMs: remaining === undefined ? undefined : Date.now() + remaining - 45_000 },
   );
 };

@@ -26,6 +26,24 @@ import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
 /** Name of the refresher's sparse index (present only on active users). */
 export const DUE_INDEX = 'due';
 
+/**
+ * The only attributes a token reader may read (IAM `dynamodb:Attributes` holds readers to this list):
+ * never the refresh token, the lease or the failure details.
+ */
+export const READER_ATTRIBUTES = [
+  'userId',
+  'accessToken',
+  'expiresAt',
+  'scope',
+  'tokenType',
+  'status',
+  'statusReason',
+  'version',
+] as const;
+
+/** The part of the item a token reader reads. */
+export type ReaderRecord = Pick<TokenRecord, (typeof READER_ATTRIBUTES)[number]>;
+
 /** A summary row for listings: never a token value. */
 export interface TokenSummary {
   readonly userId: string;
@@ -40,6 +58,11 @@ export interface TokenSummary {
 /** What the flows, the reader and the refresher need from the tokens table. */
 export interface TokenStore {
   get(userId: string): Promise<TokenRecord | undefined>;
+  /**
+   * Reads only {@link READER_ATTRIBUTES}: what a token reader is allowed to see (IAM holds readers
+   * to this projection), never the refresh token.
+   */
+  getForReader(userId: string): Promise<ReaderRecord | undefined>;
   /**
    * Stores tokens from a login: replaces any previous ones, makes the user `active` again, clears the
    * lease and failure counters. Returns the status the user had before (undefined for a new user).
@@ -174,6 +197,21 @@ export class DynamoTokenStore implements TokenStore {
     );
     this.consumed.readUnits += out.ConsumedCapacity?.CapacityUnits ?? 0;
     return out.Item ? toRecord(out.Item) : undefined;
+  }
+
+  async getForReader(userId: string): Promise<ReaderRecord | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.table,
+        Key: { userId: { S: userId } },
+        ConsistentRead: true,
+        ProjectionExpression: READER_ATTRIBUTES.map((name) => `#${name}`).join(', '),
+        ExpressionAttributeNames: Object.fromEntries(READER_ATTRIBUTES.map((name) => [`#${name}`, name])),
+      }),
+    );
+    if (!out.Item) return undefined;
+    const { userId: id, accessToken, expiresAt, scope, tokenType, status, statusReason, version } = toRecord(out.Item);
+    return { userId: id, accessToken, expiresAt, scope, tokenType, status, statusReason, version };
   }
 
   async saveLogin({

@@ -11,8 +11,17 @@ export const MAX_STATE_LENGTH = 128;
 /** How long a login attempt (and its cookie) stays valid. */
 export const LOGIN_ATTEMPT_TTL_SECONDS = 600;
 
-/** Name of the browser-binding cookie (scoped to the callback path). */
-export const BINDING_COOKIE = 'kroger_broker_login';
+/** Prefix of the browser-binding cookies (scoped to the callback path). */
+export const BINDING_COOKIE_PREFIX = 'kroger_broker_login_';
+
+/**
+ * The binding cookie's name for one login attempt: each attempt has its own, so two sign-ins started
+ * in two tabs of one browser do not overwrite each other's binding. Derived from `state`, which the
+ * callback receives, so no lookup is needed to find it.
+ */
+export function bindingCookieName(state: string): string {
+  return BINDING_COOKIE_PREFIX + createHash('sha256').update(state).digest('base64url').slice(0, 16);
+}
 
 /** Returns `bytes` random bytes, base64url encoded (no padding). */
 export type RandomSource = (bytes: number) => string;

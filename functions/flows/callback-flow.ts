@@ -11,7 +11,7 @@ import type { ProviderConfig } from '../core/config';
 import { describeProviderError, parseCallbackQuery, readCookie } from '../core/callback';
 import { ProviderResponseError, RequestRejectedError } from '../core/errors';
 import { bindingCookie, htmlPage, type HttpResult, redirect } from '../core/http';
-import { BINDING_COOKIE } from '../core/login';
+import { bindingCookieName } from '../core/login';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
@@ -36,20 +36,20 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
   const logger = deps.logger.child({ route: 'callback', requestId: event.requestContext?.requestId });
   const now = deps.now?.() ?? Math.floor(Date.now() / 1000);
   const redirectUri = new URL(deps.provider.redirectUri);
-  // Once the attempt is consumed, the binding cookie has done its job: expire it in every answer.
-  const clearCookie = [
-    bindingCookie(BINDING_COOKIE, '', {
-      path: redirectUri.pathname,
-      secure: redirectUri.protocol === 'https:',
-      maxAgeSeconds: 0,
-    }),
-  ];
-  let consumed = false;
+  // Once the attempt is consumed, its binding cookie has done its job: expire it in every answer.
+  let clearCookie: string[] | undefined;
   try {
     const params = parseCallbackQuery(event.rawQueryString);
+    const cookieName = bindingCookieName(params.state);
     const cookieHeader = event.cookies ?? (event.headers?.cookie ? [event.headers.cookie] : undefined);
-    const attempt = await deps.sessions.consumeAttempt(params.state, readCookie(cookieHeader, BINDING_COOKIE), now);
-    consumed = true;
+    const attempt = await deps.sessions.consumeAttempt(params.state, readCookie(cookieHeader, cookieName), now);
+    clearCookie = [
+      bindingCookie(cookieName, '', {
+        path: redirectUri.pathname,
+        secure: redirectUri.protocol === 'https:',
+        maxAgeSeconds: 0,
+      }),
+    ];
 
     if (params.kind === 'error') {
       logger.info('provider returned an error', { oauthError: params.error });
@@ -95,7 +95,7 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
       clearCookie,
     );
   } catch (error) {
-    return errorPage(error, logger, consumed ? clearCookie : undefined);
+    return errorPage(error, logger, clearCookie);
   }
 }
 

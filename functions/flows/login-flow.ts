@@ -7,7 +7,7 @@ import type { FlowConfig, ProviderConfig } from '../core/config';
 import { isAllowedTarget } from '../core/config';
 import { RequestRejectedError } from '../core/errors';
 import { bindingCookie, type HttpResult, redirect } from '../core/http';
-import { BINDING_COOKIE, LOGIN_ATTEMPT_TTL_SECONDS, type RandomSource, startLogin } from '../core/login';
+import { bindingCookieName, LOGIN_ATTEMPT_TTL_SECONDS, type RandomSource, startLogin } from '../core/login';
 import type { Logger } from '../adapters/logger';
 import type { SessionStore } from '../adapters/session-store';
 import { errorPage } from './pages';
@@ -61,14 +61,22 @@ export async function handleLogin(event: APIGatewayProxyEventV2, deps: LoginDeps
       returnTo = link.returnTo ?? requestedReturnTo;
     }
     returnTo ??= deps.flow.successRedirect;
-    if (returnTo && !isAllowedTarget(returnTo, deps.flow.returnToAllowlist)) {
-      throw new RequestRejectedError('the "returnTo" address is not on the allow-list', 'LOGIN_RETURN_TO_NOT_ALLOWED');
+    if (returnTo !== undefined) {
+      if (!isAllowedTarget(returnTo, deps.flow.returnToAllowlist)) {
+        throw new RequestRejectedError(
+          'the "returnTo" address is not on the allow-list',
+          'LOGIN_RETURN_TO_NOT_ALLOWED',
+        );
+      }
+      // Stored as the URL that was checked, serialised: the raw text could still carry characters
+      // (CR, LF, tabs) that URL parsing drops but a Location header must not contain.
+      returnTo = new URL(returnTo).href;
     }
 
     const login = startLogin(deps.provider, { now, random: deps.random, appUserId, returnTo });
     await deps.sessions.putAttempt(login.attempt);
     const redirectUri = new URL(deps.provider.redirectUri);
-    const cookie = bindingCookie(BINDING_COOKIE, login.bindingValue, {
+    const cookie = bindingCookie(bindingCookieName(login.attempt.state), login.bindingValue, {
       path: redirectUri.pathname,
       secure: redirectUri.protocol === 'https:',
       maxAgeSeconds: LOGIN_ATTEMPT_TTL_SECONDS,

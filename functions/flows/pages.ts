@@ -25,7 +25,7 @@ function sentence(message: string): string {
  */
 export function errorPage(error: unknown, logger: Logger, cookies?: string[]): HttpResult {
   if (error instanceof RequestRejectedError) {
-    logger.warn('request refused', { code: error.code, status: error.status });
+    logger.warn('request refused', { errorCode: error.code, status: error.status });
     return htmlPage(error.status, { title: TITLE, message: sentence(error.message), detail: error.detail }, cookies);
   }
   if (error instanceof InvalidGrantError) {

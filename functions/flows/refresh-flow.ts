@@ -16,7 +16,7 @@ import {
   RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
-import { DEFAULT_MARGIN_SECONDS, isFresh, type TokenRecord } from '../core/tokens';
+import { DEFAULT_MARGIN_SECONDS, isFresh, type TokenRecord, type TokenSet } from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
@@ -53,7 +53,11 @@ export interface RefreshDeps {
   readonly logger: Logger;
   /** Epoch milliseconds; injectable for tests. */
   readonly nowMs?: () => number;
-  /** Identifies this process as a lease owner. @default a random UUID */
+  /**
+   * Prefix of this process's lease owner ids. Every refresh attempt owns its lease under its own id
+   * (prefix + a fresh UUID): two calls in one process must exclude each other as two processes do.
+   * @default a random UUID
+   */
   readonly owner?: string;
   /**
    * How long a lease lasts. Must outlast one provider call (its timeout) with room to spare: a lease
@@ -115,7 +119,7 @@ function isSatisfied(record: TokenRecord, firstVersion: number, options: GetToke
 /** Creates the refresher. */
 export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
   const nowMs = deps.nowMs ?? Date.now;
-  const owner = deps.owner ?? randomUUID();
+  const ownerPrefix = deps.owner ?? randomUUID();
   const leaseMs = deps.leaseMs ?? 30_000;
   const maxWaitMs = deps.maxWaitMs ?? 12_000;
   const threshold = deps.failureEventThreshold ?? 3;
@@ -131,6 +135,30 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       });
     } catch (error) {
       deps.logger.error('could not publish event', { event: type, userId: record.userId, error });
+    }
+  };
+
+  /**
+   * Stores a refresh result. The provider has already rotated the refresh token, so the new one is
+   * the only one left: a failed write (beyond the SDK's own retries) is tried again while the lease
+   * still holds, before the grant is given up for lost.
+   */
+  const saveRotated = async (record: TokenRecord, tokens: TokenSet, logger: Logger): Promise<TokenRecord> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await deps.tokens.saveRefresh(record.userId, record.version, tokens, seconds());
+      } catch (error) {
+        if (error instanceof ConcurrentUpdateError || attempt >= 3) {
+          if (!(error instanceof ConcurrentUpdateError)) {
+            logger.error('refreshed tokens could not be stored; the user may have to sign in again', {
+              errorCode: 'ROTATED_TOKEN_NOT_SAVED',
+              error,
+            });
+          }
+          throw error;
+        }
+        await sleep(250 * attempt);
+      }
     }
   };
 
@@ -157,7 +185,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       if (error instanceof ProviderUnavailableError) throw error;
       throw new ProviderUnavailableError('the provider refused the refresh request; try again later', { cause: error });
     }
-    const saved = await deps.tokens.saveRefresh(record.userId, record.version, tokens, seconds());
+    const saved = await saveRotated(record, tokens, logger);
     logger.info('tokens refreshed', { userId: record.userId, rotated: tokens.refreshToken !== undefined });
     if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);
     return toAccessToken(saved);
@@ -168,6 +196,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     options: GetTokenOptions,
   ): Promise<{ token: AccessToken; refreshed: boolean }> => {
     const logger = deps.logger.child({ userId });
+    const owner = `${ownerPrefix}:${randomUUID()}`;
     const margin = options.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
     const deadline = nowMs() + maxWaitMs;
     let firstVersion: number | undefined;

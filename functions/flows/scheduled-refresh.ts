@@ -38,6 +38,8 @@ export interface ScheduledRefreshReport {
   reauth: number;
   /** Left for the next run because the deadline came. */
   deferred: number;
+  /** False when the deadline stopped the run before it had read the whole index. */
+  complete: boolean;
   /** DynamoDB read capacity units consumed by the run's index queries and item reads. */
   readUnits: number;
   durationMs: number;
@@ -79,10 +81,18 @@ export async function runScheduledRefresh(
     deferred: 0,
     readUnits: 0,
     durationMs: 0,
+    complete: true,
   };
 
+  const pastDeadline = () => options.deadlineMs !== undefined && nowMs() >= options.deadlineMs;
+  // A user whose refresh failed is pushed back by a minute or so, which can still be inside the
+  // window: later pages of the same run may list it again. One attempt per user per run.
+  const seen = new Set<string>();
+
   const refreshOne = async (userId: string): Promise<void> => {
-    if (options.deadlineMs !== undefined && nowMs() >= options.deadlineMs) {
+    if (seen.has(userId)) return;
+    seen.add(userId);
+    if (pastDeadline()) {
       report.deferred++;
       return;
     }
@@ -90,9 +100,9 @@ export async function runScheduledRefresh(
       report[await deps.refresher.refreshIfNeeded(userId, { marginSeconds: window, dueBy })]++;
     } catch (error) {
       if (error instanceof ReauthRequiredError) report.reauth++;
-      else if (error instanceof UnknownUserError)
+      else if (error instanceof UnknownUserError) {
         report.fresh++; // disconnected since the query
-      else {
+      } else {
         report.failed++;
         if (!(error instanceof ProviderUnavailableError || error instanceof RefreshInProgressError)) {
           deps.logger.error('scheduled refresh failed unexpectedly', { userId, error });
@@ -101,12 +111,18 @@ export async function runScheduledRefresh(
     }
   };
 
-  for (let shard = 0; shard < REFRESH_SHARDS; shard++) {
+  shards: for (let shard = 0; shard < REFRESH_SHARDS; shard++) {
     let startKey: Awaited<ReturnType<TokenStore['queryDue']>>['nextKey'];
     do {
+      // Past the deadline, stop reading the index too: the next run starts from the top anyway.
+      if (pastDeadline()) {
+        report.complete = false;
+        break shards;
+      }
       const page = await deps.tokens.queryDue(shard, dueBy, { limit: options.pageSize ?? 100, startKey });
-      report.due += page.userIds.length;
-      await forEachLimited(page.userIds, options.concurrency ?? 8, refreshOne);
+      const fresh = page.userIds.filter((id) => !seen.has(id));
+      report.due += fresh.length;
+      await forEachLimited(fresh, options.concurrency ?? 8, refreshOne);
       startKey = page.nextKey;
     } while (startKey);
   }

@@ -131,13 +131,13 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
     return {
       async getAccessToken(userId, opts = {}) {
         const margin = opts.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
-        const record = await tokens.get(userId);
+        const record = await tokens.getForReader(userId);
         if (!record) throw new UnknownUserError(userId);
         if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
         if (!opts.forceRefresh && isFresh(record, Math.floor(Date.now() / 1000), margin)) return toAccessToken(record);
         const result = await invoke({ userId, forceRefresh: opts.forceRefresh, marginSeconds: margin });
         if (!result.ok) throw errorFromCode(userId, result);
-        const fresh = await tokens.get(userId);
+        const fresh = await tokens.getForReader(userId);
         if (!fresh) throw new UnknownUserError(userId);
         return toAccessToken(fresh);
       },

@@ -80,9 +80,13 @@ export function createRouter(routes: Record<string, V2Handler>): RequestListener
       res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8', allow: 'GET' }).end('Method Not Allowed');
       return;
     }
-    handler(toEvent(req, `GET ${path}`)).then(
-      (result) => writeResult(res, result),
-      () => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Internal Server Error'),
-    );
+    const fail = () => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Internal Server Error');
+    };
+    // A result Node cannot write (an invalid header value) must answer 500, not crash the server.
+    handler(toEvent(req, `GET ${path}`))
+      .then((result) => writeResult(res, result))
+      .catch(fail);
   };
 }

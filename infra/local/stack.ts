@@ -173,6 +173,9 @@ export async function startLocalStack(
           'OAUTH2_REVOCATION_URL',
           'SCOPES',
           'PKCE',
+          'RETURN_TO_ALLOWLIST',
+          'SUCCESS_REDIRECT',
+          'PROVIDER_TIMEOUT_MS',
           // The sandbox's generated secret only: a real CLIENT_SECRET is never written to disk.
           ...(sandbox ? ['CLIENT_SECRET'] : []),
         ]),

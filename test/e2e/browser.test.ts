@@ -11,7 +11,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { readStoreConfig } from '../../functions/core/config';
-import { BINDING_COOKIE } from '../../functions/core/login';
+import { BINDING_COOKIE_PREFIX } from '../../functions/core/login';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { DynamoTokenStore } from '../../functions/adapters/token-store';
 import { createTokenReader, UnknownUserError } from '../../functions/reader';
@@ -89,7 +89,9 @@ async function signIn(page: Page, profileId: string): Promise<void> {
   await login.fill(profileId);
 
   // The browser-binding cookie /login set: HttpOnly, Lax, only sent to /callback.
-  const binding = (await page.context().cookies(s.baseUrl + '/callback')).find((c) => c.name === BINDING_COOKIE);
+  const binding = (await page.context().cookies(s.baseUrl + '/callback')).find((c) =>
+    c.name.startsWith(BINDING_COOKIE_PREFIX),
+  );
   expect(binding).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/callback' });
 
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -112,7 +114,9 @@ async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 async function bindingCookie(context: BrowserContext) {
-  return (await context.cookies(theStack().baseUrl + '/callback')).find((c) => c.name === BINDING_COOKIE);
+  return (await context.cookies(theStack().baseUrl + '/callback')).find((c) =>
+    c.name.startsWith(BINDING_COOKIE_PREFIX),
+  );
 }
 
 function reader() {

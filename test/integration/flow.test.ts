@@ -97,7 +97,8 @@ describe('Flow: login and callback', () => {
     expect(record!.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
     expect(result.body).not.toContain(record!.accessToken);
     expect(JSON.stringify(result)).not.toContain(record!.refreshToken);
-    expect(result.cookies?.[0]).toMatch(/^kroger_broker_login=; Path=\/callback; Max-Age=0/);
+    expect(result.cookies?.[0]).toMatch(/^kroger_broker_login_[\w-]{16}=; Path=\/callback; Max-Age=0/);
+    expect(result.cookies?.[0]?.split('=')[0]).toBe(cookie.split('=')[0]);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
     expect(logs.text()).not.toContain(record!.accessToken);
     expect(logs.text()).not.toContain(record!.refreshToken);
@@ -124,12 +125,27 @@ describe('Flow: login and callback', () => {
 
     expect(foreign.statusCode).toBe(400);
     expect(foreign.body).toMatch(/different browser/);
+    expect(logs.text()).toContain('"errorCode":"CALLBACK_BROWSER_MISMATCH"');
     expect(noCookie.statusCode).toBe(400);
     expect(noCookie.body).toMatch(/cookie is missing/);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
     expect(await stores.tokens.get('profile-foreign')).toBeUndefined();
     // The person who started the login can still finish it.
     expect((await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps)).statusCode).toBe(200);
+  });
+
+  it('lets two sign-ins started in two tabs of one browser both finish', async () => {
+    const first = await startAndAuthorize('profile-tab-1');
+    const second = await startAndAuthorize('profile-tab-2');
+    const jar = [first.cookie, second.cookie];
+
+    const results = [
+      await handleCallback(getEvent('/callback', first.query, jar), callbackDeps),
+      await handleCallback(getEvent('/callback', second.query, jar), callbackDeps),
+    ];
+
+    expect(results.map((r) => r.statusCode)).toEqual([200, 200]);
+    expect(first.cookie.split('=')[0]).not.toBe(second.cookie.split('=')[0]);
   });
 
   it('refuses an unknown (forged) state with a 4xx and no token request', async () => {
@@ -281,6 +297,18 @@ describe('Flow: connect links and return targets', () => {
 
     expect(result.statusCode).toBe(302);
     expect(result.headers.location).toBe('https://app.example.com/done?x=1');
+  });
+
+  it('redirects to the checked URL, never to raw text with control characters in it', async () => {
+    // URL parsing drops the CR LF, so this passes the allow-list as /done/Set-Cookie:x=1.
+    const raw = 'https://app.example.com/done/\r\nSet-Cookie:x=1';
+    const { query, cookie } = await startAndAuthorize('profile-crlf', { query: `returnTo=${encodeURIComponent(raw)}` });
+
+    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+
+    expect(result.statusCode).toBe(302);
+    expect(result.headers.location).not.toMatch(/[\r\n]/);
+    expect(result.headers.location.startsWith('https://app.example.com/done')).toBe(true);
   });
 
   it('refuses a returnTo that is not on the allow-list (no open redirect)', async () => {

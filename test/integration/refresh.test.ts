@@ -17,6 +17,7 @@ import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
 import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/refresh-flow';
 import { createTokenReader } from '../../functions/reader/index';
+import { READER_ATTRIBUTES, type TokenStore } from '../../functions/adapters/token-store';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser } from '../support/connect';
 import { captureLogger } from '../support/logs';
@@ -202,13 +203,48 @@ describe('Refresh failures', () => {
   });
 });
 
+describe('Storing a rotated token', () => {
+  /** The real store, with its first `failures` saves failing as a DynamoDB outage would. */
+  function failingSaves(failures: number): TokenStore {
+    let left = failures;
+    return Object.assign(Object.create(stores.tokens) as TokenStore, {
+      saveRefresh: (...args: Parameters<TokenStore['saveRefresh']>) =>
+        left-- > 0 ? Promise.reject(new Error('service unavailable')) : stores.tokens.saveRefresh(...args),
+    });
+  }
+
+  it('tries the write again, so a brief DynamoDB failure does not lose the only valid refresh token', async () => {
+    await connect('r-save-retry');
+    await expire('r-save-retry');
+
+    const token = await refresher({ tokens: failingSaves(2) }).getAccessToken('r-save-retry');
+
+    const stored = (await stores.tokens.get('r-save-retry'))!;
+    expect(stored.accessToken).toBe(token.accessToken);
+    await expect(refresher().getAccessToken('r-save-retry', { forceRefresh: true })).resolves.toBeDefined();
+  });
+
+  it('says so, with a stable code, when the write keeps failing', async () => {
+    await connect('r-save-lost');
+    await expire('r-save-lost');
+
+    await expect(refresher({ tokens: failingSaves(10) }).getAccessToken('r-save-lost')).rejects.toThrow(
+      'service unavailable',
+    );
+    expect(logs.text()).toContain('"errorCode":"ROTATED_TOKEN_NOT_SAVED"');
+  });
+});
+
 describe('Single flight', () => {
-  it('lets 10 concurrent readers in one process cause exactly one token request', async () => {
+  it('lets 10 concurrent reads through one reader in one process cause exactly one token request', async () => {
     await connect('r-burst');
     await expire('r-burst');
     await sandbox.resetStats();
 
-    const tokens = await Promise.all(Array.from({ length: 10 }, () => refresher().getAccessToken('r-burst')));
+    // One refresher shared by all ten calls, as a service's reader is: each call must still take
+    // the lease as its own owner, or two calls would present the same single-use refresh token.
+    const shared = refresher();
+    const tokens = await Promise.all(Array.from({ length: 10 }, () => shared.getAccessToken('r-burst')));
 
     expect(new Set(tokens.map((t) => t.accessToken)).size).toBe(1);
     expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
@@ -305,6 +341,28 @@ describe('Reader without the client secret (remote mode)', () => {
 
     expect(token.accessToken).toBe(stored.accessToken);
     expect(invoke).not.toHaveBeenCalled();
+  });
+
+  it('reads only the reader attributes, never the refresh token', async () => {
+    await connect('r-remote-projection');
+    const sent: unknown[] = [];
+    const dynamo = Object.create(stores.client) as typeof stores.client;
+    dynamo.send = ((command: { input: unknown }) => {
+      sent.push(command.input);
+      return stores.client.send(command as never);
+    }) as typeof stores.client.send;
+
+    const token = await createTokenReader({ env: remoteEnv(), dynamo, invokeRefresh: jest.fn() }).getAccessToken(
+      'r-remote-projection',
+    );
+
+    expect(token.accessToken).toBeTruthy();
+    expect(sent).toHaveLength(1);
+    const names = Object.values(
+      (sent[0] as { ExpressionAttributeNames: Record<string, string> }).ExpressionAttributeNames,
+    );
+    expect(names.sort()).toEqual([...READER_ATTRIBUTES].sort());
+    expect(names).not.toContain('refreshToken');
   });
 
   it('asks the broker to refresh an expired token, then reads what it wrote', async () => {

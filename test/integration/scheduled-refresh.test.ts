@@ -8,7 +8,7 @@ import { readProviderConfig, type ProviderConfig } from '../../functions/core/co
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
 import { createTokenRefresher } from '../../functions/flows/refresh-flow';
-import { runScheduledRefresh } from '../../functions/flows/scheduled-refresh';
+import { runScheduledRefresh, type ScheduledRefreshOptions } from '../../functions/flows/scheduled-refresh';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser } from '../support/connect';
 import { seededItem } from '../support/seed';
@@ -45,15 +45,31 @@ async function seedNotDue(count: number, prefix: string) {
   }
 }
 
-function run(options: { nowMs?: () => number } = {}) {
+function run(options: { nowMs?: () => number } & ScheduledRefreshOptions = {}) {
+  const { nowMs, ...runOptions } = options;
   const refresher = createTokenRefresher({
     tokens: stores.tokens,
     client: createProviderClient(provider, async () => SECRET),
     events: logEventPublisher(logs.logger),
     logger: logs.logger,
-    nowMs: options.nowMs,
+    nowMs,
   });
-  return runScheduledRefresh({ tokens: stores.tokens, refresher, logger: logs.logger, nowMs: options.nowMs });
+  return runScheduledRefresh({ tokens: stores.tokens, refresher, logger: logs.logger, nowMs }, runOptions);
+}
+
+/** Records the name of every DynamoDB command sent while `body` runs. */
+async function commandsSentDuring<T>(body: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
+  const commands: string[] = [];
+  const send = stores.client.send.bind(stores.client);
+  const spy = jest.spyOn(stores.client, 'send').mockImplementation(((command: object) => {
+    commands.push(command.constructor.name);
+    return send(command as never);
+  }) as never);
+  try {
+    return { result: await body(), commands };
+  } finally {
+    spy.mockRestore();
+  }
 }
 
 beforeAll(async () => {
@@ -93,9 +109,12 @@ describe('Scheduled refresher', () => {
     for (const login of ['due-1', 'due-2', 'due-3']) await connect(login);
     await sandbox.resetStats();
 
-    const report = await run({ nowMs: later(7) });
+    const { result: report, commands } = await commandsSentDuring(() => run({ nowMs: later(7) }));
 
-    expect(report).toMatchObject({ due: 3, refreshed: 3, failed: 0, reauth: 0 });
+    expect(report).toMatchObject({ due: 3, refreshed: 3, failed: 0, reauth: 0, complete: true });
+    // Index queries and the due users' own items only: never a Scan, never a read of anyone else.
+    expect(new Set(commands)).toEqual(new Set(['QueryCommand', 'UpdateItemCommand']));
+    expect(commands.filter((c) => c === 'QueryCommand')).toHaveLength(16);
     expect(await sandbox.stats()).toMatchObject({ refreshToken: 3 });
     // 16 index queries of a few keys plus 3 consistent item reads per refresh: far below 200 items.
     expect(report.readUnits).toBeGreaterThan(0);
@@ -148,6 +167,31 @@ describe('Scheduled refresher', () => {
 
     expect(next.failed).toBe(0);
     expect((await stores.tokens.get(failedUser))!.consecutiveFailures).toBe(0);
+  });
+
+  it('tries each due user once per run, even when a failure puts it back in the window', async () => {
+    for (const login of ['once-1', 'once-2', 'once-3']) await connect(login);
+    await sandbox.failToken('503');
+    await sandbox.resetStats();
+
+    // Pages of one key: a user pushed back by its failure would show up again in a later page.
+    const report = await run({ nowMs: later(7), pageSize: 1 });
+
+    await sandbox.failToken('none');
+    expect(report.failed).toBe(report.due);
+    expect((await sandbox.stats()).refreshToken).toBe(report.due);
+    await run({ nowMs: later(20) }); // leave nobody failing for the next test
+  });
+
+  it('stops at the deadline, reading no further, and leaves the rest for the next run', async () => {
+    await connect('deadline-1');
+    await sandbox.resetStats();
+
+    const report = await run({ nowMs: later(7), deadlineMs: Date.now() - 1 });
+
+    expect(report).toMatchObject({ complete: false, refreshed: 0, due: 0 });
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 0 });
+    expect((await run({ nowMs: later(7) })).refreshed).toBeGreaterThanOrEqual(1);
   });
 
   it('publishes one reauth_required event for a revoked grant and never tries that user again', async () => {
