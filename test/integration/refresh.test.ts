@@ -3,7 +3,8 @@
  * single-use refresh tokens (a reused one gets invalid_grant and revokes the grant, as the
  * strictest provider would).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { join } from 'node:path';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
@@ -44,6 +45,34 @@ function refresher(overrides: Partial<Parameters<typeof createTokenRefresher>[0]
 
 /** Signs a user in through the real flow and returns the stored record. */
 const connect = (login: string) => connectUser(login, { provider, secret: SECRET, stores, logger: logs.logger });
+
+/** A child process with stdin and stdout piped. */
+type ReaderProcess = ChildProcessByStdio<Writable, Readable, null>;
+
+/** Starts test/support/reader-process.ts in its own Node process with this file's configuration. */
+function spawnReader(...args: string[]): ReaderProcess {
+  return spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../support/reader-process.ts'), ...args], {
+    cwd: join(__dirname, '../..'),
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+}
+
+/** Resolves once the child has printed `text` on stdout. */
+function untilOutput(child: ReaderProcess, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      if (buffer.includes(text)) {
+        child.stdout.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before printing ${JSON.stringify(text)}`)));
+  });
+}
 
 /** Makes the stored access token look expired, as it will be 30 minutes later. */
 async function expire(userId: string) {
@@ -193,6 +222,24 @@ describe('Refresh failures', () => {
     expect((await stores.tokens.get('r-outage'))!.consecutiveFailures).toBe(0);
   });
 
+  it('publishes one refresh_failed event at the third failure in a row, and one recovered event after', async () => {
+    await connect('r-flaky');
+    await expire('r-flaky');
+    await sandbox.failToken('503');
+    const r = refresher();
+
+    for (let i = 0; i < 4; i++) {
+      await expect(r.getAccessToken('r-flaky')).rejects.toBeInstanceOf(ProviderUnavailableError);
+    }
+    await sandbox.failToken('none');
+    await r.getAccessToken('r-flaky');
+
+    const events = logs.lines.filter((l) => l.includes('"broker event"')).map((l) => JSON.parse(l));
+    expect(events.map((e) => e.event)).toEqual(['token.connected', 'token.refresh_failed', 'token.recovered']);
+    expect(events[1].detail).toMatchObject({ userId: 'r-flaky', consecutiveFailures: 3 });
+    expect(JSON.stringify(events)).not.toContain((await stores.tokens.get('r-flaky'))!.accessToken);
+  });
+
   it('treats a timeout like an outage: typed "try again", nothing lost', async () => {
     const before = await connect('r-timeout');
     await expire('r-timeout');
@@ -254,34 +301,17 @@ describe('Single flight', () => {
     await connect('r-procs');
     await expire('r-procs');
     await sandbox.resetStats();
-    const script = join(__dirname, '../support/reader-process.ts');
-    const children = Array.from({ length: 10 }, () =>
-      spawn(process.execPath, ['--import', 'tsx', script, 'r-procs'], {
-        cwd: join(__dirname, '../..'),
-        env: { ...process.env, ...env },
-        stdio: ['pipe', 'pipe', 'inherit'],
-      }),
-    );
+    const children = Array.from({ length: 10 }, () => spawnReader('r-procs'));
     const outputs = children.map(
       (child) =>
         new Promise<string[]>((resolve) => {
           let buffer = '';
-          child.stdout.on('data', (chunk: Buffer) => {
-            buffer += chunk.toString();
-            if (buffer.startsWith('ready\n') && !child.stdin.writableEnded) (child as { ready?: boolean }).ready = true;
-          });
+          child.stdout.on('data', (chunk: Buffer) => (buffer += chunk.toString()));
           child.once('exit', () => resolve(buffer.trim().split('\n')));
         }),
     );
     // Wait until every process has loaded, then release them together.
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (children.every((c) => (c as { ready?: boolean }).ready)) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 50);
-    });
+    await Promise.all(children.map((child) => untilOutput(child, 'ready\n')));
     for (const child of children) child.stdin.end('go\n');
 
     const results = (await Promise.all(outputs)).map((lines) => JSON.parse(lines[lines.length - 1]));
@@ -291,11 +321,15 @@ describe('Single flight', () => {
     expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
   }, 60_000);
 
-  it('takes over a lease left by a dead process once it expires', async () => {
+  it('takes over a lease left by a process that died mid-refresh, once the lease expires', async () => {
     await connect('r-dead');
     await expire('r-dead');
-    await stores.tokens.acquireLease('r-dead', 'process-that-died', Date.now(), 1500);
     await sandbox.resetStats();
+    const dying = spawnReader('r-dead', 'hold-lease', '2000');
+    await untilOutput(dying, 'ready\n');
+    dying.stdin.end('go\n');
+    await untilOutput(dying, 'held\n');
+    dying.kill('SIGKILL');
     const started = Date.now();
 
     const token = await refresher({ maxWaitMs: 10_000 }).getAccessToken('r-dead');
@@ -303,7 +337,7 @@ describe('Single flight', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(token.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
     expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
-  });
+  }, 60_000);
 
   it('never lets an older pair overwrite a newer one (version condition)', async () => {
     const record = await connect('r-version');

@@ -1,26 +1,42 @@
 /**
- * One reader in its own process, for the cross-process single-flight test: it prints "ready", waits
- * for a line on stdin so all readers start together, reads a token through the reader library and
- * prints the result as JSON.
+ * A reader in its own process, for the cross-process tests. It prints "ready", waits for a line on
+ * stdin so that all readers start together, then:
+ * - `reader-process.ts <user>`: reads a token through the reader library and prints the result as JSON;
+ * - `reader-process.ts <user> hold-lease <ms>`: takes the user's refresh lease as a refresher would,
+ *   prints "held" and hangs until it is killed (a process that dies mid-refresh).
  */
 import '../../functions/adapters/quiet';
 import { createInterface } from 'node:readline';
+import { readStoreConfig } from '../../functions/core/config';
+import { createDynamoClient } from '../../functions/adapters/dynamo';
+import { DynamoTokenStore } from '../../functions/adapters/token-store';
 import { createTokenReader } from '../../functions/reader/index';
 
-const userId = process.argv[2];
-const reader = createTokenReader();
+const [userId, mode, leaseMs] = process.argv.slice(2);
+
+async function holdLease(): Promise<void> {
+  const config = readStoreConfig(process.env);
+  const store = new DynamoTokenStore(createDynamoClient(config), config.tokensTable);
+  await store.acquireLease(userId, `dying-process-${process.pid}`, Date.now(), Number(leaseMs));
+  process.stdout.write('held\n');
+  setInterval(() => undefined, 60_000); // never finishes the refresh; killed by the test
+}
+
+async function read(): Promise<void> {
+  try {
+    const token = await createTokenReader().getAccessToken(userId);
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, accessToken: token.accessToken, expiresAt: token.expiresAt })}\n`,
+    );
+    process.exit(0);
+  } catch (error) {
+    const { code, message } = error as Error & { code?: string };
+    process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);
+    process.exit(1);
+  }
+}
+
 process.stdout.write('ready\n');
 createInterface({ input: process.stdin }).once('line', () => {
-  reader.getAccessToken(userId).then(
-    (token) => {
-      process.stdout.write(
-        `${JSON.stringify({ ok: true, accessToken: token.accessToken, expiresAt: token.expiresAt })}\n`,
-      );
-      process.exit(0);
-    },
-    (error: Error & { code?: string }) => {
-      process.stdout.write(`${JSON.stringify({ ok: false, code: error.code, message: error.message })}\n`);
-      process.exit(1);
-    },
-  );
+  void (mode === 'hold-lease' ? holdLease() : read());
 });
