@@ -6,7 +6,7 @@
  * naming a resource is set by the same call that grants access to it.
  */
 import * as path from 'node:path';
-import { Annotations, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigwv1 from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -21,7 +21,14 @@ import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lam
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DEFAULT_SCOPES, isAllowedTarget, parseScopes, parseUrlSetting } from '../functions/core/config';
+import { READER_ATTRIBUTES } from '../functions/adapters/token-store';
+import {
+  DEFAULT_SCOPES,
+  isAllowedTarget,
+  loginUrlFromRedirect,
+  parseScopes,
+  parseUrlSetting,
+} from '../functions/core/config';
 
 /** Kroger's OAuth2 endpoints live under this base (`/authorize`, `/token`). */
 export const DEFAULT_OAUTH2_BASE_URL = 'https://api.kroger.com/v1/connect/oauth2';
@@ -62,7 +69,7 @@ const MAX_REFRESH_CONCURRENCY = 64;
 /** The exported function name every entry file provides. */
 export const HANDLER_EXPORT = 'handler';
 
-/** Log levels the handlers understand (`LOG_LEVEL`), mapped onto Lambda's JSON log filtering. */
+/** Log levels the handlers understand (`LOG_LEVEL`); the handlers' own logger is the only filter. */
 export type BrokerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 /** Properties of {@link KrogerTokenBroker}. */
@@ -96,7 +103,10 @@ export interface KrogerTokenBrokerProps {
    */
   readonly revocationUrl?: string;
   /**
-   * The exact redirect URI registered with Kroger, e.g. on a custom domain in front of the API.
+   * The exact redirect URI registered with Kroger, e.g. on a custom domain in front of the API. Its
+   * path must end in `/callback`; {@link KrogerTokenBroker.loginUrl} is then the same URL with
+   * `/login` instead, so the login and the callback share a host (the browser-binding cookie set at
+   * /login must come back to /callback).
    * @default - the API's own `${apiEndpoint}/callback`
    */
   readonly redirectUrl?: string;
@@ -142,6 +152,13 @@ export interface KrogerTokenBrokerProps {
    */
   readonly refreshConcurrency?: number;
   /**
+   * Reserved concurrency of the scheduled refresher, e.g. 1 for one run at a time. Reserving takes
+   * that much from the account's unreserved concurrency, and deploying fails when less than 100
+   * would remain: accounts at the default limit of 10 concurrent executions cannot reserve any.
+   * @default - none: overlapping runs are safe, each user is single-flight through a DynamoDB lease
+   */
+  readonly refresherReservedConcurrency?: number;
+  /**
    * The bus lifecycle events (`token.connected`, `token.refresh_failed`, `token.reauth_required`,
    * `token.recovered`, source `kroger-token-broker`) are put on. A bus in another account needs a
    * resource policy there that lets this account put events.
@@ -181,6 +198,18 @@ export interface TokenReaderEnvironment {
   readonly REFRESH_FUNCTION_NAME: string;
 }
 
+/** What an app backend creating connect links (`createLoginLink`) needs in its environment. */
+export interface LoginLinkEnvironment {
+  readonly SESSIONS_TABLE: string;
+  /** The broker's `/login` ({@link KrogerTokenBroker.loginUrl}); a link is this URL plus `?session=`. */
+  readonly LOGIN_URL: string;
+  /**
+   * Set only when the broker has a `returnToAllowlist`: `createLoginLink` checks a `returnTo`
+   * against it before writing the link (/login checks it again).
+   */
+  readonly RETURN_TO_ALLOWLIST?: string;
+}
+
 /**
  * A serverless OAuth2 token broker for the Kroger API.
  *
@@ -189,13 +218,18 @@ export interface TokenReaderEnvironment {
  * // GetItem on tokens, kms:Decrypt, lambda:InvokeFunction on refresh; sets TOKENS_TABLE and
  * // REFRESH_FUNCTION_NAME. For a role or user: broker.grantReadTokens(role) + broker.readerEnvironment.
  * broker.addTokenReader(myServiceFunction);
+ * // PutItem on sessions and the table key; sets SESSIONS_TABLE and LOGIN_URL (createLoginLink).
+ * broker.addLoginLinkCreator(myBackendFunction);
  */
 export class KrogerTokenBroker extends Construct {
   /** The HTTP API serving /login and /callback. */
   public readonly api: apigwv2.HttpApi;
   /** The `$default` stage (access logs, throttling). */
   public readonly stage: apigwv2.HttpStage;
-  /** Where a person starts the login. */
+  /**
+   * Where a person starts the login: `redirectUrl` with its trailing `/callback` replaced by
+   * `/login`, so the browser-binding cookie set here is sent to the callback.
+   */
   public readonly loginUrl: string;
   /** The callback; register this exact URL with Kroger as the redirect URI. */
   public readonly callbackUrl: string;
@@ -213,7 +247,10 @@ export class KrogerTokenBroker extends Construct {
   public readonly callbackFunction: NodejsFunction;
   /** Refreshes one user's tokens; invoked with `{"userId": "...", "force"?: boolean}`. */
   public readonly refreshFunction: NodejsFunction;
-  /** Refreshes every user that is due, on {@link refreshSchedule}; one run at a time. */
+  /**
+   * Refreshes every user that is due, on {@link refreshSchedule}. Runs may overlap (unless
+   * `refresherReservedConcurrency` is set); each user is refreshed by one process at a time.
+   */
   public readonly refresherFunction: NodejsFunction;
   /** The EventBridge rule that starts {@link refresherFunction}. */
   public readonly refreshRule: events.Rule;
@@ -228,6 +265,11 @@ export class KrogerTokenBroker extends Construct {
   public readonly refreshSchedule: events.Schedule;
   /** The environment a token reader needs: `TOKENS_TABLE` and `REFRESH_FUNCTION_NAME`. */
   public readonly readerEnvironment: TokenReaderEnvironment;
+  /**
+   * The environment an app backend creating connect links needs: `SESSIONS_TABLE`, `LOGIN_URL`
+   * (and `RETURN_TO_ALLOWLIST` when the broker has one).
+   */
+  public readonly loginLinkEnvironment: LoginLinkEnvironment;
 
   private readonly logRetention: logs.RetentionDays;
   private readonly removalPolicy: RemovalPolicy;
@@ -272,9 +314,11 @@ export class KrogerTokenBroker extends Construct {
       createDefaultStage: false,
     });
     this.stage = this.createStage(props.apiThrottle ?? { rateLimit: 20, burstLimit: 40 });
-    this.loginUrl = `${this.api.apiEndpoint}/login`;
     this.callbackUrl = `${this.api.apiEndpoint}/callback`;
     this.redirectUrl = props.redirectUrl ?? this.callbackUrl;
+    // Login and callback on one host: the browser-binding cookie /login sets (host-only) must be
+    // sent to the callback Kroger redirects to.
+    this.loginUrl = props.redirectUrl ? loginUrlFor(props.redirectUrl) : `${this.api.apiEndpoint}/login`;
 
     const common: Record<string, string> = {
       CLIENT_ID: props.clientId,
@@ -339,12 +383,13 @@ export class KrogerTokenBroker extends Construct {
     this.refresherFunction = this.createFunction('Refresher', {
       entry: ENTRY_FILES.refresher,
       description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
-      // The handler stops starting users 20 s before the timeout and leaves them for the next run.
+      // The handler stops starting users 45 s before the timeout and leaves them for the next run.
       timeout: Duration.minutes(5),
       memorySize: 512,
-      // One run at a time: the per-user lease already makes overlapping runs safe, but two runs
-      // would only race each other for the same users and double the provider calls.
-      reservedConcurrentExecutions: 1,
+      // Not reserved unless asked for: reserving fails the deploy in accounts at the default limit
+      // of 10 concurrent executions. Overlapping runs are safe: each user's refresh takes a
+      // DynamoDB lease, so two runs never refresh one user twice; the second skips that user.
+      reservedConcurrentExecutions: props.refresherReservedConcurrency,
       environment: {
         ...common,
         REFRESH_WINDOW_SECONDS: String(refreshWindow.toSeconds()),
@@ -359,8 +404,8 @@ export class KrogerTokenBroker extends Construct {
     this.grantPutEvents(this.refresherFunction);
     // Name only (shared config reads it); the refresher is granted nothing on the sessions table.
     this.refresherFunction.addEnvironment('SESSIONS_TABLE', this.sessionsTable.tableName);
-    // A run that fails or cannot start (throttled: the previous run is still going) is not retried:
-    // the next scheduled run does the same work, and retries would only stack up runs.
+    // A run that fails is not retried, and one that cannot start within a period (throttled) is
+    // dropped: the next scheduled run does the same work, and retries would only stack up runs.
     const staleAfter = clampDuration(schedulePeriod ?? Duration.minutes(5), 60, 6 * 3600);
     this.refresherFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: staleAfter });
     this.refreshRule = new events.Rule(this, 'RefreshSchedule', {
@@ -380,6 +425,11 @@ export class KrogerTokenBroker extends Construct {
     this.readerEnvironment = {
       TOKENS_TABLE: this.tokensTable.tableName,
       REFRESH_FUNCTION_NAME: this.refreshFunction.functionName,
+    };
+    this.loginLinkEnvironment = {
+      SESSIONS_TABLE: this.sessionsTable.tableName,
+      LOGIN_URL: this.loginUrl,
+      ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
     };
     this.alarms = this.createAlarms(props.alarmAction, clampDuration(schedulePeriod ?? Duration.minutes(5), 60, 3600));
   }
@@ -402,16 +452,28 @@ export class KrogerTokenBroker extends Construct {
   }
 
   /**
-   * Lets another service read tokens: `dynamodb:GetItem` on the tokens table, `kms:Decrypt` on the
-   * table key, and `lambda:InvokeFunction` on the refresh function (to refresh a token on demand).
-   * It grants nothing on the sessions table and nothing on the client secret. Give the reader
-   * {@link readerEnvironment} (or use {@link addTokenReader} for a Lambda function).
+   * Lets another service read tokens: `dynamodb:GetItem` on the tokens table, limited to the
+   * attributes in `READER_ATTRIBUTES` (functions/adapters/token-store.ts: the access token and its
+   * status, never the refresh token), `kms:Decrypt` on the table key, and `lambda:InvokeFunction` on
+   * the refresh function (to refresh a token on demand). It grants nothing on the sessions table and
+   * nothing on the client secret. Give the reader {@link readerEnvironment} (or use
+   * {@link addTokenReader} for a Lambda function).
+   *
+   * A reader's GetItem must carry a ProjectionExpression naming only those attributes; one without
+   * a projection asks for every attribute and is denied.
+   * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_dynamodb_attributes.html
    */
   public grantReadTokens(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['dynamodb:GetItem'],
       resourceArns: [this.tokensTable.tableArn],
+      conditions: {
+        // Every attribute the request names (key, projection) must be on the list...
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...READER_ATTRIBUTES] },
+        // ...and it must return only the projected ones.
+        StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+      },
     })
       .combine(this.grantKey(grantee, 'kms:Decrypt'))
       .combine(
@@ -430,6 +492,29 @@ export class KrogerTokenBroker extends Construct {
       fn.addEnvironment(name, value);
     }
     return this.grantReadTokens(fn);
+  }
+
+  /**
+   * Lets an app backend create connect links (`createLoginLink`, which writes one item with a
+   * conditional `PutItem`): `dynamodb:PutItem` on the sessions table and `kms:Decrypt`,
+   * `kms:Encrypt`, `kms:GenerateDataKey` on the table key (DynamoDB uses the key on the caller's
+   * behalf). Nothing else on the sessions table (it cannot read or consume links or login
+   * attempts), nothing on the tokens table, nothing on the client secret. Give the backend
+   * {@link loginLinkEnvironment} (or use {@link addLoginLinkCreator} for a Lambda function).
+   */
+  public grantCreateLoginLinks(grantee: iam.IGrantable): iam.Grant {
+    return this.grantTable(grantee, this.sessionsTable, ['dynamodb:PutItem']);
+  }
+
+  /**
+   * {@link grantCreateLoginLinks} plus the backend's environment (`SESSIONS_TABLE`, `LOGIN_URL`,
+   * and `RETURN_TO_ALLOWLIST` when set).
+   */
+  public addLoginLinkCreator(fn: lambda.Function): iam.Grant {
+    for (const [name, value] of Object.entries(this.loginLinkEnvironment)) {
+      fn.addEnvironment(name, value);
+    }
+    return this.grantCreateLoginLinks(fn);
   }
 
   private createTokensTable(): dynamodb.Table {
@@ -554,7 +639,12 @@ export class KrogerTokenBroker extends Construct {
       role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel[this.logLevel],
+      // LOG_LEVEL, applied by the handlers' own logger, is the only filter. Lambda's filter drops
+      // JSON lines by their `level` field, and would drop the refresher's metric line (written at
+      // INFO whatever LOG_LEVEL is, so metrics never vanish) under a WARN filter. TRACE lets every
+      // line through; leaving the level unset would not, as JSON format then filters at INFO and
+      // drops the handlers' DEBUG lines.
+      applicationLogLevelV2: lambda.ApplicationLogLevel.TRACE,
       environment: options.environment,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
@@ -599,19 +689,19 @@ export class KrogerTokenBroker extends Construct {
     fn.addEnvironment('SESSIONS_TABLE', this.sessionsTable.tableName);
   }
 
-  private grantTable(fn: lambda.Function, table: dynamodb.Table, actions: string[]): void {
+  private grantTable(grantee: iam.IGrantable, table: dynamodb.Table, actions: string[]): iam.Grant {
     // The table ARN only: Table.grant() would add `<table>/index/*`; only the refresher queries an
     // index, and it gets that one index alone (grantDueIndex).
-    iam.Grant.addToPrincipal({ grantee: fn, actions, resourceArns: [table.tableArn] });
+    const grant = iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [table.tableArn] });
     // DynamoDB uses the CMK on the caller's behalf: reads need Decrypt; writers get Encrypt and
     // GenerateDataKey as well, named explicitly instead of the `kms:GenerateDataKey*`/`ReEncrypt*`
     // wildcards of Table.grantWriteData().
     const writes = actions.some((action) => action !== 'dynamodb:GetItem');
-    if (writes) {
-      this.grantKey(fn, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey');
-    } else {
-      this.grantKey(fn, 'kms:Decrypt');
-    }
+    return grant.combine(
+      writes
+        ? this.grantKey(grantee, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey')
+        : this.grantKey(grantee, 'kms:Decrypt'),
+    );
   }
 
   /**
@@ -729,9 +819,10 @@ export class KrogerTokenBroker extends Construct {
     );
 
     // The refresher. An error is a whole run lost (bad config, a missing permission, the index query
-    // failing, a timeout), not one user: alarm on the first. No throttle alarm: with one run at a
-    // time, a throttle is a tick that came while the previous run was still going, which the
-    // backlog alarm below reports with its cause.
+    // failing, a timeout), not one user: alarm on the first. No throttle alarm: with reserved
+    // concurrency a throttle is a tick that came while the previous run was still going (by design;
+    // the backlog alarm below reports a refresher that cannot keep up); without, it is the account
+    // out of concurrency, which the other functions' throttle alarms report.
     alarms.push(
       alarm(
         'RefresherErrorsAlarm',
@@ -791,6 +882,18 @@ function optionalEnv(name: string, value: string | undefined): Record<string, st
 }
 
 /**
+ * The login URL on the host and path of a redirect URI: its trailing `/callback` becomes `/login`
+ * (query dropped), as `createLoginLink` derives it from `REDIRECT_URL`. An unresolved token (a
+ * deploy-time value) is cut at its first `/callback` in CloudFormation instead.
+ */
+function loginUrlFor(redirectUrl: string): string {
+  if (Token.isUnresolved(redirectUrl)) {
+    return Fn.join('', [Fn.select(0, Fn.split('/callback', redirectUrl)), '/login']);
+  }
+  return loginUrlFromRedirect(redirectUrl);
+}
+
+/**
  * Validates props before anything is created, with messages that say which prop to fix. The URL
  * and scope rules are the handlers' own (functions/core/config.ts), so infra and runtime agree.
  */
@@ -831,6 +934,12 @@ function validateProps(props: KrogerTokenBrokerProps): void {
   if (resolved(props.redirectUrl) && new URL(props.redirectUrl).hash) {
     fail('redirectUrl', 'a redirect URI must not have a fragment (RFC 6749 section 3.1.2)');
   }
+  if (resolved(props.redirectUrl) && !/\/callback\/?$/.test(new URL(props.redirectUrl).pathname)) {
+    fail(
+      'redirectUrl',
+      `its path must end in /callback (the broker's route), so /login can be served from the same host; got "${props.redirectUrl}"`,
+    );
+  }
   if (props.refreshWindow !== undefined && !props.refreshWindow.isUnresolved()) {
     const seconds = props.refreshWindow.toSeconds({ integral: false });
     if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_REFRESH_WINDOW_SECONDS) {
@@ -845,6 +954,13 @@ function validateProps(props: KrogerTokenBrokerProps): void {
     if (!Number.isInteger(n) || n < 1 || n > MAX_REFRESH_CONCURRENCY) {
       fail('refreshConcurrency', `must be a whole number between 1 and ${MAX_REFRESH_CONCURRENCY}, got ${n}`);
     }
+  }
+  const reserved = props.refresherReservedConcurrency;
+  if (reserved !== undefined && !Token.isUnresolved(reserved) && (!Number.isInteger(reserved) || reserved < 1)) {
+    fail(
+      'refresherReservedConcurrency',
+      `must be a whole number of at least 1 (leave it unset for no reservation), got ${reserved}`,
+    );
   }
   if (resolved(props.successRedirect)) {
     const allowlist = props.returnToAllowlist ?? [];

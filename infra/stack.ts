@@ -35,7 +35,8 @@ export interface KrogerTokenBrokerStackProps extends StackProps {
    * Broker settings. Each one omitted falls back to the context key of the same name
    * (`cdk deploy -c clientId=... -c scopes="a b"`, or cdk.json), then to the broker's default;
    * `clientId` also falls back to the `CLIENT_ID` environment variable. In context,
-   * `refreshSchedule` and `refreshWindow` are whole minutes and `eventBusName` names the bus.
+   * `refreshSchedule` and `refreshWindow` are whole minutes, `refresherReservedConcurrency` is a
+   * whole number and `eventBusName` names the bus.
    * @default - everything from context
    */
   readonly broker?: BrokerSettings;
@@ -72,7 +73,7 @@ export class KrogerTokenBrokerStack extends Stack {
 
     new CfnOutput(this, 'LoginUrl', {
       value: this.broker.loginUrl,
-      description: 'Open this to connect a Kroger account',
+      description: 'Open this to connect a Kroger account (on the host of CallbackUrl)',
     });
     new CfnOutput(this, 'CallbackUrl', {
       value: this.broker.redirectUrl,
@@ -81,6 +82,10 @@ export class KrogerTokenBrokerStack extends Stack {
     new CfnOutput(this, 'TokensTableName', {
       value: this.broker.tokensTable.tableName,
       description: 'TOKENS_TABLE for token readers',
+    });
+    new CfnOutput(this, 'SessionsTableName', {
+      value: this.broker.sessionsTable.tableName,
+      description: 'SESSIONS_TABLE for an app backend that creates connect links (with LOGIN_URL = LoginUrl)',
     });
     new CfnOutput(this, 'RefreshFunctionName', {
       value: this.broker.refreshFunction.functionName,
@@ -131,12 +136,13 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     if (value === false || value === 'false') return false;
     throw new Error(`context "${key}" must be true or false, got ${JSON.stringify(value)}`);
   };
-  const wholeNumber = (key: string, max: number): number | undefined => {
+  const wholeNumber = (key: string, max?: number): number | undefined => {
     const value = get(key);
     if (value === undefined || value === null || value === '') return undefined;
     const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
-      throw new Error(`context "${key}" must be a whole number between 1 and ${max}, got ${JSON.stringify(value)}`);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || (max !== undefined && n > max)) {
+      const range = max === undefined ? 'of at least 1' : `between 1 and ${max}`;
+      throw new Error(`context "${key}" must be a whole number ${range}, got ${JSON.stringify(value)}`);
     }
     return n;
   };
@@ -169,6 +175,7 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     refreshSchedule: refreshEvery === undefined ? undefined : events.Schedule.rate(refreshEvery),
     refreshWindow: minutes('refreshWindow'),
     refreshConcurrency: wholeNumber('refreshConcurrency', 64),
+    refresherReservedConcurrency: wholeNumber('refresherReservedConcurrency'),
     eventBusName: str('eventBusName'),
   });
 }

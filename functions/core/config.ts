@@ -240,3 +240,15 @@ export function isAllowedTarget(target: string, allowlist: readonly string[]): b
     return allowed.pathname === '/' || url.pathname === allowed.pathname || url.pathname.startsWith(prefix);
   });
 }
+
+/**
+ * The broker's login URL on the host and path of its redirect URI: the trailing `/callback` becomes
+ * `/login` (query dropped). The login must be served where the callback is, since the browser-binding
+ * cookie set at /login has to come back with the callback.
+ */
+export function loginUrlFromRedirect(redirectUrl: string): string {
+  const url = new URL(redirectUrl);
+  url.pathname = url.pathname.replace(/\/callback\/?$/, '/login');
+  url.search = '';
+  return url.href;
+}

@@ -20,6 +20,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   type Env,
   isAllowedTarget,
+  loginUrlFromRedirect,
   readFlowConfig,
   readProviderConfig,
   readSecretConfig,
@@ -206,7 +207,11 @@ export async function createLoginLink(
   if (options.returnTo && !isAllowedTarget(options.returnTo, readFlowConfig(env).returnToAllowlist)) {
     throw new ConfigError('returnTo is not on RETURN_TO_ALLOWLIST');
   }
-  const base = options.loginUrl ?? env.LOGIN_URL ?? loginUrlFromRedirect(env.REDIRECT_URL);
+  const redirect = env.REDIRECT_URL;
+  if (!options.loginUrl && !env.LOGIN_URL && !redirect) {
+    throw new ConfigError('LOGIN_URL environment variable is not set (nor REDIRECT_URL to derive it from)');
+  }
+  const base = options.loginUrl ?? env.LOGIN_URL ?? loginUrlFromRedirect(redirect!);
   const storeConfig = readStoreConfig(env);
   const sessions = new DynamoSessionStore(options.dynamo ?? createDynamoClient(storeConfig), storeConfig.sessionsTable);
   const id = randomBytes(32).toString('base64url');
@@ -215,13 +220,4 @@ export async function createLoginLink(
   const url = new URL(base);
   url.searchParams.set('session', id);
   return { loginUrl: url.href, expiresAt };
-}
-
-function loginUrlFromRedirect(redirect: string | undefined): string {
-  if (!redirect)
-    throw new ConfigError('LOGIN_URL environment variable is not set (nor REDIRECT_URL to derive it from)');
-  const url = new URL(redirect);
-  url.pathname = url.pathname.replace(/\/callback\/?$/, '/login');
-  url.search = '';
-  return url.href;
 }

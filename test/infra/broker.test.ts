@@ -11,6 +11,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { READER_ATTRIBUTES } from '../../functions/adapters/token-store';
 import { ENTRY_FILES, HANDLER_EXPORT, KrogerTokenBroker } from '../../infra/broker';
 import {
   SYNTH_TIMEOUT_MS,
@@ -28,7 +29,7 @@ const PUBLISHERS = ['Callback', 'Refresh', 'Refresher'] as const;
 /** The account's default bus in the test stack's account and region. */
 const DEFAULT_BUS_ARN = 'arn:aws:events:eu-west-1:123456789012:event-bus/default';
 
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
 /** Every statement of every IAM policy in the template. */
 function allStatements(template: Template): Statement[] {
@@ -42,6 +43,7 @@ let template: Template;
 let assemblyDir: string;
 let broker: KrogerTokenBroker;
 let readerGrant: iam.Grant;
+let linkCreatorGrant: iam.Grant;
 
 beforeAll(() => {
   app = newApp();
@@ -54,6 +56,13 @@ beforeAll(() => {
     code: lambda.Code.fromInline('exports.handler = async () => {};'),
   });
   readerGrant = broker.addTokenReader(reader);
+  // An app backend creating connect links.
+  const linkCreator = new lambda.Function(stack, 'LinkCreator', {
+    runtime: lambda.Runtime.NODEJS_24_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline('exports.handler = async () => {};'),
+  });
+  linkCreatorGrant = broker.addLoginLinkCreator(linkCreator);
   const assembly = app.synth();
   assemblyDir = assembly.directory;
   template = Template.fromJSON(assembly.getStackByName(stack.stackName).template);
@@ -135,14 +144,53 @@ describe('Construct: KrogerTokenBroker', () => {
       ]);
     });
 
-    it('grants a token reader GetItem, Decrypt and Invoke only: no sessions, no secret', () => {
+    it('grants a token reader GetItem (reader attributes only), Decrypt and Invoke: no sessions, no secret', () => {
       expect(readerGrant.success).toBe(true);
       const readerLines = policyLinesForRole(template, logicalIdOf(template, 'Reader/ServiceRole/Resource'));
       expect(readerLines).toEqual([
-        'dynamodb:GetItem -> Broker/TokensTable.Arn',
+        expect.stringMatching(/^dynamodb:GetItem -> Broker\/TokensTable\.Arn if \{/),
         'kms:Decrypt -> Broker/TableKey.Arn',
         'lambda:InvokeFunction -> Broker/Refresh.Arn',
       ]);
+    });
+
+    it("limits a token reader's GetItem to the attributes the reader library projects, never the refresh token", () => {
+      const readerRole = logicalIdOf(template, 'Reader/ServiceRole/Resource');
+      const getItems = Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((policy) => policy.Properties.Roles.some((role: { Ref?: string }) => role.Ref === readerRole))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[])
+        .filter((statement) => [statement.Action].flat().includes('dynamodb:GetItem'));
+      expect(getItems).toHaveLength(1);
+      // IAM's attribute-level access: every attribute the request names is on the list, and the
+      // request returns only the projected attributes (ALL_ATTRIBUTES is refused).
+      expect(getItems[0].Condition).toEqual({
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...READER_ATTRIBUTES] },
+        StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+      });
+      expect(READER_ATTRIBUTES).toContain('userId'); // the key is named by every GetItem
+      expect(READER_ATTRIBUTES).toEqual(expect.arrayContaining(['accessToken', 'expiresAt', 'status']));
+      expect(READER_ATTRIBUTES).not.toContain('refreshToken');
+      for (const name of READER_ATTRIBUTES) expect(name).not.toMatch(/refresh|lease|secret|verifier/i);
+    });
+
+    it("puts no attribute condition on the broker's own GetItem (the functions read whole items)", () => {
+      const conditioned = allStatements(template).filter((st) => st.Condition !== undefined);
+      expect(conditioned.map((st) => st.Action)).toEqual(['dynamodb:GetItem']);
+    });
+
+    it('grants a connect-link creator PutItem on sessions and the table key only: no tokens, no secret', () => {
+      expect(linkCreatorGrant.success).toBe(true);
+      const lines = policyLinesForRole(template, logicalIdOf(template, 'LinkCreator/ServiceRole/Resource'));
+      // Writing one link item; DynamoDB uses the table key on the caller's behalf.
+      expect(lines).toEqual([
+        'dynamodb:PutItem -> Broker/SessionsTable.Arn',
+        'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+      ]);
+      // It cannot read, consume or list links or login attempts, nor touch tokens or the secret.
+      for (const line of lines) {
+        expect(line).not.toMatch(/dynamodb:(GetItem|DeleteItem|UpdateItem|Query|Scan)/);
+        expect(line).not.toMatch(/TokensTable|ClientSecret|secretsmanager|lambda:/);
+      }
     });
 
     it('attaches no AWS managed policy to the broker functions', () => {
@@ -232,6 +280,13 @@ describe('Construct: KrogerTokenBroker', () => {
         REFRESH_FUNCTION_NAME: 'Broker/Refresh',
       });
     });
+
+    it("gives a connect-link creator SESSIONS_TABLE and the broker's LOGIN_URL, nothing else", () => {
+      expect(environmentOf(template, 'LinkCreator')).toEqual({
+        SESSIONS_TABLE: 'Broker/SessionsTable',
+        LOGIN_URL: 'Broker/Api.ApiEndpoint/login',
+      });
+    });
   });
 
   describe('functions', () => {
@@ -243,24 +298,37 @@ describe('Construct: KrogerTokenBroker', () => {
         MemorySize: name === 'Refresher' ? 512 : 256,
         LoggingConfig: {
           LogFormat: 'JSON',
-          ApplicationLogLevel: 'INFO',
           LogGroup: { Ref: logicalIdOf(template, `Broker/${name}Logs/Resource`) },
         },
       });
       expect(propertiesOf(template, `Broker/${name}Logs/Resource`).RetentionInDays).toBe(30);
     });
 
+    it.each(FUNCTIONS)(
+      "%s is filtered by LOG_LEVEL only: Lambda's log-level filter lets every line through",
+      (name) => {
+        // Lambda drops JSON lines by their `level` field. The refresher's metric line is written at
+        // INFO whatever LOG_LEVEL is (metrics must not vanish with a quieter log), so a WARN filter
+        // would silence the metrics the alarms watch; with JSON format and no level set, Lambda
+        // filters at INFO and would drop DEBUG lines. TRACE admits all; the handlers' logger filters.
+        const logging = propertiesOf(template, `Broker/${name}/Resource`).LoggingConfig;
+        expect(logging.ApplicationLogLevel).toBe('TRACE');
+        expect(logging).not.toHaveProperty('SystemLogLevel');
+        expect(environmentOf(template, `Broker/${name}`).LOG_LEVEL).toBe('INFO');
+      },
+    );
+
     it("sets timeouts: login 5 s, callback 25 s (inside API Gateway's 30 s), refresh 30 s, refresher 5 minutes", () => {
       expect(propertiesOf(template, 'Broker/Login/Resource').Timeout).toBe(5);
       expect(propertiesOf(template, 'Broker/Callback/Resource').Timeout).toBe(25);
       expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(30);
-      // The handler stops starting users 20 s before its timeout; much less would leave no run time.
+      // The handler stops starting users 45 s before its timeout; much less would leave no run time.
       expect(propertiesOf(template, 'Broker/Refresher/Resource').Timeout).toBe(300);
     });
 
-    it('runs one refresher at a time, and only the refresher is limited', () => {
-      expect(propertiesOf(template, 'Broker/Refresher/Resource').ReservedConcurrentExecutions).toBe(1);
-      for (const name of ['Login', 'Callback', 'Refresh']) {
+    it('reserves no concurrency by default, so it deploys in accounts at the default limit of 10', () => {
+      // Overlapping refresher runs are safe (a DynamoDB lease per user); reserving is opt-in.
+      for (const name of FUNCTIONS) {
         expect(propertiesOf(template, `Broker/${name}/Resource`).ReservedConcurrentExecutions).toBeUndefined();
       }
     });
@@ -531,7 +599,7 @@ describe('Construct: KrogerTokenBroker', () => {
       ]);
     });
 
-    it('has no throttle alarm on the refresher (one run at a time throttles by design)', () => {
+    it('has no throttle alarm on the refresher (with a reservation, overlapping ticks throttle by design)', () => {
       expect(() => logicalIdOf(template, 'Broker/RefresherThrottlesAlarm/Resource')).toThrow(/found 0/);
     });
 

@@ -48,6 +48,11 @@ describe('Construct: KrogerTokenBroker', () => {
         /invalid "redirectUrl": .*fragment/,
       ],
       [
+        'redirectUrl does not end in /callback (no /login to derive on its host)',
+        { redirectUrl: 'https://auth.example.com/kroger/return' },
+        /invalid "redirectUrl": its path must end in \/callback/,
+      ],
+      [
         'a returnToAllowlist entry is http',
         { returnToAllowlist: ['http://app.example.com'] },
         /invalid "returnToAllowlist": .*https/,
@@ -76,6 +81,16 @@ describe('Construct: KrogerTokenBroker', () => {
       ],
       ['refreshConcurrency is above 64', { refreshConcurrency: 65 }, /invalid "refreshConcurrency"/],
       ['refreshConcurrency is fractional', { refreshConcurrency: 2.5 }, /invalid "refreshConcurrency"/],
+      [
+        'refresherReservedConcurrency is zero (that would stop the refresher)',
+        { refresherReservedConcurrency: 0 },
+        /invalid "refresherReservedConcurrency": must be a whole number of at least 1 \(leave it unset/,
+      ],
+      [
+        'refresherReservedConcurrency is fractional',
+        { refresherReservedConcurrency: 1.5 },
+        /invalid "refresherReservedConcurrency"/,
+      ],
     ])('throws when %s', (_, props, message) => {
       expect(() => create(props)).toThrow(message);
     });

@@ -1,6 +1,6 @@
 /**
- * The scheduled refresher with non-default settings (a bus of its own, another schedule, window and
- * concurrency), and the contracts between infra and the handler code that no synth would catch: the
+ * The scheduled refresher with non-default settings (a bus of its own, another schedule, window,
+ * concurrency, a reservation and a quieter log level), and the contracts between infra and the handler code that no synth would catch: the
  * index name and the metric line the alarms watch. No bundling: nothing here looks at code assets.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
@@ -36,9 +36,25 @@ describe('Construct: KrogerTokenBroker', () => {
           refreshSchedule: events.Schedule.rate(Duration.minutes(2)),
           refreshWindow: Duration.minutes(15),
           refreshConcurrency: 16,
+          refresherReservedConcurrency: 1,
+          logLevel: 'WARN',
         },
         true,
       ));
+    });
+
+    it('reserves the given concurrency for the refresher only, when asked', () => {
+      expect(propertiesOf(template, 'Broker/Refresher/Resource').ReservedConcurrentExecutions).toBe(1);
+      for (const name of ['Login', 'Callback', 'Refresh']) {
+        expect(propertiesOf(template, `Broker/${name}/Resource`).ReservedConcurrentExecutions).toBeUndefined();
+      }
+    });
+
+    it("passes a WARN log level as LOG_LEVEL only, never as Lambda's filter (the metric line is INFO)", () => {
+      for (const name of ['Login', 'Callback', 'Refresh', 'Refresher']) {
+        expect(environmentOf(template, `Broker/${name}`).LOG_LEVEL).toBe('WARN');
+        expect(propertiesOf(template, `Broker/${name}/Resource`).LoggingConfig.ApplicationLogLevel).toBe('TRACE');
+      }
     });
 
     it('passes the window in seconds and the concurrency to the refresher', () => {
@@ -153,6 +169,21 @@ describe('Construct: KrogerTokenBroker', () => {
       const names = directive.Metrics.map((m: { Name: string }) => m.Name);
       expect(names).toEqual(expect.arrayContaining(['failed', 'deferred', 'reauth', 'due', 'refreshed']));
       for (const name of ['failed', 'deferred']) expect(emf[name]).toBe(0);
+    });
+
+    it('writes the metric line at INFO even under LOG_LEVEL=WARN, so Lambda must not filter by level', async () => {
+      const lines: string[] = [];
+      await runScheduledRefresh(
+        {
+          tokens: { queryDue: async () => ({ userIds: [], readUnits: 0 }) } as never,
+          refresher: { refreshIfNeeded: async () => 'refreshed' } as never,
+          logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
+        },
+        { windowSeconds: 600 },
+      );
+      const emf = lines.map((line) => JSON.parse(line)).find((entry) => entry._aws);
+      // An application log level of WARN at Lambda would drop exactly this line.
+      expect(emf?.level).toBe('INFO');
     });
   });
 });

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
@@ -39,6 +39,7 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       expect(outputs.LoginUrl.Value).toEqual({ 'Fn::Join': ['', [endpoint, '/login']] });
       expect(outputs.CallbackUrl.Value).toEqual({ 'Fn::Join': ['', [endpoint, '/callback']] });
       expect(outputs.TokensTableName.Value).toEqual({ Ref: expect.stringMatching(/^BrokerTokensTable/) });
+      expect(outputs.SessionsTableName.Value).toEqual({ Ref: expect.stringMatching(/^BrokerSessionsTable/) });
       expect(outputs.RefreshFunctionName.Value).toEqual({ Ref: expect.stringMatching(/^BrokerRefresh/) });
       expect(outputs.ClientSecretArn.Value).toEqual({ Ref: expect.stringMatching(/^BrokerClientSecret/) });
       expect(outputs.TableKeyArn.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^BrokerTableKey/), 'Arn'] });
@@ -147,6 +148,26 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       expect(JSON.stringify(template.toJSON())).not.toContain('event-bus/default');
     });
 
+    it('reserves refresher concurrency only when the context asks for it', () => {
+      const reserved = Template.fromStack(
+        new KrogerTokenBrokerStack(newApp({ clientId: 'x', refresherReservedConcurrency: '1' }, false), 'Reserved'),
+      );
+      reserved.hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.stringLikeRegexp('scheduled refresher'),
+        ReservedConcurrentExecutions: 1,
+      });
+      const fromJson = Template.fromStack(
+        new KrogerTokenBrokerStack(newApp({ clientId: 'x', refresherReservedConcurrency: 2 }, false), 'ReservedJson'),
+      );
+      fromJson.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 2 }, 1);
+      const unreserved = Template.fromStack(new KrogerTokenBrokerStack(newApp({ clientId: 'x' }, false), 'Unreserved'));
+      unreserved.resourcePropertiesCountIs(
+        'AWS::Lambda::Function',
+        { ReservedConcurrentExecutions: Match.anyValue() },
+        0,
+      );
+    });
+
     it('takes numbers from cdk.json as numbers', () => {
       const app = newApp({ clientId: 'x', refreshSchedule: 10, refreshWindow: 30, refreshConcurrency: 2 }, false);
       const template = Template.fromStack(new KrogerTokenBrokerStack(app, 'NumbersContext'));
@@ -197,6 +218,10 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       [{ refreshSchedule: 0 }, /context "refreshSchedule" must be a whole number between 1 and 1440, got 0/],
       [{ refreshWindow: '1.5' }, /context "refreshWindow" must be a whole number/],
       [{ refreshConcurrency: '100' }, /context "refreshConcurrency" must be a whole number between 1 and 64/],
+      [
+        { refresherReservedConcurrency: '0' },
+        /context "refresherReservedConcurrency" must be a whole number of at least 1, got "0"/,
+      ],
     ])('rejects bad context %j with a message naming the key', (context, message) => {
       const app = newApp({ clientId: 'x', ...context }, false);
       expect(() => new KrogerTokenBrokerStack(app, 'BadContext')).toThrow(message);
@@ -228,6 +253,7 @@ describe('Stack: KrogerTokenBrokerStack', () => {
           'LoginUrl',
           'RefreshFunctionName',
           'RefresherFunctionName',
+          'SessionsTableName',
           'TableKeyArn',
           'TokensTableName',
         ]);
