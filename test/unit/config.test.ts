@@ -1,5 +1,6 @@
 import {
   isAllowedTarget,
+  loginUrlFromRedirect,
   parseScopes,
   readFlowConfig,
   readProviderConfig,
@@ -122,5 +123,14 @@ describe('Function: readFlowConfig', () => {
     expect(() => readFlowConfig({ SUCCESS_REDIRECT: 'https://app.example.com/x' })).toThrow(
       /SUCCESS_REDIRECT must be on RETURN_TO_ALLOWLIST/,
     );
+  });
+});
+
+describe('Function: loginUrlFromRedirect', () => {
+  it('serves /login beside /callback, on the same host and path prefix', () => {
+    expect(loginUrlFromRedirect('https://auth.example.com/kroger/callback')).toBe(
+      'https://auth.example.com/kroger/login',
+    );
+    expect(loginUrlFromRedirect('http://localhost:3000/callback?x=1')).toBe('http://localhost:3000/login');
   });
 });
