@@ -29,7 +29,7 @@ export function errorPage(error: unknown, logger: Logger, cookies?: string[]): H
     return htmlPage(error.status, { title: TITLE, message: sentence(error.message), detail: error.detail }, cookies);
   }
   if (error instanceof InvalidGrantError) {
-    logger.warn('authorization code refused by the provider', { error });
+    logger.warn('sign-in code refused by the provider', { error });
     return htmlPage(
       400,
       {

@@ -186,7 +186,8 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       throw new ProviderUnavailableError('the provider refused the refresh request; try again later', { cause: error });
     }
     const saved = await saveRotated(record, tokens, logger);
-    logger.info('tokens refreshed', { userId: record.userId, rotated: tokens.refreshToken !== undefined });
+    const rotated = tokens.refreshToken !== undefined;
+    logger.info('tokens refreshed', { userId: record.userId, rotated });
     if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);
     return toAccessToken(saved);
   };
