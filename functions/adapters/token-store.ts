@@ -23,6 +23,9 @@ import {
 } from '../core/tokens';
 import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
 
+/** How long the item of a user who must sign in again is kept before DynamoDB's TTL deletes it. */
+export const REAUTH_RETENTION_SECONDS = 90 * 86_400;
+
 /** Name of the refresher's sparse index (present only on active users). */
 export const DUE_INDEX = 'due';
 
@@ -379,6 +382,9 @@ export class DynamoTokenStore implements TokenStore {
               lastRefreshError: s(reason),
               updatedAt: n(now),
               version: n(version + 1),
+              // A dead grant is deleted by DynamoDB's TTL after 90 days unless the user signs in again
+              // (a login removes `ttl`); until then `list` shows who must reconnect.
+              ttl: n(now + REAUTH_RETENTION_SECONDS),
             },
             {
               // Out of the sparse index: the refresher never looks at this user again.

@@ -6,7 +6,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { join } from 'node:path';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import {
   ConcurrentUpdateError,
@@ -186,6 +186,12 @@ describe('Refresh failures', () => {
 
     const record = (await stores.tokens.get('r-revoked'))!;
     expect(record).toMatchObject({ status: 'reauth_required', statusReason: 'invalid_grant' });
+    const raw = await stores.client.send(
+      new GetItemCommand({ TableName: stores.config.tokensTable, Key: { userId: { S: 'r-revoked' } } }),
+    );
+    // Out of the refresher's index, and deleted by TTL after 90 days unless the user signs in again.
+    expect(raw.Item?.nextRefreshAt).toBeUndefined();
+    expect(Number(raw.Item?.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 89 * 86_400);
     expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
     const events = logs.lines.filter((l) => l.includes('"token.reauth_required"'));
     expect(events).toHaveLength(1);
@@ -201,6 +207,11 @@ describe('Refresh failures', () => {
 
     expect(record.status).toBe('active');
     expect(record.statusReason).toBeUndefined();
+    const raw = await stores.client.send(
+      new GetItemCommand({ TableName: stores.config.tokensTable, Key: { userId: { S: 'r-back' } } }),
+    );
+    expect(raw.Item?.ttl).toBeUndefined();
+    expect(raw.Item?.nextRefreshAt).toBeDefined();
     expect(logs.text()).toContain('"token.recovered"');
     await expect(refresher().getAccessToken('r-back')).resolves.toMatchObject({ accessToken: record.accessToken });
   });
