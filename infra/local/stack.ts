@@ -121,8 +121,10 @@ export async function startLocalStack(
     let dynamo: DynamoLocalHandle | undefined;
     if (!runEnv.DYNAMODB_ENDPOINT) {
       log('starting DynamoDB Local (DYNAMODB_ENDPOINT is not set)...');
+      // 8000 when free (a fixed port is easy to point other tools at), else any free port.
       const preferred = Number(env.DYNAMODB_LOCAL_PORT ?? 8000);
-      dynamo = await startDynamoLocal({ port: (await portInUse(preferred)) ? undefined : preferred });
+      const usable = preferred > 0 && !(await portInUse(preferred));
+      dynamo = await startDynamoLocal({ port: usable ? preferred : undefined });
       cleanups.push(() => dynamo!.stop());
       runEnv.DYNAMODB_ENDPOINT = dynamo.endpoint;
     }
