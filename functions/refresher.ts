@@ -3,8 +3,7 @@
  * Thin: wiring only; the run is in `flows/scheduled-refresh.ts`.
  */
 import type { Context } from 'aws-lambda';
-import { readProviderConfig, readSecretConfig } from './core/config';
-import { ConfigError } from './core/errors';
+import { readIntSetting, readProviderConfig, readSecretConfig } from './core/config';
 import { createEventPublisher } from './adapters/event-bus';
 import { createProviderClient } from './adapters/provider';
 import { createSecretSource } from './adapters/secret';
@@ -13,18 +12,8 @@ import { createTokenRefresher } from './flows/refresh-flow';
 import { runScheduledRefresh, type ScheduledRefreshReport } from './flows/scheduled-refresh';
 import { dynamo, logger, storeConfig } from './runtime';
 
-function intSetting(name: string, fallback: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new ConfigError(`${name} must be a whole number between 1 and ${max}, got "${raw}"`);
-  }
-  return value;
-}
-
-const windowSeconds = intSetting('REFRESH_WINDOW_SECONDS', 600, 86_400);
-const concurrency = intSetting('REFRESH_CONCURRENCY', 8, 64);
+const windowSeconds = readIntSetting(process.env, 'REFRESH_WINDOW_SECONDS', 600, 1, 86_400);
+const concurrency = readIntSetting(process.env, 'REFRESH_CONCURRENCY', 8, 1, 64);
 const tokens = new DynamoTokenStore(dynamo, storeConfig.tokensTable);
 const refresher = createTokenRefresher({
   tokens,

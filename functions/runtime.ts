@@ -2,7 +2,7 @@
  * Per-container wiring shared by the Lambda entry files: configuration is read once at import (a bad
  * value fails the init, naming the variable) and SDK clients are created once and reused.
  */
-import { readStoreConfig, type StoreConfig } from './core/config';
+import { readLogLevel, readStoreConfig, type StoreConfig } from './core/config';
 import { createDynamoClient } from './adapters/dynamo';
 import { createLogger, type Logger } from './adapters/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -15,6 +15,6 @@ export const dynamo: DynamoDBClient = createDynamoClient(storeConfig);
 
 /** The process logger, tagged with the function name Lambda sets. */
 export const logger: Logger = createLogger({
-  level: process.env.LOG_LEVEL,
+  level: readLogLevel(process.env),
   base: { service: 'kroger-token-broker', function: process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'local' },
 });

@@ -101,15 +101,6 @@ function trimSlash(url: URL): string {
   return url.href.replace(/\/+$/, '');
 }
 
-function positiveInt(env: Env, name: string, fallback: number, max: number): number {
-  const raw = optional(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) <= 0 || Number(raw) > max) {
-    throw new ConfigError(`${name} must be a whole number between 1 and ${max}, got "${raw}"`);
-  }
-  return Number(raw);
-}
-
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const raw = optional(env, name)?.toLowerCase();
   if (raw === undefined) return fallback;
@@ -163,7 +154,7 @@ export function readProviderConfig(env: Env): ProviderConfig {
     // Compared as the exact string the provider sends (RFC 9207 section 2.4), so kept verbatim.
     issuer: issuer ? (parseUrlSetting('OAUTH2_ISSUER', issuer), issuer) : undefined,
     // At most 10 s: the callback makes two calls in a row inside its 25 s Lambda timeout.
-    timeoutMs: positiveInt(env, 'PROVIDER_TIMEOUT_MS', 8000, 10_000),
+    timeoutMs: readIntSetting(env, 'PROVIDER_TIMEOUT_MS', 8000, 1, 10_000),
     allowInsecureHttp: insecure,
   };
 }
@@ -251,4 +242,29 @@ export function loginUrlFromRedirect(redirectUrl: string): string {
   url.pathname = url.pathname.replace(/\/callback\/?$/, '/login');
   url.search = '';
   return url.href;
+}
+
+/** Log levels `LOG_LEVEL` accepts. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** Reads `LOG_LEVEL` (default `info`). */
+export function readLogLevel(env: Env): (typeof LOG_LEVELS)[number] {
+  const raw = optional(env, 'LOG_LEVEL')?.toLowerCase() ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  }
+  return raw as (typeof LOG_LEVELS)[number];
+}
+
+/**
+ * Reads a whole-number setting in `[min, max]`, or `fallback` when unset. Exported for the settings
+ * of single entry points (the refresher, the local stack).
+ */
+export function readIntSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got "${raw}"`);
+  }
+  return Number(raw);
 }

@@ -17,7 +17,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Env, readProviderConfig, readSecretConfig, readStoreConfig } from '../core/config';
 import {
-  BrokerError,
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshInProgressError,
@@ -135,6 +134,8 @@ export async function runCli(
       case 'link': {
         const appUserId = needArg(args, 'app user id');
         const ttl = flag(args, '--ttl');
+        if (ttl !== undefined && !/^\d+$/.test(ttl))
+          throw new UsageError(`--ttl needs a whole number of seconds, got "${ttl}"`);
         const link = await createLoginLink(appUserId, {
           env,
           dynamo,
@@ -148,8 +149,13 @@ export async function runCli(
         throw new UsageError(command ? `unknown command "${command}"\n${USAGE}` : USAGE);
     }
   } catch (error) {
-    const message =
-      error instanceof BrokerError || error instanceof UsageError ? error.message : `${(error as Error).message}`;
+    let message = (error as Error).message;
+    if ((error as Error).name === 'CredentialsProviderError' && !env.DYNAMODB_ENDPOINT) {
+      // No local stack found and no AWS credentials: say where the tool looked.
+      message =
+        'no DynamoDB to read: start the local stack with `npm start` (found through .local/stack.json), ' +
+        'set DYNAMODB_ENDPOINT, or configure AWS credentials for the deployed tables';
+    }
     io.err(`error: ${message}`);
     return exitCodeFor(error);
   } finally {

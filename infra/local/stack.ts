@@ -9,7 +9,10 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import {
   type Env,
+  parseUrlSetting,
   readFlowConfig,
+  readIntSetting,
+  readLogLevel,
   readProviderConfig,
   readSecretConfig,
   readStoreConfig,
@@ -90,6 +93,11 @@ export async function startLocalStack(
     const runEnv: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) if (value !== undefined) runEnv[key] = value;
     runEnv.REDIRECT_URL ||= `${baseUrl}/callback`;
+    // Checked before anything starts, so a bad value is named here and not by the sandbox.
+    parseUrlSetting('REDIRECT_URL', runEnv.REDIRECT_URL);
+    readLogLevel(runEnv);
+    const dynamoLocalPort = readIntSetting(runEnv, 'DYNAMODB_LOCAL_PORT', 8000, 0, 65535);
+    const scheduleSeconds = readIntSetting(runEnv, 'REFRESH_SCHEDULE_SECONDS', 300, 0, 86_400);
 
     let sandbox: SandboxHandle | undefined;
     if (!runEnv.OAUTH2_BASE_URL) {
@@ -122,9 +130,8 @@ export async function startLocalStack(
     if (!runEnv.DYNAMODB_ENDPOINT) {
       log('starting DynamoDB Local (DYNAMODB_ENDPOINT is not set)...');
       // 8000 when free (a fixed port is easy to point other tools at), else any free port.
-      const preferred = Number(env.DYNAMODB_LOCAL_PORT ?? 8000);
-      const usable = preferred > 0 && !(await portInUse(preferred));
-      dynamo = await startDynamoLocal({ port: usable ? preferred : undefined });
+      const usable = dynamoLocalPort > 0 && !(await portInUse(dynamoLocalPort));
+      dynamo = await startDynamoLocal({ port: usable ? dynamoLocalPort : undefined });
       cleanups.push(() => dynamo!.stop());
       runEnv.DYNAMODB_ENDPOINT = dynamo.endpoint;
     }
@@ -141,8 +148,7 @@ export async function startLocalStack(
     const callback = (await import('../../functions/callback')).handler as V2Handler;
     server.on('request', createRouter({ '/login': login, '/callback': callback }));
 
-    // The scheduled refresher runs here on the same schedule as in AWS (REFRESH_SCHEDULE_SECONDS).
-    const scheduleSeconds = Number(runEnv.REFRESH_SCHEDULE_SECONDS ?? 300);
+    // The scheduled refresher runs here on the same schedule as in AWS (0 turns it off).
     if (scheduleSeconds > 0) {
       const refresher = (await import('../../functions/refresher')).handler;
       let running = false;

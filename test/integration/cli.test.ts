@@ -109,6 +109,7 @@ describe('CLI: tokens', () => {
   it('exits 2 with usage for an unknown command or a missing argument', async () => {
     expect((await cli('frobnicate')).code).toBe(2);
     expect((await cli('get')).code).toBe(2);
+    expect((await cli('link', 'u1', '--ttl', 'abc')).code).toBe(2);
   });
 
   it('disconnect deletes the tokens and revokes the grant at the provider', async () => {

@@ -1,6 +1,8 @@
 import {
   isAllowedTarget,
   loginUrlFromRedirect,
+  readIntSetting,
+  readLogLevel,
   parseScopes,
   readFlowConfig,
   readProviderConfig,
@@ -132,5 +134,27 @@ describe('Function: loginUrlFromRedirect', () => {
       'https://auth.example.com/kroger/login',
     );
     expect(loginUrlFromRedirect('http://localhost:3000/callback?x=1')).toBe('http://localhost:3000/login');
+  });
+});
+
+describe('Function: readLogLevel', () => {
+  it('accepts the four levels in any case and defaults to info', () => {
+    expect(readLogLevel({ LOG_LEVEL: 'WARN' })).toBe('warn');
+    expect(readLogLevel({})).toBe('info');
+  });
+  it('refuses anything else, naming the variable', () => {
+    expect(() => readLogLevel({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL must be one of debug, info, warn, error/);
+  });
+});
+
+describe('Function: readIntSetting', () => {
+  it.each(['abc', '-5', '1.5', '70000'])('refuses %p, naming the variable and the range', (raw) => {
+    expect(() => readIntSetting({ PORTISH: raw }, 'PORTISH', 1, 0, 65535)).toThrow(
+      new ConfigError(`PORTISH must be a whole number between 0 and 65535, got "${raw}"`),
+    );
+  });
+  it('takes the fallback when unset and the value otherwise', () => {
+    expect(readIntSetting({}, 'X', 7, 0, 10)).toBe(7);
+    expect(readIntSetting({ X: '0' }, 'X', 7, 0, 10)).toBe(0);
   });
 });
