@@ -71,9 +71,6 @@ export interface RefreshDeps {
   readonly failureEventThreshold?: number;
 }
 
-/** The outcome of one refresh attempt, for the scheduled refresher's counts. */
-export type RefreshOutcome = 'refreshed' | 'fresh' | 'failed' | 'reauth_required';
-
 /** Reads and refreshes tokens; see {@link createTokenRefresher}. */
 export interface TokenRefresher {
   /**

@@ -14,7 +14,6 @@
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type Env, readProviderConfig, readSecretConfig, readStoreConfig } from '../core/config';
 import {
   ProviderUnavailableError,
@@ -28,6 +27,7 @@ import { createProviderClient } from '../adapters/provider';
 import { createSecretSource } from '../adapters/secret';
 import { DynamoTokenStore } from '../adapters/token-store';
 import { createLoginLink, createTokenReader } from './index';
+import { type LocalStackState, localStateFile } from './local-state';
 
 const USAGE = `usage: npm run tokens -- <command>
   get <user-id>                 print a valid access token as JSON (refreshes when needed)
@@ -52,9 +52,9 @@ function isAlive(pid: number): boolean {
  * The environment with the running local stack's settings filled in where the environment says
  * nothing (so `npm run tokens` works beside `npm start` with no configuration).
  */
-export function resolveEnv(env: Env, stateFile = join(process.cwd(), '.local', 'stack.json')): Env {
+export function resolveEnv(env: Env, stateFile = localStateFile()): Env {
   if (env.DYNAMODB_ENDPOINT || !existsSync(stateFile)) return env;
-  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number; env: Record<string, string> };
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalStackState;
   if (!isAlive(state.pid)) return env;
   const merged: Record<string, string | undefined> = { ...state.env };
   for (const [key, value] of Object.entries(env)) if (value) merged[key] = value;

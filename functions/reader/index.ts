@@ -148,7 +148,7 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
 }
 
 /** The in-process refresher, wired from the environment (needs the provider settings and secret). */
-export function createLocalRefresher(env: Env, tokens: TokenStore, logger: Logger): TokenRefresher {
+function createLocalRefresher(env: Env, tokens: TokenStore, logger: Logger): TokenRefresher {
   let provider;
   try {
     provider = readProviderConfig(env);

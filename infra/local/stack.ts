@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import {
   type Env,
   parseUrlSetting,
@@ -23,16 +23,7 @@ import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter, type V2Handler } from './http-adapter';
 import { portInUse } from './ports';
 import { startSandbox, type SandboxHandle } from './sandbox/launch';
-
-/** Where `npm start` records the running stack, so `npm run tokens` finds the same DynamoDB. */
-export const STATE_FILE = join(process.cwd(), '.local', 'stack.json');
-
-/** What `npm start` writes to {@link STATE_FILE}. */
-export interface LocalStackState {
-  readonly pid: number;
-  /** Environment a client of this stack should use (endpoints, table names, sandbox client). */
-  readonly env: Record<string, string>;
-}
+import { type LocalStackState, localStateFile } from '../../functions/reader/local-state';
 
 /** A running local stack. */
 export interface LocalStack {
@@ -188,10 +179,12 @@ export async function startLocalStack(
           ...(sandbox ? ['CLIENT_SECRET'] : []),
         ]),
       };
-      mkdirSync(join(STATE_FILE, '..'), { recursive: true });
-      writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
-      chmodSync(STATE_FILE, 0o600);
-      cleanups.push(async () => rmSync(STATE_FILE, { force: true }));
+      // So `npm run tokens` finds the same DynamoDB (and the sandbox) without configuration.
+      const stateFile = localStateFile();
+      mkdirSync(dirname(stateFile), { recursive: true });
+      writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
+      chmodSync(stateFile, 0o600);
+      cleanups.push(async () => rmSync(stateFile, { force: true }));
     }
     delete publicEnv.CLIENT_SECRET;
 
