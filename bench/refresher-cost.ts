@@ -16,11 +16,12 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { readStoreConfig } from '../functions/core/config';
-import { REFRESH_SHARDS, type TokenSet } from '../functions/core/tokens';
+import type { TokenSet } from '../functions/core/tokens';
+import { REFRESH_SHARDS, TOKENS_TABLE } from '../functions/core/schema';
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { logEventPublisher } from '../functions/adapters/events';
 import { createLogger } from '../functions/adapters/logger';
-import { tokensTableDefinition } from '../functions/adapters/tables';
+import { tableDefinition } from '../functions/adapters/tables';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { createTokenRefresher } from '../functions/flows/refresh-flow';
 import { runScheduledRefresh } from '../functions/flows/scheduled-refresh';
@@ -96,7 +97,7 @@ export async function measureRefresherCost(
         continue;
       }
       const tableName = `bench-refresher-${users}-${suffix}`;
-      await client.send(new CreateTableCommand(tokensTableDefinition(tableName)));
+      await client.send(new CreateTableCommand(tableDefinition(tableName, TOKENS_TABLE)));
       try {
         const due = Math.round(users * options.dueFraction);
         const seedStarted = performance.now();

@@ -4,6 +4,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { readIntSetting, readProviderConfig, readSecretConfig } from './core/config';
+import { REFRESHER_SETTINGS, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from './core/schema';
 import { createEventPublisher } from './adapters/event-bus';
 import { createProviderClient } from './adapters/provider';
 import { createSecretSource } from './adapters/secret';
@@ -12,8 +13,12 @@ import { createTokenRefresher } from './flows/refresh-flow';
 import { runScheduledRefresh, type ScheduledRefreshReport } from './flows/scheduled-refresh';
 import { dynamo, logger, storeConfig } from './runtime';
 
-const windowSeconds = readIntSetting(process.env, 'REFRESH_WINDOW_SECONDS', 600, 1, 86_400);
-const concurrency = readIntSetting(process.env, 'REFRESH_CONCURRENCY', 8, 1, 64);
+const setting = (name: keyof typeof REFRESHER_SETTINGS) => {
+  const { default: fallback, min, max } = REFRESHER_SETTINGS[name];
+  return readIntSetting(process.env, name, fallback, min, max);
+};
+const windowSeconds = setting('REFRESH_WINDOW_SECONDS');
+const concurrency = setting('REFRESH_CONCURRENCY');
 const tokens = new DynamoTokenStore(dynamo, storeConfig.tokensTable);
 const refresher = createTokenRefresher({
   tokens,
@@ -23,13 +28,17 @@ const refresher = createTokenRefresher({
 });
 
 /**
- * Refreshes every user due within the window. Stops starting new users 45 s before the timeout: one
- * user can take up to 12 s waiting for a reader's lease and 10 s at the provider, times retries.
+ * Refreshes every user due within the window. Stops starting new users {@link REFRESHER_STOP_BEFORE_TIMEOUT_MS}
+ * before the timeout: one user can take up to 12 s waiting for a reader's lease and 10 s at the provider, times retries.
  */
 export const handler = async (_event: unknown, context?: Context): Promise<ScheduledRefreshReport> => {
   const remaining = context?.getRemainingTimeInMillis?.();
   return runScheduledRefresh(
     { tokens, refresher, logger },
-    { windowSeconds, concurrency, deadlineMs: remaining === undefined ? undefined : Date.now() + remaining - 45_000 },
+    {
+      windowSeconds,
+      concurrency,
+      deadlineMs: remaining === undefined ? undefined : Date.now() + remaining - REFRESHER_STOP_BEFORE_TIMEOUT_MS,
+    },
   );
 };

@@ -21,7 +21,6 @@ import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lam
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { READER_ATTRIBUTES } from '../functions/adapters/token-store';
 import {
   DEFAULT_SCOPES,
   isAllowedTarget,
@@ -29,6 +28,18 @@ import {
   parseScopes,
   parseUrlSetting,
 } from '../functions/core/config';
+import {
+  DUE_INDEX,
+  type KeyAttribute,
+  METRICS_DIMENSION,
+  METRICS_NAMESPACE,
+  READER_ATTRIBUTES,
+  REFRESHER_SETTINGS,
+  type RefresherMetricName,
+  SESSIONS_TABLE,
+  type TableSchema,
+  TOKENS_TABLE,
+} from '../functions/core/schema';
 
 /** Kroger's OAuth2 endpoints live under this base (`/authorize`, `/token`). */
 export const DEFAULT_OAUTH2_BASE_URL = 'https://api.kroger.com/v1/connect/oauth2';
@@ -46,25 +57,7 @@ export const ENTRY_FILES = {
   refresher: path.join(PROJECT_ROOT, 'functions', 'refresher.ts'),
 } as const;
 
-/**
- * The tokens table's sparse index the refresher queries (`DUE_INDEX` in
- * functions/adapters/token-store.ts; a test keeps the two equal).
- */
-export const DUE_INDEX_NAME = 'due';
-
-/**
- * Namespace of the refresher's Embedded Metric Format line (functions/flows/scheduled-refresh.ts);
- * its metrics `due`, `refreshed`, `failed`, `reauth`, `deferred` carry no dimensions. A test runs the
- * flow and checks both, so the alarms cannot silently watch a metric nobody emits.
- */
-export const REFRESHER_METRICS_NAMESPACE = 'KrogerTokenBroker';
-
-/** The counts the refresher publishes once per run. */
-export type RefresherMetricName = 'due' | 'refreshed' | 'failed' | 'reauth' | 'deferred';
-
-/** Limits of the refresher settings; the handler (functions/refresher.ts) refuses anything outside. */
-const MAX_REFRESH_WINDOW_SECONDS = 86_400;
-const MAX_REFRESH_CONCURRENCY = 64;
+export type { RefresherMetricName };
 
 /** The exported function name every entry file provides. */
 export const HANDLER_EXPORT = 'handler';
@@ -283,7 +276,7 @@ export class KrogerTokenBroker extends Construct {
     this.logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.logLevel = props.logLevel ?? 'INFO';
     this.refreshSchedule = props.refreshSchedule ?? events.Schedule.rate(Duration.minutes(5));
-    const refreshWindow = props.refreshWindow ?? Duration.minutes(10);
+    const refreshWindow = props.refreshWindow ?? Duration.seconds(REFRESHER_SETTINGS.REFRESH_WINDOW_SECONDS.default);
     const schedulePeriod = ratePeriod(this.refreshSchedule);
     if (
       schedulePeriod &&
@@ -304,8 +297,8 @@ export class KrogerTokenBroker extends Construct {
       // Retaining a table while deleting its key would leave the table unreadable.
       removalPolicy: this.removalPolicy,
     });
-    this.tokensTable = this.createTokensTable();
-    this.sessionsTable = this.createSessionsTable();
+    this.tokensTable = this.createTable('TokensTable', TOKENS_TABLE);
+    this.sessionsTable = this.createTable('SessionsTable', SESSIONS_TABLE);
     this.clientSecret = props.clientSecret ?? this.createClientSecret();
 
     this.api = new apigwv2.HttpApi(this, 'Api', {
@@ -393,7 +386,7 @@ export class KrogerTokenBroker extends Construct {
       environment: {
         ...common,
         REFRESH_WINDOW_SECONDS: String(refreshWindow.toSeconds()),
-        REFRESH_CONCURRENCY: String(props.refreshConcurrency ?? 8),
+        REFRESH_CONCURRENCY: String(props.refreshConcurrency ?? REFRESHER_SETTINGS.REFRESH_CONCURRENCY.default),
       },
     });
     // GetItem re-reads the due user; UpdateItem takes the lease, stores the refreshed tokens and
@@ -440,11 +433,11 @@ export class KrogerTokenBroker extends Construct {
    */
   public metricRefresher(metricName: RefresherMetricName, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
-      namespace: REFRESHER_METRICS_NAMESPACE,
+      namespace: METRICS_NAMESPACE,
       metricName,
       // The refresher's metric line carries its function name as the one dimension (the logger's
       // `function` field), so two broker stacks in one account and region never share an alarm.
-      dimensionsMap: { function: this.refresherFunction.functionName },
+      dimensionsMap: { [METRICS_DIMENSION]: this.refresherFunction.functionName },
       statistic: 'Sum',
       period: Duration.minutes(5),
       ...props,
@@ -517,39 +510,33 @@ export class KrogerTokenBroker extends Construct {
     return this.grantCreateLoginLinks(fn);
   }
 
-  private createTokensTable(): dynamodb.Table {
-    const table = new dynamodb.Table(this, 'TokensTable', {
-      partitionKey: { name: 'userId', type: dynamodb.AttributeType.STRING },
+  /**
+   * A table from its schema (functions/core/schema.ts, which DynamoDB Local's tables come from too).
+   * The tokens table's `due` index is sparse: only `active` users carry `refreshShard`, so the
+   * refresher queries due items per shard instead of scanning. Keys only: the refresher reads the
+   * item it refreshes through the lease update.
+   */
+  private createTable(id: string, schema: TableSchema): dynamodb.Table {
+    const table = new dynamodb.Table(this, id, {
+      partitionKey: cdkKey(schema.partitionKey),
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      // The sessions table's items live for minutes, so a restore is of little use there; it stays
+      // tiny, so PITR costs next to nothing and both tables keep one backup posture (AwsSolutions-DDB3).
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.tableKey,
-      timeToLiveAttribute: 'ttl',
+      timeToLiveAttribute: schema.ttlAttribute,
       removalPolicy: this.removalPolicy,
     });
-    // Sparse: only `active` users carry `refreshShard`, so the refresher queries due items per
-    // shard instead of scanning. Keys only: the refresher re-reads the item it refreshes.
-    table.addGlobalSecondaryIndex({
-      indexName: DUE_INDEX_NAME,
-      partitionKey: { name: 'refreshShard', type: dynamodb.AttributeType.NUMBER },
-      sortKey: { name: 'nextRefreshAt', type: dynamodb.AttributeType.NUMBER },
-      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
-    });
+    for (const index of schema.indexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: cdkKey(index.partitionKey),
+        sortKey: index.sortKey && cdkKey(index.sortKey),
+        projectionType: dynamodb.ProjectionType[index.projection],
+      });
+    }
     return table;
-  }
-
-  private createSessionsTable(): dynamodb.Table {
-    return new dynamodb.Table(this, 'SessionsTable', {
-      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      // Items live for minutes, so a restore is of little use; the table stays tiny, so PITR costs
-      // next to nothing and both tables keep the same backup posture (cdk-nag AwsSolutions-DDB3).
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: this.tableKey,
-      timeToLiveAttribute: 'ttl',
-      removalPolicy: this.removalPolicy,
-    });
   }
 
   private createClientSecret(): secretsmanager.Secret {
@@ -712,7 +699,7 @@ export class KrogerTokenBroker extends Construct {
     iam.Grant.addToPrincipal({
       grantee: fn,
       actions: ['dynamodb:Query'],
-      resourceArns: [`${this.tokensTable.tableArn}/index/${DUE_INDEX_NAME}`],
+      resourceArns: [`${this.tokensTable.tableArn}/index/${DUE_INDEX}`],
     });
   }
 
@@ -863,6 +850,11 @@ export class KrogerTokenBroker extends Construct {
   }
 }
 
+/** A schema key attribute as CDK's table props want it. */
+function cdkKey(key: KeyAttribute): dynamodb.Attribute {
+  return { name: key.name, type: key.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER };
+}
+
 /** The period of a `rate(...)` schedule; undefined for cron schedules. */
 function ratePeriod(schedule: events.Schedule): Duration | undefined {
   const match = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule.expressionString);
@@ -942,17 +934,19 @@ function validateProps(props: KrogerTokenBrokerProps): void {
   }
   if (props.refreshWindow !== undefined && !props.refreshWindow.isUnresolved()) {
     const seconds = props.refreshWindow.toSeconds({ integral: false });
-    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_REFRESH_WINDOW_SECONDS) {
+    const { min, max } = REFRESHER_SETTINGS.REFRESH_WINDOW_SECONDS;
+    if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
       fail(
         'refreshWindow',
-        `must be whole seconds between 1 second and 1 day, got ${props.refreshWindow.toHumanString()}`,
+        `must be whole seconds between ${Duration.seconds(min).toHumanString()} and ${Duration.seconds(max).toHumanString()}, got ${props.refreshWindow.toHumanString()}`,
       );
     }
   }
   if (props.refreshConcurrency !== undefined && !Token.isUnresolved(props.refreshConcurrency)) {
     const n = props.refreshConcurrency;
-    if (!Number.isInteger(n) || n < 1 || n > MAX_REFRESH_CONCURRENCY) {
-      fail('refreshConcurrency', `must be a whole number between 1 and ${MAX_REFRESH_CONCURRENCY}, got ${n}`);
+    const { min, max } = REFRESHER_SETTINGS.REFRESH_CONCURRENCY;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      fail('refreshConcurrency', `must be a whole number between ${min} and ${max}, got ${n}`);
     }
   }
   const reserved = props.refresherReservedConcurrency;

@@ -1,6 +1,6 @@
 /**
- * Table definitions for local runs (DynamoDB Local): the same keys, index and TTL attribute as the
- * CDK stack declares, created when missing. In AWS the stack owns the tables.
+ * Tables for local runs (DynamoDB Local), derived from the same schema the CDK stack declares
+ * (`functions/core/schema.ts`), created when missing. In AWS the stack owns the tables.
  */
 import {
   CreateTableCommand,
@@ -11,54 +11,45 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { StoreConfig } from '../core/config';
-import { DUE_INDEX } from './token-store';
+import { type KeyAttribute, SESSIONS_TABLE, type TableSchema, TOKENS_TABLE } from '../core/schema';
 
-/** Key schema of the tokens table and its sparse refresher index. */
-export function tokensTableDefinition(name: string): CreateTableCommandInput {
+/** The `CreateTable` input for `schema` under `name` (on-demand billing, as in AWS). */
+export function tableDefinition(name: string, schema: TableSchema): CreateTableCommandInput {
+  const attributes = new Map<string, KeyAttribute>();
+  const keys = (partition: KeyAttribute, sort?: KeyAttribute) => {
+    for (const key of [partition, sort]) if (key) attributes.set(key.name, key);
+    return [
+      { AttributeName: partition.name, KeyType: 'HASH' as const },
+      ...(sort ? [{ AttributeName: sort.name, KeyType: 'RANGE' as const }] : []),
+    ];
+  };
+  const keySchema = keys(schema.partitionKey);
+  const indexes = schema.indexes.map((index) => ({
+    IndexName: index.name,
+    KeySchema: keys(index.partitionKey, index.sortKey),
+    Projection: { ProjectionType: index.projection },
+  }));
   return {
     TableName: name,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: 'userId', AttributeType: 'S' },
-      { AttributeName: 'refreshShard', AttributeType: 'N' },
-      { AttributeName: 'nextRefreshAt', AttributeType: 'N' },
-    ],
-    KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: DUE_INDEX,
-        KeySchema: [
-          { AttributeName: 'refreshShard', KeyType: 'HASH' },
-          { AttributeName: 'nextRefreshAt', KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'KEYS_ONLY' },
-      },
-    ],
+    AttributeDefinitions: [...attributes.values()].map((a) => ({ AttributeName: a.name, AttributeType: a.type })),
+    KeySchema: keySchema,
+    ...(indexes.length ? { GlobalSecondaryIndexes: indexes } : {}),
   };
 }
 
-/** Key schema of the sessions table (login attempts and connect links). */
-export function sessionsTableDefinition(name: string): CreateTableCommandInput {
-  return {
-    TableName: name,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-  };
-}
-
-async function ensureTable(client: DynamoDBClient, input: CreateTableCommandInput): Promise<boolean> {
+async function ensureTable(client: DynamoDBClient, name: string, schema: TableSchema): Promise<boolean> {
   try {
-    await client.send(new DescribeTableCommand({ TableName: input.TableName }));
+    await client.send(new DescribeTableCommand({ TableName: name }));
     return false;
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
-  await client.send(new CreateTableCommand(input));
+  await client.send(new CreateTableCommand(tableDefinition(name, schema)));
   await client.send(
     new UpdateTimeToLiveCommand({
-      TableName: input.TableName,
-      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      TableName: name,
+      TimeToLiveSpecification: { AttributeName: schema.ttlAttribute, Enabled: true },
     }),
   );
   return true;
@@ -67,7 +58,7 @@ async function ensureTable(client: DynamoDBClient, input: CreateTableCommandInpu
 /** Creates the tokens and sessions tables if they do not exist; returns the names it created. */
 export async function ensureTables(client: DynamoDBClient, config: StoreConfig): Promise<string[]> {
   const created: string[] = [];
-  if (await ensureTable(client, tokensTableDefinition(config.tokensTable))) created.push(config.tokensTable);
-  if (await ensureTable(client, sessionsTableDefinition(config.sessionsTable))) created.push(config.sessionsTable);
+  if (await ensureTable(client, config.tokensTable, TOKENS_TABLE)) created.push(config.tokensTable);
+  if (await ensureTable(client, config.sessionsTable, SESSIONS_TABLE)) created.push(config.sessionsTable);
   return created;
 }

@@ -21,28 +21,8 @@ import {
   type TokenSet,
   type TokenStatus,
 } from '../core/tokens';
+import { DUE_INDEX, READER_ATTRIBUTES, REAUTH_RETENTION_SECONDS } from '../core/schema';
 import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
-
-/** How long the item of a user who must sign in again is kept before DynamoDB's TTL deletes it. */
-export const REAUTH_RETENTION_SECONDS = 90 * 86_400;
-
-/** Name of the refresher's sparse index (present only on active users). */
-export const DUE_INDEX = 'due';
-
-/**
- * The only attributes a token reader may read (IAM `dynamodb:Attributes` holds readers to this list):
- * never the refresh token, the lease or the failure details.
- */
-export const READER_ATTRIBUTES = [
-  'userId',
-  'accessToken',
-  'expiresAt',
-  'scope',
-  'tokenType',
-  'status',
-  'statusReason',
-  'version',
-] as const;
 
 /** The part of the item a token reader reads. */
 export type ReaderRecord = Pick<TokenRecord, (typeof READER_ATTRIBUTES)[number]>;

@@ -3,6 +3,7 @@
  * store, deciding when a token needs refreshing, and where it sits in the refresher's index.
  */
 import { createHash } from 'node:crypto';
+import { REFRESH_SHARDS } from './schema';
 
 /** `active` while the grant works; `reauth_required` once the provider refused the refresh token. */
 export type TokenStatus = 'active' | 'reauth_required';
@@ -54,9 +55,6 @@ export const DEFAULT_EXPIRES_IN_SECONDS = 1800;
 
 /** An unused grant is refreshed at least this often, so it does not lapse. */
 export const MAX_GRANT_IDLE_SECONDS = 86_400;
-
-/** Shards of the refresher's sparse index: spreads the index partitions, queried one by one. */
-export const REFRESH_SHARDS = 16;
 
 /** Default minimum remaining lifetime of a token handed to a reader. */
 export const DEFAULT_MARGIN_SECONDS = 300;

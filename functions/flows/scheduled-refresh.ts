@@ -11,7 +11,13 @@ import {
   RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
-import { REFRESH_SHARDS } from '../core/tokens';
+import {
+  METRICS_DIMENSION,
+  METRICS_NAMESPACE,
+  REFRESH_SHARDS,
+  REFRESHER_METRICS,
+  REFRESHER_SETTINGS,
+} from '../core/schema';
 import type { Logger } from '../adapters/logger';
 import type { TokenStore } from '../adapters/token-store';
 import type { TokenRefresher } from './refresh-flow';
@@ -69,7 +75,7 @@ export async function runScheduledRefresh(
 ): Promise<ScheduledRefreshReport> {
   const nowMs = deps.nowMs ?? Date.now;
   const started = nowMs();
-  const window = options.windowSeconds ?? 600;
+  const window = options.windowSeconds ?? REFRESHER_SETTINGS.REFRESH_WINDOW_SECONDS.default;
   const dueBy = Math.floor(started / 1000) + window;
   const readsBefore = deps.tokens.consumed?.readUnits ?? 0;
   const report: ScheduledRefreshReport = {
@@ -122,7 +128,7 @@ export async function runScheduledRefresh(
       const page = await deps.tokens.queryDue(shard, dueBy, { limit: options.pageSize ?? 100, startKey });
       const fresh = page.userIds.filter((id) => !seen.has(id));
       report.due += fresh.length;
-      await forEachLimited(fresh, options.concurrency ?? 8, refreshOne);
+      await forEachLimited(fresh, options.concurrency ?? REFRESHER_SETTINGS.REFRESH_CONCURRENCY.default, refreshOne);
       startKey = page.nextKey;
     } while (startKey);
   }
@@ -136,10 +142,10 @@ export async function runScheduledRefresh(
       Timestamp: nowMs(),
       CloudWatchMetrics: [
         {
-          Namespace: 'KrogerTokenBroker',
+          Namespace: METRICS_NAMESPACE,
           // Per function, so two broker stacks in one account and region keep their metrics apart.
-          Dimensions: [['function']],
-          Metrics: ['due', 'refreshed', 'failed', 'reauth', 'deferred'].map((Name) => ({ Name, Unit: 'Count' })),
+          Dimensions: [[METRICS_DIMENSION]],
+          Metrics: REFRESHER_METRICS.map((Name) => ({ Name, Unit: 'Count' })),
         },
       ],
     },

@@ -11,7 +11,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { READER_ATTRIBUTES } from '../../functions/adapters/token-store';
+import { READER_ATTRIBUTES } from '../../functions/core/schema';
 import { ENTRY_FILES, HANDLER_EXPORT, KrogerTokenBroker } from '../../infra/broker';
 import {
   SYNTH_TIMEOUT_MS,

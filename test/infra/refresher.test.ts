@@ -6,15 +6,11 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
-import { DUE_INDEX } from '../../functions/adapters/token-store';
 import { createLogger } from '../../functions/adapters/logger';
+import { tableDefinition } from '../../functions/adapters/tables';
+import { METRICS_NAMESPACE, SESSIONS_TABLE, TOKENS_TABLE } from '../../functions/core/schema';
 import { runScheduledRefresh } from '../../functions/flows/scheduled-refresh';
-import {
-  DUE_INDEX_NAME,
-  KrogerTokenBroker,
-  KrogerTokenBrokerProps,
-  REFRESHER_METRICS_NAMESPACE,
-} from '../../infra/broker';
+import { KrogerTokenBroker, KrogerTokenBrokerProps } from '../../infra/broker';
 import { environmentOf, newApp, policyLinesForRole, propertiesOf, roleOfFunction } from './support';
 
 function synth(props: Partial<KrogerTokenBrokerProps>, withBus = false): { template: Template; stack: Stack } {
@@ -145,8 +141,19 @@ describe('Construct: KrogerTokenBroker', () => {
   });
 
   describe('Feature: contracts with the handler code', () => {
-    it('queries the index the token store queries', () => {
-      expect(DUE_INDEX_NAME).toBe(DUE_INDEX);
+    it('declares the same keys, index and TTL attribute as the tables DynamoDB Local gets', () => {
+      const { template } = synth({});
+      for (const [path, schema] of [
+        ['Broker/TokensTable/Resource', TOKENS_TABLE],
+        ['Broker/SessionsTable/Resource', SESSIONS_TABLE],
+      ] as const) {
+        const local = tableDefinition('local', schema);
+        const declared = propertiesOf(template, path);
+        expect(declared.KeySchema).toEqual(local.KeySchema);
+        expect(new Set(declared.AttributeDefinitions)).toEqual(new Set(local.AttributeDefinitions));
+        expect(declared.GlobalSecondaryIndexes ?? []).toEqual(local.GlobalSecondaryIndexes ?? []);
+        expect(declared.TimeToLiveSpecification).toEqual({ AttributeName: schema.ttlAttribute, Enabled: true });
+      }
     });
 
     it('alarms on metrics the refresher actually emits: namespace, names, the function dimension', async () => {
@@ -162,7 +169,7 @@ describe('Construct: KrogerTokenBroker', () => {
       const emf = lines.map((line) => JSON.parse(line)).find((entry) => entry._aws);
       expect(emf).toBeDefined();
       const [directive] = emf._aws.CloudWatchMetrics;
-      expect(directive.Namespace).toBe(REFRESHER_METRICS_NAMESPACE);
+      expect(directive.Namespace).toBe(METRICS_NAMESPACE);
       // The alarms use the `function` dimension; a change to the metric line must be made there too.
       expect(directive.Dimensions).toEqual([['function']]);
       expect(directive.Metrics).toEqual(expect.arrayContaining([{ Name: 'failed', Unit: 'Count' }]));

@@ -4,10 +4,10 @@ import {
   MAX_GRANT_IDLE_SECONDS,
   nextRefreshAt,
   refreshShard,
-  REFRESH_SHARDS,
   retryDelaySeconds,
   toTokenSet,
 } from '../../functions/core/tokens';
+import { REFRESH_SHARDS } from '../../functions/core/schema';
 
 describe('Function: toTokenSet', () => {
   it('computes expiresAt from expires_in and normalises the token type', () => {

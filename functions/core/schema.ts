@@ -1,0 +1,118 @@
+/**
+ * Facts about the broker's storage and telemetry that both the functions and the infrastructure rely
+ * on, in one place, as plain data: the tables' keys, index and TTL attribute, what a token reader may
+ * read, the metrics namespace, and the scheduled refresher's limits. `functions/adapters/tables.ts`
+ * (DynamoDB Local) and `infra/` (CDK) derive their tables from here, so the two cannot drift apart.
+ *
+ * No SDK import: infra imports this module, and must not load the DynamoDB client to synthesize.
+ */
+
+/** A DynamoDB key attribute: its name and scalar type (`S` string, `N` number). */
+export interface KeyAttribute {
+  readonly name: string;
+  readonly type: 'S' | 'N';
+}
+
+/** A global secondary index of a table. */
+export interface IndexSchema {
+  readonly name: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey?: KeyAttribute;
+  /** Only `KEYS_ONLY` is used: an index entry says who is due, the item is read where it is needed. */
+  readonly projection: 'KEYS_ONLY';
+}
+
+/** The shape of one table, as both DynamoDB Local and CloudFormation need it. */
+export interface TableSchema {
+  readonly partitionKey: KeyAttribute;
+  /** Items are deleted by DynamoDB some time after this attribute's epoch-seconds value. */
+  readonly ttlAttribute: string;
+  readonly indexes: readonly IndexSchema[];
+}
+
+/** The attribute DynamoDB's TTL reads on both tables (epoch seconds). */
+export const TTL_ATTRIBUTE = 'ttl';
+
+/** Name of the tokens table's sparse index the scheduled refresher queries (present only on active users). */
+export const DUE_INDEX = 'due';
+
+/** Shards of the due index: spreads its partitions; the refresher queries them one by one. */
+export const REFRESH_SHARDS = 16;
+
+/** The tokens table: one item per user, keyed by the user id. */
+export const TOKENS_TABLE: TableSchema = {
+  partitionKey: { name: 'userId', type: 'S' },
+  ttlAttribute: TTL_ATTRIBUTE,
+  indexes: [
+    {
+      name: DUE_INDEX,
+      partitionKey: { name: 'refreshShard', type: 'N' },
+      sortKey: { name: 'nextRefreshAt', type: 'N' },
+      projection: 'KEYS_ONLY',
+    },
+  ],
+};
+
+/** The sessions table: login attempts and connect links, keyed by a prefixed id; never granted to readers. */
+export const SESSIONS_TABLE: TableSchema = {
+  partitionKey: { name: 'id', type: 'S' },
+  ttlAttribute: TTL_ATTRIBUTE,
+  indexes: [],
+};
+
+/**
+ * The only attributes of the tokens table a token reader may read (IAM `dynamodb:Attributes` holds
+ * readers to this list): never the refresh token, the lease or the failure details.
+ */
+export const READER_ATTRIBUTES = [
+  'userId',
+  'accessToken',
+  'expiresAt',
+  'scope',
+  'tokenType',
+  'status',
+  'statusReason',
+  'version',
+] as const;
+
+/** How long the item of a user who must sign in again is kept before DynamoDB's TTL deletes it. */
+export const REAUTH_RETENTION_SECONDS = 90 * 86_400;
+
+/** CloudWatch namespace of the scheduled refresher's Embedded Metric Format line. */
+export const METRICS_NAMESPACE = 'KrogerTokenBroker';
+
+/**
+ * The one dimension of the refresher's metrics: the function name (the logger's `function` field),
+ * so two broker stacks in one account and region keep their metrics apart.
+ */
+export const METRICS_DIMENSION = 'function';
+
+/** The counts the scheduled refresher publishes once per run. */
+export const REFRESHER_METRICS = ['due', 'refreshed', 'failed', 'reauth', 'deferred'] as const;
+
+/** One of {@link REFRESHER_METRICS}. */
+export type RefresherMetricName = (typeof REFRESHER_METRICS)[number];
+
+/** A whole-number setting: its default and the closed range it must lie in. */
+export interface IntSetting {
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * The scheduled refresher's settings, read by its handler from the environment variable of the same
+ * key and validated by the construct against the same range.
+ */
+export const REFRESHER_SETTINGS = {
+  /** Refresh tokens that expire within this many seconds (and grants idle for a day). */
+  REFRESH_WINDOW_SECONDS: { default: 600, min: 1, max: 86_400 },
+  /** Users refreshed at once by one run. */
+  REFRESH_CONCURRENCY: { default: 8, min: 1, max: 64 },
+} as const satisfies Record<string, IntSetting>;
+
+/**
+ * How long before its timeout a scheduled run stops starting users: one user can wait up to the
+ * reader's wait for another process's lease, then make a provider call, then retry its write.
+ */
+export const REFRESHER_STOP_BEFORE_TIMEOUT_MS = 45_000;
