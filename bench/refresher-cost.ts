@@ -23,8 +23,8 @@ import { logEventPublisher } from '../functions/adapters/events';
 import { createLogger } from '../functions/adapters/logger';
 import { tableDefinition } from '../functions/adapters/tables';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
-import { createTokenRefresher } from '../functions/flows/refresh-flow';
-import { runScheduledRefresh } from '../functions/flows/scheduled-refresh';
+import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
+import { runRefreshSweep } from '../functions/flows/refresh-sweep';
 import { seededItem } from '../test/support/seed';
 import { int, num, progress, round, table } from './stats';
 
@@ -210,13 +210,13 @@ async function measureSize(
 
   progress(`refresher: refresh cycle over ${int(users)} users...`);
   const started = performance.now();
-  const report = await runScheduledRefresh({ tokens, refresher, logger });
+  const report = await runRefreshSweep({ tokens, refresher, logger });
   const cycleSeconds = (performance.now() - started) / 1000;
   const cycle = { ...counts };
   if (report.refreshed !== due || report.failed > 0) {
     throw new Error(`expected ${due} users refreshed, got ${JSON.stringify(report)}`);
   }
-  const idle = await runScheduledRefresh({ tokens, refresher, logger });
+  const idle = await runRefreshSweep({ tokens, refresher, logger });
 
   // The same number of due users at every size: if the cycle is flat in the number of users, this
   // costs the same on 1,000 as on 100,000.
@@ -232,7 +232,7 @@ async function measureSize(
       }),
     );
   }
-  const fixed = await runScheduledRefresh({ tokens, refresher, logger });
+  const fixed = await runRefreshSweep({ tokens, refresher, logger });
   if (fixed.refreshed !== FIXED_DUE)
     throw new Error(`expected ${FIXED_DUE} users refreshed, got ${JSON.stringify(fixed)}`);
 

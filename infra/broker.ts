@@ -53,8 +53,8 @@ const PROJECT_ROOT = path.join(__dirname, '..');
 export const ENTRY_FILES = {
   login: path.join(PROJECT_ROOT, 'functions', 'login.ts'),
   callback: path.join(PROJECT_ROOT, 'functions', 'callback.ts'),
-  refresh: path.join(PROJECT_ROOT, 'functions', 'refresh.ts'),
-  refresher: path.join(PROJECT_ROOT, 'functions', 'refresher.ts'),
+  refresh: path.join(PROJECT_ROOT, 'functions', 'refresh-function.ts'),
+  refresher: path.join(PROJECT_ROOT, 'functions', 'scheduled-refresher.ts'),
 } as const;
 
 export type { RefresherMetricName };

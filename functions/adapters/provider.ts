@@ -10,9 +10,9 @@ import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from '../core/config';
 import {
   InvalidGrantError,
+  IssuerMismatchError,
   ProviderResponseError,
   ProviderUnavailableError,
-  RequestRejectedError,
 } from '../core/errors';
 import { toTokenSet, type TokenSet } from '../core/tokens';
 import type { SecretSource } from './secret';
@@ -121,9 +121,9 @@ export function createProviderClient(
       try {
         callbackParams = oauth.validateAuthResponse(as, client, params, oauth.skipStateCheck);
       } catch (cause) {
-        throw new RequestRejectedError(
+        throw new IssuerMismatchError(
           'the sign-in response did not come from the expected authorization server ("iss")',
-          'CALLBACK_ISSUER_MISMATCH',
+          { cause },
         );
       }
       const what = 'the token endpoint';

@@ -4,17 +4,10 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretConfig } from '../core/config';
-import { BrokerError } from '../core/errors';
+import { SecretUnavailableError } from '../core/errors';
 
 /** Returns the current client secret. */
 export type SecretSource = () => Promise<string>;
-
-/** The secret could not be read (missing, empty, access denied, service error). */
-export class SecretUnavailableError extends BrokerError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'SECRET_UNAVAILABLE', options);
-  }
-}
 
 /** How long a fetched secret is reused: long enough to spare calls, short enough for rotation. */
 export const SECRET_CACHE_MS = 5 * 60 * 1000;

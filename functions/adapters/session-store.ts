@@ -5,8 +5,7 @@
  * checked in the condition: DynamoDB's TTL deletes lazily, up to days late.
  */
 import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { RequestRejectedError } from '../core/errors';
-import { hashBinding, type LoginAttempt } from '../core/login';
+import type { LoginAttempt } from '../core/login';
 import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
 
 /** A one-time connect link: logs a person in under the app's own user id. */
@@ -18,18 +17,28 @@ export interface ConnectLink {
   readonly expiresAt: number;
 }
 
+/**
+ * What consuming a login attempt found: it was `consumed` (and is gone), it is live but bound to
+ * another browser (`wrong-browser`: left in place for its own browser), or there is no live attempt
+ * for that state (`invalid`: unknown, used or expired).
+ */
+export type ConsumeAttemptOutcome =
+  | { readonly outcome: 'consumed'; readonly attempt: LoginAttempt }
+  | { readonly outcome: 'wrong-browser' }
+  | { readonly outcome: 'invalid' };
+
 /** What the login and callback flows need from the sessions table. */
 export interface SessionStore {
   putAttempt(attempt: LoginAttempt): Promise<void>;
   /**
-   * Atomically deletes and returns the attempt for `state`, only when it is unexpired and was started
-   * by the browser presenting `bindingValue`. A different browser's request does not consume it.
-   * @throws {RequestRejectedError} unknown, used or expired state; wrong browser
+   * Atomically deletes and returns the attempt for `state`, only when it is unexpired and its
+   * binding hash is `bindingHash`. An attempt bound to another browser is not consumed.
+   * @param bindingHash hash of the binding cookie the browser presented; undefined when it sent none
    */
-  consumeAttempt(state: string, bindingValue: string | undefined, now: number): Promise<LoginAttempt>;
+  consumeAttempt(state: string, bindingHash: string | undefined, now: number): Promise<ConsumeAttemptOutcome>;
   putLink(link: ConnectLink): Promise<void>;
-  /** @throws {RequestRejectedError} unknown, used or expired link */
-  consumeLink(id: string, now: number): Promise<ConnectLink>;
+  /** Atomically deletes and returns an unexpired link; undefined when it is unknown, used or expired. */
+  consumeLink(id: string, now: number): Promise<ConnectLink | undefined>;
 }
 
 const ATTEMPT = 'attempt#';
@@ -61,9 +70,9 @@ export class DynamoSessionStore implements SessionStore {
     );
   }
 
-  async consumeAttempt(state: string, bindingValue: string | undefined, now: number): Promise<LoginAttempt> {
+  async consumeAttempt(state: string, bindingHash: string | undefined, now: number): Promise<ConsumeAttemptOutcome> {
     // Without a cookie, compare against a hash no attempt can have, so the same single request decides.
-    const presented = bindingValue ? hashBinding(bindingValue) : '-';
+    const presented = bindingHash ?? '-';
     let item: Item | undefined;
     try {
       const out = await this.client.send(
@@ -80,24 +89,21 @@ export class DynamoSessionStore implements SessionStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const existing = error.Item;
-      if (existing && (num(existing, 'expiresAt') ?? 0) > now) {
-        throw new RequestRejectedError(
-          bindingValue
-            ? 'this sign-in was started in a different browser: open the sign-in link again in this browser'
-            : 'the sign-in cookie is missing (cookies blocked, or a different browser): open the sign-in link again',
-          'CALLBACK_BROWSER_MISMATCH',
-        );
-      }
-      throw invalidState();
+      return existing && (num(existing, 'expiresAt') ?? 0) > now
+        ? { outcome: 'wrong-browser' }
+        : { outcome: 'invalid' };
     }
-    if (!item) throw invalidState();
+    if (!item) return { outcome: 'invalid' };
     return {
-      state,
-      codeVerifier: str(item, 'codeVerifier'),
-      bindingHash: str(item, 'bindingHash') ?? '',
-      appUserId: str(item, 'appUserId'),
-      returnTo: str(item, 'returnTo'),
-      expiresAt: num(item, 'expiresAt') ?? 0,
+      outcome: 'consumed',
+      attempt: {
+        state,
+        codeVerifier: str(item, 'codeVerifier'),
+        bindingHash: str(item, 'bindingHash') ?? '',
+        appUserId: str(item, 'appUserId'),
+        returnTo: str(item, 'returnTo'),
+        expiresAt: num(item, 'expiresAt') ?? 0,
+      },
     };
   }
 
@@ -117,7 +123,7 @@ export class DynamoSessionStore implements SessionStore {
     );
   }
 
-  async consumeLink(id: string, now: number): Promise<ConnectLink> {
+  async consumeLink(id: string, now: number): Promise<ConnectLink | undefined> {
     try {
       const out = await this.client.send(
         new DeleteItemCommand({
@@ -130,25 +136,11 @@ export class DynamoSessionStore implements SessionStore {
       );
       const item = out.Attributes;
       const appUserId = item && str(item, 'appUserId');
-      if (!item || !appUserId) throw invalidLink();
+      if (!item || !appUserId) return undefined;
       return { id, appUserId, returnTo: str(item, 'returnTo'), expiresAt: num(item, 'expiresAt') ?? 0 };
     } catch (error) {
-      if (isConditionFailure(error)) throw invalidLink();
+      if (isConditionFailure(error)) return undefined;
       throw error;
     }
   }
-}
-
-function invalidState(): RequestRejectedError {
-  return new RequestRejectedError(
-    'this sign-in response is not valid here (unknown, expired or already used "state"): open the sign-in link again',
-    'CALLBACK_INVALID_STATE',
-  );
-}
-
-function invalidLink(): RequestRejectedError {
-  return new RequestRejectedError(
-    'this connect link is not valid (unknown, expired or already used): ask for a new link',
-    'LOGIN_INVALID_SESSION',
-  );
 }

@@ -13,15 +13,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentUpdateError, UnknownUserError } from '../core/errors';
-import {
-  nextRefreshAt,
-  refreshShard,
-  retryDelaySeconds,
-  type TokenRecord,
-  type TokenSet,
-  type TokenStatus,
-} from '../core/tokens';
-import { DUE_INDEX, READER_ATTRIBUTES, REAUTH_RETENTION_SECONDS } from '../core/schema';
+import type { FailureRecord, RefreshSchedule, TokenRecord, TokenSet, TokenStatus } from '../core/tokens';
+import { DUE_INDEX, READER_ATTRIBUTES } from '../core/schema';
 import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
 
 /** The part of the item a token reader reads. */
@@ -55,6 +48,8 @@ export interface TokenStore {
     profileId: string;
     tokens: TokenSet & { refreshToken: string };
     now: number;
+    /** Where the user goes in the due index (computed by the caller from core rules). */
+    schedule: RefreshSchedule;
   }): Promise<TokenStatus | undefined>;
   /**
    * Takes the refresh lease when it is free, expired or already ours, and returns the item as it is
@@ -70,25 +65,50 @@ export interface TokenStore {
    * the response carried none. Clears the lease and the failure counter.
    * @throws {ConcurrentUpdateError} the item changed since it was read
    */
-  saveRefresh(userId: string, version: number, tokens: TokenSet, now: number): Promise<TokenRecord>;
+  saveRefresh(input: {
+    userId: string;
+    version: number;
+    tokens: TokenSet;
+    now: number;
+    /** The next scheduled refresh (computed by the caller from core rules). */
+    nextRefreshAt: number;
+  }): Promise<TokenRecord>;
   /**
-   * Records a transient refresh failure on the item as it was read (`record`), and pushes the next
-   * scheduled attempt back; returns the new count of failures in a row.
+   * Records a transient refresh failure on the item if it is still at `version`: the count of
+   * failures in a row and the pushed-back next attempt, both computed by the caller.
    * @throws {ConcurrentUpdateError} the item changed since it was read
    */
-  recordFailure(record: TokenRecord, reason: string, now: number): Promise<number>;
-  /** Marks the user `reauth_required` and takes them out of the refresher's index. */
-  markReauthRequired(userId: string, version: number, reason: string, now: number): Promise<void>;
+  recordFailure(input: { userId: string; version: number; reason: string; now: number } & FailureRecord): Promise<void>;
+  /**
+   * Marks the user `reauth_required` if the item is still at `version`, takes them out of the
+   * refresher's index, and lets DynamoDB's TTL delete the item after `deleteAfter` (epoch seconds).
+   * @throws {ConcurrentUpdateError} the item changed since it was read
+   */
+  markReauthRequired(input: {
+    userId: string;
+    version: number;
+    reason: string;
+    now: number;
+    deleteAfter: number;
+  }): Promise<void>;
   /** Deletes the user's item; returns it as it was, or undefined if there was none. */
   delete(userId: string): Promise<TokenRecord | undefined>;
   /** Lists users (a scan: for the operator's CLI, not for request paths). */
   list(): AsyncIterable<TokenSummary>;
-  /** One page of user ids due by `before` in one shard of the sparse index. */
-  queryDue(
-    shard: number,
-    before: number,
-    options?: { limit?: number; startKey?: Record<string, AttributeValue> },
-  ): Promise<{ userIds: string[]; nextKey?: Record<string, AttributeValue>; readUnits: number }>;
+  /**
+   * One page of user ids due by `before` in one shard of the sparse index.
+   * @param options.cursor where the previous page ended (its `cursor`); opaque
+   */
+  queryDue(shard: number, before: number, options?: { limit?: number; cursor?: string }): Promise<DuePage>;
+}
+
+/** One page of due users. */
+export interface DuePage {
+  readonly userIds: string[];
+  /** Opaque position of the next page; absent on the last one. */
+  readonly cursor?: string;
+  /** Read capacity the query consumed (for the refresher's report). */
+  readonly readUnits: number;
 }
 
 function toRecord(item: Item): TokenRecord {
@@ -149,9 +169,6 @@ function update(
 
 /** DynamoDB implementation of {@link TokenStore}. */
 export class DynamoTokenStore implements TokenStore {
-  /** Read capacity consumed by reads and index queries of this instance (for the refresher's report). */
-  readonly consumed = { readUnits: 0 };
-
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
@@ -175,10 +192,8 @@ export class DynamoTokenStore implements TokenStore {
         TableName: this.table,
         Key: { userId: { S: userId } },
         ConsistentRead: true,
-        ReturnConsumedCapacity: 'TOTAL',
       }),
     );
-    this.consumed.readUnits += out.ConsumedCapacity?.CapacityUnits ?? 0;
     return out.Item ? toRecord(out.Item) : undefined;
   }
 
@@ -202,12 +217,8 @@ export class DynamoTokenStore implements TokenStore {
     profileId,
     tokens,
     now,
-  }: {
-    userId: string;
-    profileId: string;
-    tokens: TokenSet & { refreshToken: string };
-    now: number;
-  }): Promise<TokenStatus | undefined> {
+    schedule,
+  }: Parameters<TokenStore['saveLogin']>[0]): Promise<TokenStatus | undefined> {
     const out = await this.client.send(
       new UpdateItemCommand({
         TableName: this.table,
@@ -225,8 +236,8 @@ export class DynamoTokenStore implements TokenStore {
             consecutiveFailures: n(0),
             tokensIssuedAt: n(now),
             updatedAt: n(now),
-            refreshShard: n(refreshShard(userId)),
-            nextRefreshAt: n(nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now })),
+            refreshShard: n(schedule.shard),
+            nextRefreshAt: n(schedule.nextRefreshAt),
           },
           {
             raw: ['#version = if_not_exists(#version, :zero) + :one', '#createdAt = if_not_exists(#createdAt, :now)'],
@@ -284,7 +295,13 @@ export class DynamoTokenStore implements TokenStore {
     }
   }
 
-  async saveRefresh(userId: string, version: number, tokens: TokenSet, now: number): Promise<TokenRecord> {
+  async saveRefresh({
+    userId,
+    version,
+    tokens,
+    now,
+    nextRefreshAt,
+  }: Parameters<TokenStore['saveRefresh']>[0]): Promise<TokenRecord> {
     const out = await this.conditional(userId, () =>
       this.client.send(
         new UpdateItemCommand({
@@ -303,7 +320,7 @@ export class DynamoTokenStore implements TokenStore {
               lastRefreshAt: n(now),
               tokensIssuedAt: n(now),
               updatedAt: n(now),
-              nextRefreshAt: n(nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now })),
+              nextRefreshAt: n(nextRefreshAt),
             },
             {
               remove: ['leaseOwner', 'leaseUntil', 'lastRefreshError'],
@@ -318,36 +335,46 @@ export class DynamoTokenStore implements TokenStore {
     return toRecord(out.Attributes ?? {});
   }
 
-  async recordFailure(record: TokenRecord, reason: string, now: number): Promise<number> {
-    const failures = record.consecutiveFailures + 1;
-    // One write: the count is computed from the item as read, which the version condition pins.
-    await this.conditional(record.userId, () =>
+  async recordFailure({
+    userId,
+    version,
+    reason,
+    now,
+    failures,
+    nextRefreshAt,
+  }: Parameters<TokenStore['recordFailure']>[0]): Promise<void> {
+    // One write: the count was computed from the item as read, which the version condition pins.
+    await this.conditional(userId, () =>
       this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
-          Key: { userId: { S: record.userId } },
+          Key: { userId: { S: userId } },
           ...update(
             {
               consecutiveFailures: n(failures),
               lastRefreshAt: n(now),
               lastRefreshError: s(reason),
               updatedAt: n(now),
-              // Pushed back, so one failing user cannot hold the scheduled refresher's attention.
-              nextRefreshAt: n(nextRefreshAt({ ...record, retryAt: now + retryDelaySeconds(failures) })),
+              nextRefreshAt: n(nextRefreshAt),
             },
             {
               remove: ['leaseOwner', 'leaseUntil'],
-              values: { ':expected': { N: String(record.version) }, ':active': { S: 'active' } },
+              values: { ':expected': { N: String(version) }, ':active': { S: 'active' } },
               condition: '#version = :expected AND #status = :active',
             },
           ),
         }),
       ),
     );
-    return failures;
   }
 
-  async markReauthRequired(userId: string, version: number, reason: string, now: number): Promise<void> {
+  async markReauthRequired({
+    userId,
+    version,
+    reason,
+    now,
+    deleteAfter,
+  }: Parameters<TokenStore['markReauthRequired']>[0]): Promise<void> {
     await this.conditional(userId, () =>
       this.client.send(
         new UpdateItemCommand({
@@ -364,7 +391,7 @@ export class DynamoTokenStore implements TokenStore {
               version: n(version + 1),
               // A dead grant is deleted by DynamoDB's TTL after 90 days unless the user signs in again
               // (a login removes `ttl`); until then `list` shows who must reconnect.
-              ttl: n(now + REAUTH_RETENTION_SECONDS),
+              ttl: n(deleteAfter),
             },
             {
               // Out of the sparse index: the refresher never looks at this user again.
@@ -412,11 +439,7 @@ export class DynamoTokenStore implements TokenStore {
     } while (startKey);
   }
 
-  async queryDue(
-    shard: number,
-    before: number,
-    options: { limit?: number; startKey?: Record<string, AttributeValue> } = {},
-  ): Promise<{ userIds: string[]; nextKey?: Record<string, AttributeValue>; readUnits: number }> {
+  async queryDue(shard: number, before: number, options: { limit?: number; cursor?: string } = {}): Promise<DuePage> {
     const out = await this.client.send(
       new QueryCommand({
         TableName: this.table,
@@ -424,15 +447,23 @@ export class DynamoTokenStore implements TokenStore {
         KeyConditionExpression: 'refreshShard = :shard AND nextRefreshAt <= :before',
         ExpressionAttributeValues: { ':shard': { N: String(shard) }, ':before': { N: String(before) } },
         Limit: options.limit,
-        ExclusiveStartKey: options.startKey,
+        ExclusiveStartKey: options.cursor === undefined ? undefined : decodeCursor(options.cursor),
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
-    this.consumed.readUnits += out.ConsumedCapacity?.CapacityUnits ?? 0;
     return {
       userIds: (out.Items ?? []).map((item) => str(item, 'userId')).filter((id): id is string => Boolean(id)),
-      nextKey: out.LastEvaluatedKey,
+      cursor: out.LastEvaluatedKey && encodeCursor(out.LastEvaluatedKey),
       readUnits: out.ConsumedCapacity?.CapacityUnits ?? 0,
     };
   }
+}
+
+/** A page position as an opaque string: callers above the adapter never see DynamoDB's key shape. */
+function encodeCursor(key: Record<string, AttributeValue>): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, AttributeValue> {
+  return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, AttributeValue>;
 }

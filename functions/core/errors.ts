@@ -2,14 +2,53 @@
  * Named errors with stable codes. Handlers map them to HTTP statuses; the reader library and the
  * CLI map them to typed results and exit codes. Messages are lowercase, quote the field, and never
  * carry a token, a code, a verifier or the client secret.
+ *
+ * The set of codes is closed ({@link ERROR_CODES}): callers switch on `error.code` and can rely on
+ * never meeting another value from this package.
  */
+
+/** Every code an error of this package can carry, one per way things go wrong. */
+export const ERROR_CODES = [
+  /** A configuration value (environment variable, construct prop) is missing or malformed. */
+  'CONFIG_INVALID',
+  /** An argument passed to a function or command is invalid. */
+  'INVALID_ARGUMENT',
+  'CALLBACK_MISSING_PARAMETERS',
+  'CALLBACK_INPUT_TOO_LARGE',
+  'CALLBACK_INVALID_STATE',
+  'CALLBACK_BROWSER_MISMATCH',
+  'CALLBACK_PROVIDER_ERROR',
+  'CALLBACK_ISSUER_MISMATCH',
+  'LOGIN_INVALID_SESSION',
+  'LOGIN_RETURN_TO_NOT_ALLOWED',
+  'LOGIN_INPUT_TOO_LARGE',
+  'PROVIDER_UNAVAILABLE',
+  'PROVIDER_INVALID_GRANT',
+  'PROVIDER_BAD_RESPONSE',
+  'PROVIDER_ISSUER_MISMATCH',
+  'SECRET_UNAVAILABLE',
+  'UNKNOWN_USER',
+  'CONCURRENT_UPDATE',
+  'REAUTH_REQUIRED',
+  'REFRESH_IN_PROGRESS',
+  /** The broker's refresh function failed in a way this reader does not know (see `remoteCode`). */
+  'REFRESH_FUNCTION_FAILED',
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** True when `value` is one of {@link ERROR_CODES}. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
 
 /** Base class: every error the broker raises on purpose has a stable `code`. */
 export class BrokerError extends Error {
   /** Stable machine-readable code, safe to log and to branch on. */
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(message: string, code: string, options?: { cause?: unknown }) {
+  constructor(message: string, code: ErrorCode, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -23,14 +62,21 @@ export class ConfigError extends BrokerError {
   }
 }
 
-/** Codes of {@link CallbackError}, one per way a callback request can be refused. */
-export type CallbackErrorCode =
-  | 'CALLBACK_MISSING_PARAMETERS'
-  | 'CALLBACK_INPUT_TOO_LARGE'
-  | 'CALLBACK_INVALID_STATE'
-  | 'CALLBACK_BROWSER_MISMATCH'
-  | 'CALLBACK_PROVIDER_ERROR'
-  | 'CALLBACK_ISSUER_MISMATCH';
+/**
+ * An argument of a library function or command is invalid (an empty user id, a return target off the
+ * allow-list): the caller's mistake on this call, unlike {@link ConfigError}, the deployment's.
+ */
+export class ArgumentError extends BrokerError {
+  constructor(message: string) {
+    super(message, 'INVALID_ARGUMENT');
+  }
+}
+
+/** Codes of callback refusals, one per way a callback request can be refused. */
+export type CallbackErrorCode = Extract<ErrorCode, `CALLBACK_${string}`>;
+
+/** Codes of login refusals (connect links and return targets). */
+export type LoginErrorCode = Extract<ErrorCode, `LOGIN_${string}`>;
 
 /**
  * The request to /callback (or /login) is refused: always a 4xx, always before any call to the
@@ -49,13 +95,21 @@ export class RequestRejectedError extends BrokerError {
   }
 }
 
-/** Codes of login refusals (connect links and return targets). */
-export type LoginErrorCode = 'LOGIN_INVALID_SESSION' | 'LOGIN_RETURN_TO_NOT_ALLOWED' | 'LOGIN_INPUT_TOO_LARGE';
-
 /** The provider could not be reached, timed out, or answered 5xx: retry later, nothing is lost. */
 export class ProviderUnavailableError extends BrokerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'PROVIDER_UNAVAILABLE', options);
+  }
+}
+
+/**
+ * The authorization response did not come from the expected authorization server: its `iss`
+ * parameter is missing or different from the configured issuer.
+ * @see https://www.rfc-editor.org/rfc/rfc9207#section-2.4
+ */
+export class IssuerMismatchError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'PROVIDER_ISSUER_MISMATCH', options);
   }
 }
 
@@ -81,6 +135,13 @@ export class ProviderResponseError extends BrokerError {
   constructor(message: string, options?: { cause?: unknown; oauthError?: string }) {
     super(message, 'PROVIDER_BAD_RESPONSE', options);
     this.oauthError = options?.oauthError;
+  }
+}
+
+/** The client secret could not be read (missing, empty, access denied, service error). */
+export class SecretUnavailableError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'SECRET_UNAVAILABLE', options);
   }
 }
 
@@ -122,5 +183,19 @@ export class ReauthRequiredError extends BrokerError {
 export class RefreshInProgressError extends BrokerError {
   constructor(userId: string) {
     super(`a refresh for user "${userId}" is in progress; try again`, 'REFRESH_IN_PROGRESS');
+  }
+}
+
+/**
+ * The broker's refresh function answered with a failure this reader has no class for (a newer
+ * broker's code, or an unexpected error there). The remote code and message are kept.
+ */
+export class RefreshFunctionError extends BrokerError {
+  /** The code the refresh function answered with. */
+  readonly remoteCode: string;
+
+  constructor(remoteCode: string, message: string) {
+    super(`the refresh function failed ("${remoteCode}"): ${message}`, 'REFRESH_FUNCTION_FAILED');
+    this.remoteCode = remoteCode;
   }
 }

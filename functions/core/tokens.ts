@@ -3,7 +3,7 @@
  * store, deciding when a token needs refreshing, and where it sits in the refresher's index.
  */
 import { createHash } from 'node:crypto';
-import { REFRESH_SHARDS } from './schema';
+import { REAUTH_RETENTION_SECONDS, REFRESH_SHARDS } from './schema';
 
 /** `active` while the grant works; `reauth_required` once the provider refused the refresh token. */
 export type TokenStatus = 'active' | 'reauth_required';
@@ -102,4 +102,48 @@ export function nextRefreshAt(options: { expiresAt: number; tokensIssuedAt: numb
 /** Back-off after `failures` consecutive transient failures: 1, 2, 4 ... minutes, at most an hour. */
 export function retryDelaySeconds(failures: number): number {
   return Math.min(3600, 60 * 2 ** Math.max(0, failures - 1));
+}
+
+/** Where a user sits in the scheduled refresher's due index. */
+export interface RefreshSchedule {
+  /** Partition of the due index. */
+  readonly shard: number;
+  /** Epoch seconds: the sort key the refresher queries against. */
+  readonly nextRefreshAt: number;
+}
+
+/** The schedule of a user whose tokens were just obtained (a login or a refresh) at `now`. */
+export function scheduleAfterTokens(userId: string, tokens: Pick<TokenSet, 'expiresAt'>, now: number): RefreshSchedule {
+  return {
+    shard: refreshShard(userId),
+    nextRefreshAt: nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now }),
+  };
+}
+
+/** What a transient refresh failure at `now` changes on a user's item. */
+export interface FailureRecord {
+  /** Failures in a row, this one included. */
+  readonly failures: number;
+  /** The next scheduled attempt, pushed back by {@link retryDelaySeconds}. */
+  readonly nextRefreshAt: number;
+}
+
+/**
+ * The failure count and next attempt after one more transient failure of `record`: pushed back, so
+ * one failing user cannot hold the scheduled refresher's attention.
+ */
+export function afterTransientFailure(
+  record: Pick<TokenRecord, 'consecutiveFailures' | 'expiresAt' | 'tokensIssuedAt'>,
+  now: number,
+): FailureRecord {
+  const failures = record.consecutiveFailures + 1;
+  return { failures, nextRefreshAt: nextRefreshAt({ ...record, retryAt: now + retryDelaySeconds(failures) }) };
+}
+
+/**
+ * When DynamoDB's TTL may delete the item of a user who must sign in again (marked at `now`): kept a
+ * while so `list` shows who must reconnect; a new login clears it.
+ */
+export function reauthDeleteAfter(now: number): number {
+  return now + REAUTH_RETENTION_SECONDS;
 }

@@ -11,7 +11,8 @@ import type { ProviderConfig } from '../core/config';
 import { describeProviderError, parseCallbackQuery, readCookie } from '../core/callback';
 import { ProviderResponseError, RequestRejectedError } from '../core/errors';
 import { bindingCookie, htmlPage, type HttpResult, redirect } from '../core/http';
-import { bindingCookieName } from '../core/login';
+import { bindingCookieName, hashBinding } from '../core/login';
+import { scheduleAfterTokens } from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
@@ -42,7 +43,23 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     const params = parseCallbackQuery(event.rawQueryString);
     const cookieName = bindingCookieName(params.state);
     const cookieHeader = event.cookies ?? (event.headers?.cookie ? [event.headers.cookie] : undefined);
-    const attempt = await deps.sessions.consumeAttempt(params.state, readCookie(cookieHeader, cookieName), now);
+    const cookie = readCookie(cookieHeader, cookieName);
+    const consumed = await deps.sessions.consumeAttempt(params.state, cookie && hashBinding(cookie), now);
+    if (consumed.outcome === 'wrong-browser') {
+      throw new RequestRejectedError(
+        cookie
+          ? 'this sign-in was started in a different browser: open the sign-in link again in this browser'
+          : 'the sign-in cookie is missing (cookies blocked, or a different browser): open the sign-in link again',
+        'CALLBACK_BROWSER_MISMATCH',
+      );
+    }
+    if (consumed.outcome === 'invalid') {
+      throw new RequestRejectedError(
+        'this sign-in response is not valid here (unknown, expired or already used "state"): open the sign-in link again',
+        'CALLBACK_INVALID_STATE',
+      );
+    }
+    const { attempt } = consumed;
     clearCookie = [
       bindingCookie(cookieName, '', {
         path: redirectUri.pathname,
@@ -77,6 +94,7 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
       profileId,
       tokens: { ...tokens, refreshToken: tokens.refreshToken },
       now,
+      schedule: scheduleAfterTokens(userId, tokens, now),
     });
     logger.info('user connected', { userId, connectLink: attempt.appUserId !== undefined, previousStatus: previous });
     await publishSafely(deps, logger, previous === 'reauth_required' ? 'token.recovered' : 'token.connected', {

@@ -57,6 +57,12 @@ export async function handleLogin(event: APIGatewayProxyEventV2, deps: LoginDeps
     let returnTo = requestedReturnTo;
     if (sessionId) {
       const link = await deps.sessions.consumeLink(sessionId, now);
+      if (!link) {
+        throw new RequestRejectedError(
+          'this connect link is not valid (unknown, expired or already used): ask for a new link',
+          'LOGIN_INVALID_SESSION',
+        );
+      }
       appUserId = link.appUserId;
       returnTo = link.returnTo ?? requestedReturnTo;
     }

@@ -4,6 +4,7 @@
  */
 import {
   InvalidGrantError,
+  IssuerMismatchError,
   ProviderResponseError,
   ProviderUnavailableError,
   RequestRejectedError,
@@ -27,6 +28,11 @@ export function errorPage(error: unknown, logger: Logger, cookies?: string[]): H
   if (error instanceof RequestRejectedError) {
     logger.warn('request refused', { errorCode: error.code, status: error.status });
     return htmlPage(error.status, { title: TITLE, message: sentence(error.message), detail: error.detail }, cookies);
+  }
+  if (error instanceof IssuerMismatchError) {
+    // RFC 9207: a response from another authorization server is refused before the code is used.
+    logger.warn('request refused', { errorCode: 'CALLBACK_ISSUER_MISMATCH', status: 400 });
+    return htmlPage(400, { title: TITLE, message: sentence(error.message) }, cookies);
   }
   if (error instanceof InvalidGrantError) {
     logger.warn('sign-in code refused by the provider', { error });

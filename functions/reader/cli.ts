@@ -14,18 +14,16 @@
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
 import { existsSync, readFileSync } from 'node:fs';
-import { type Env, readProviderConfig, readSecretConfig, readStoreConfig } from '../core/config';
+import type { Env } from '../core/config';
 import {
+  ArgumentError,
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
-import { createDynamoClient } from '../adapters/dynamo';
 import { createLogger } from '../adapters/logger';
-import { createProviderClient } from '../adapters/provider';
-import { createSecretSource } from '../adapters/secret';
-import { DynamoTokenStore } from '../adapters/token-store';
+import { createServices, dynamoClient, providerClient, type Services, tokenStore } from '../services';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
 
@@ -36,8 +34,8 @@ const USAGE = `usage: npm run tokens -- <command>
   disconnect <user-id>          delete the user's tokens and revoke the grant
   link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link`;
 
-/** Thrown for a malformed command line. */
-class UsageError extends Error {}
+/** A malformed command line: an argument error whose message ends with the usage. */
+class UsageError extends ArgumentError {}
 
 function isAlive(pid: number): boolean {
   try {
@@ -62,7 +60,8 @@ export function resolveEnv(env: Env, stateFile = localStateFile()): Env {
 }
 
 function exitCodeFor(error: unknown): number {
-  if (error instanceof UsageError) return 2;
+  // A malformed command line, or an argument the library refused (say, a returnTo off the allow-list).
+  if (error instanceof ArgumentError) return 2;
   if (error instanceof UnknownUserError) return 3;
   if (error instanceof ReauthRequiredError) return 4;
   if (error instanceof ProviderUnavailableError || error instanceof RefreshInProgressError) return 5;
@@ -91,11 +90,11 @@ export async function runCli(
 ): Promise<number> {
   const [command, ...args] = argv;
   const logger = createLogger({ level: env.LOG_LEVEL ?? 'warn', write: io.err });
-  let dynamo: ReturnType<typeof createDynamoClient> | undefined;
+  let services: Services | undefined;
   try {
-    const storeConfig = readStoreConfig(env);
-    dynamo = createDynamoClient(storeConfig);
-    const tokens = new DynamoTokenStore(dynamo, storeConfig.tokensTable);
+    services = createServices(env, { logger });
+    const dynamo = dynamoClient(services);
+    const tokens = tokenStore(services);
     switch (command) {
       case 'get':
       case 'refresh': {
@@ -122,8 +121,7 @@ export async function runCli(
         if (!removed) throw new UnknownUserError(userId);
         let revoked = false;
         try {
-          const provider = createProviderClient(readProviderConfig(env), createSecretSource(readSecretConfig(env)));
-          revoked = await provider.revoke(removed.refreshToken);
+          revoked = await providerClient(services).revoke(removed.refreshToken);
         } catch (error) {
           // The tokens are gone from the broker either way; say that the provider still has the grant.
           io.err(`tokens deleted, but revoking the grant at the provider failed: ${(error as Error).message}`);
@@ -159,7 +157,7 @@ export async function runCli(
     io.err(`error: ${message}`);
     return exitCodeFor(error);
   } finally {
-    dynamo?.destroy();
+    if (services) dynamoClient(services).destroy();
   }
 }
 

@@ -17,53 +17,43 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type Env, isAllowedTarget, loginUrlFromRedirect, readFlowConfig } from '../core/config';
 import {
-  type Env,
-  isAllowedTarget,
-  loginUrlFromRedirect,
-  readFlowConfig,
-  readProviderConfig,
-  readSecretConfig,
-  readStoreConfig,
-} from '../core/config';
-import {
+  ArgumentError,
   BrokerError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,
+  RefreshFunctionError,
   RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
-import { DEFAULT_MARGIN_SECONDS, isFresh } from '../core/tokens';
-import { createDynamoClient } from '../adapters/dynamo';
-import { createEventPublisher } from '../adapters/event-bus';
-import { createLogger, type Logger } from '../adapters/logger';
-import { createProviderClient } from '../adapters/provider';
-import { createSecretSource } from '../adapters/secret';
-import { DynamoSessionStore } from '../adapters/session-store';
-import { DynamoTokenStore, type TokenStore } from '../adapters/token-store';
 import {
-  type AccessToken,
-  createTokenRefresher,
-  toAccessToken,
-  type GetTokenOptions,
-  type TokenRefresher,
-} from '../flows/refresh-flow';
+  MAX_USER_ID_LENGTH,
+  type ReceivedRefreshResult,
+  type RefreshFunctionResult,
+  type RefreshRequest,
+} from '../core/refresh-protocol';
+import { DEFAULT_MARGIN_SECONDS, isFresh } from '../core/tokens';
+import { createLogger, type Logger } from '../adapters/logger';
+import { type AccessToken, toAccessToken, type GetTokenOptions } from '../flows/single-flight-refresh';
+import { createServices, providerConfig, sessionStore, tokenRefresher, tokenStore } from '../services';
 
-export { ProviderUnavailableError, ReauthRequiredError, RefreshInProgressError, UnknownUserError, BrokerError };
-export type { AccessToken, GetTokenOptions };
-
-/** What the refresh function answers (never a token: the reader re-reads the table). */
-export type RefreshFunctionResult =
-  | { readonly ok: true; readonly expiresAt: number }
-  | { readonly ok: false; readonly code: string; readonly message: string };
+export {
+  ArgumentError,
+  BrokerError,
+  ConfigError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  RefreshFunctionError,
+  RefreshInProgressError,
+  UnknownUserError,
+};
+export { ERROR_CODES, type ErrorCode } from '../core/errors';
+export type { AccessToken, GetTokenOptions, ReceivedRefreshResult, RefreshFunctionResult, RefreshRequest };
 
 /** Invokes the broker's refresh function; injectable for tests. */
-export type RefreshInvoker = (request: {
-  userId: string;
-  forceRefresh?: boolean;
-  marginSeconds?: number;
-}) => Promise<RefreshFunctionResult>;
+export type RefreshInvoker = (request: RefreshRequest) => Promise<ReceivedRefreshResult>;
 
 /** A reader of tokens. */
 export interface TokenReader {
@@ -86,8 +76,11 @@ export interface TokenReaderOptions {
   readonly logger?: Logger;
 }
 
-/** Maps a refresh function error code back to the typed error. */
-function errorFromCode(userId: string, result: { code: string; message: string }): Error {
+/**
+ * Maps a refresh function failure back to the typed error; a code this reader has no class for (a
+ * newer broker's, or `INTERNAL`) becomes a {@link RefreshFunctionError} that keeps code and message.
+ */
+function errorFromCode(userId: string, result: { code: string; message: string }): BrokerError {
   switch (result.code) {
     case 'UNKNOWN_USER':
       return new UnknownUserError(userId);
@@ -95,8 +88,12 @@ function errorFromCode(userId: string, result: { code: string; message: string }
       return new ReauthRequiredError(userId);
     case 'REFRESH_IN_PROGRESS':
       return new RefreshInProgressError(userId);
-    default:
+    case 'PROVIDER_UNAVAILABLE':
       return new ProviderUnavailableError(result.message);
+    case 'BAD_REQUEST':
+      return new ArgumentError(result.message);
+    default:
+      return new RefreshFunctionError(result.code, result.message);
   }
 }
 
@@ -113,7 +110,7 @@ function lambdaInvoker(functionName: string): RefreshInvoker {
   };
   return async (request) => {
     client ??= load();
-    return JSON.parse(await (await client)(JSON.stringify(request))) as RefreshFunctionResult;
+    return JSON.parse(await (await client)(JSON.stringify(request))) as ReceivedRefreshResult;
   };
 }
 
@@ -122,9 +119,8 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
   const env = options.env ?? process.env;
   const logger =
     options.logger ?? createLogger({ level: env.LOG_LEVEL ?? 'warn', base: { service: 'kroger-token-reader' } });
-  const storeConfig = readStoreConfig(env);
-  const dynamo = options.dynamo ?? createDynamoClient(storeConfig);
-  const tokens = new DynamoTokenStore(dynamo, storeConfig.tokensTable);
+  const services = createServices(env, { logger, dynamo: options.dynamo });
+  const tokens = tokenStore(services);
   const functionName = env.REFRESH_FUNCTION_NAME?.trim();
 
   if (functionName || options.invokeRefresh) {
@@ -144,14 +140,10 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
       },
     };
   }
-  return createLocalRefresher(env, tokens, logger);
-}
-
-/** The in-process refresher, wired from the environment (needs the provider settings and secret). */
-function createLocalRefresher(env: Env, tokens: TokenStore, logger: Logger): TokenRefresher {
-  let provider;
+  // In process: the provider settings are checked now; the secret is looked up only when a refresh
+  // is needed (reading a fresh token needs no secret).
   try {
-    provider = readProviderConfig(env);
+    providerConfig(services);
   } catch (error) {
     if (error instanceof ConfigError) {
       throw new ConfigError(
@@ -160,18 +152,7 @@ function createLocalRefresher(env: Env, tokens: TokenStore, logger: Logger): Tok
     }
     throw error;
   }
-  // The secret is looked up only when a refresh is needed: reading a fresh token needs no secret.
-  let secret: ReturnType<typeof createSecretSource> | undefined;
-  const getSecret = () => {
-    secret ??= createSecretSource(readSecretConfig(env));
-    return secret();
-  };
-  return createTokenRefresher({
-    tokens,
-    client: createProviderClient(provider, getSecret),
-    events: createEventPublisher(env, logger),
-    logger,
-  });
+  return tokenRefresher(services);
 }
 
 let defaultReader: TokenReader | undefined;
@@ -199,21 +180,20 @@ export async function createLoginLink(
   options: { env?: Env; dynamo?: DynamoDBClient; ttlSeconds?: number; returnTo?: string; loginUrl?: string } = {},
 ): Promise<{ loginUrl: string; expiresAt: number }> {
   const env = options.env ?? process.env;
-  if (!appUserId || appUserId.length > 256) {
-    throw new ConfigError('appUserId must be 1 to 256 characters');
+  if (!appUserId || appUserId.length > MAX_USER_ID_LENGTH) {
+    throw new ArgumentError(`appUserId must be 1 to ${MAX_USER_ID_LENGTH} characters`);
   }
   const ttl = options.ttlSeconds ?? LINK_TTL_SECONDS;
-  if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86_400) throw new ConfigError('ttlSeconds must be 1 to 604800');
+  if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86_400) throw new ArgumentError('ttlSeconds must be 1 to 604800');
   if (options.returnTo && !isAllowedTarget(options.returnTo, readFlowConfig(env).returnToAllowlist)) {
-    throw new ConfigError('returnTo is not on RETURN_TO_ALLOWLIST');
+    throw new ArgumentError('returnTo is not on RETURN_TO_ALLOWLIST');
   }
   const redirect = env.REDIRECT_URL;
   if (!options.loginUrl && !env.LOGIN_URL && !redirect) {
     throw new ConfigError('LOGIN_URL environment variable is not set (nor REDIRECT_URL to derive it from)');
   }
   const base = options.loginUrl ?? env.LOGIN_URL ?? loginUrlFromRedirect(redirect!);
-  const storeConfig = readStoreConfig(env);
-  const sessions = new DynamoSessionStore(options.dynamo ?? createDynamoClient(storeConfig), storeConfig.sessionsTable);
+  const sessions = sessionStore(createServices(env, { dynamo: options.dynamo }));
   const id = randomBytes(32).toString('base64url');
   const expiresAt = Math.floor(Date.now() / 1000) + ttl;
   await sessions.putLink({ id, appUserId, returnTo: options.returnTo, expiresAt });

@@ -7,9 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { HttpResult } from '../../functions/core/http';
-
-/** A payload 2.0 handler as the Lambda entry files export it. */
-export type V2Handler = (event: APIGatewayProxyEventV2) => Promise<HttpResult>;
+import type { HttpHandler } from '../../functions/handlers';
 
 /** Builds the event API Gateway would send for `req`. */
 export function toEvent(req: IncomingMessage, routeKey: string): APIGatewayProxyEventV2 {
@@ -68,7 +66,7 @@ export function writeResult(res: ServerResponse, result: HttpResult): void {
  * A request listener routing `GET <path>` to handlers; anything else gets 404 or 405. A handler
  * that throws gets a plain 500, as API Gateway answers for a failed integration.
  */
-export function createRouter(routes: Record<string, V2Handler>): RequestListener {
+export function createRouter(routes: Record<string, HttpHandler>): RequestListener {
   return (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handler = routes[path];

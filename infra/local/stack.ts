@@ -17,10 +17,11 @@ import {
   readSecretConfig,
   readStoreConfig,
 } from '../../functions/core/config';
-import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { ensureTables } from '../../functions/adapters/tables';
+import { createCallbackHandler, createLoginHandler, createScheduledRefresherHandler } from '../../functions/handlers';
+import { createServices, dynamoClient } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
-import { createRouter, type V2Handler } from './http-adapter';
+import { createRouter } from './http-adapter';
 import { portInUse } from './ports';
 import { startSandbox, type SandboxHandle } from './sandbox/launch';
 import { type LocalStackState, localStateFile } from '../../functions/reader/local-state';
@@ -127,21 +128,21 @@ export async function startLocalStack(
       runEnv.DYNAMODB_ENDPOINT = dynamo.endpoint;
     }
 
-    const storeConfig = readStoreConfig(runEnv);
-    const client = createDynamoClient(storeConfig);
-    const created = await ensureTables(client, storeConfig);
-    client.destroy();
+    // The handlers are built from this environment object, as the Lambda entries build them from
+    // process.env: the same factories, the same configuration checks.
+    const services = createServices(runEnv);
+    const client = dynamoClient(services);
+    cleanups.push(async () => client.destroy());
+    const created = await ensureTables(client, services.storeConfig);
     if (created.length) log(`created tables: ${created.join(', ')}`);
 
-    // The handlers read their configuration at import, exactly as in Lambda.
-    Object.assign(process.env, runEnv);
-    const login = (await import('../../functions/login')).handler as V2Handler;
-    const callback = (await import('../../functions/callback')).handler as V2Handler;
+    const login = createLoginHandler(services);
+    const callback = createCallbackHandler(services);
     server.on('request', createRouter({ '/login': login, '/callback': callback }));
 
     // The scheduled refresher runs here on the same schedule as in AWS (0 turns it off).
     if (scheduleSeconds > 0) {
-      const refresher = (await import('../../functions/refresher')).handler;
+      const refresher = createScheduledRefresherHandler(services);
       let running = false;
       const timer = setInterval(() => {
         if (running) return;

@@ -9,7 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import { createLogger } from '../../functions/adapters/logger';
 import { tableDefinition } from '../../functions/adapters/tables';
 import { METRICS_NAMESPACE, SESSIONS_TABLE, TOKENS_TABLE } from '../../functions/core/schema';
-import { runScheduledRefresh } from '../../functions/flows/scheduled-refresh';
+import { runRefreshSweep } from '../../functions/flows/refresh-sweep';
 import { KrogerTokenBroker, KrogerTokenBrokerProps } from '../../infra/broker';
 import { environmentOf, newApp, policyLinesForRole, propertiesOf, roleOfFunction } from './support';
 
@@ -158,10 +158,10 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it('alarms on metrics the refresher actually emits: namespace, names, the function dimension', async () => {
       const lines: string[] = [];
-      await runScheduledRefresh(
+      await runRefreshSweep(
         {
           tokens: { queryDue: async () => ({ userIds: [], readUnits: 0 }) } as never,
-          refresher: { refreshIfNeeded: async () => 'refreshed' } as never,
+          refresher: { refreshIfDue: async () => 'refreshed' } as never,
           logger: createLogger({ write: (line) => lines.push(line) }),
         },
         { windowSeconds: 600 },
@@ -180,10 +180,10 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it('writes the metric line at INFO even under LOG_LEVEL=WARN, so Lambda must not filter by level', async () => {
       const lines: string[] = [];
-      await runScheduledRefresh(
+      await runRefreshSweep(
         {
           tokens: { queryDue: async () => ({ userIds: [], readUnits: 0 }) } as never,
-          refresher: { refreshIfNeeded: async () => 'refreshed' } as never,
+          refresher: { refreshIfDue: async () => 'refreshed' } as never,
           logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
         },
         { windowSeconds: 600 },

@@ -16,7 +16,7 @@ import {
 } from '../../functions/core/errors';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
-import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/refresh-flow';
+import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/single-flight-refresh';
 import { createTokenReader } from '../../functions/reader/index';
 import type { TokenStore } from '../../functions/adapters/token-store';
 import { READER_ATTRIBUTES } from '../../functions/core/schema';
@@ -356,7 +356,13 @@ describe('Single flight', () => {
     await refresher().getAccessToken('r-version', { forceRefresh: true });
 
     await expect(
-      stores.tokens.saveRefresh('r-version', record.version, { ...record, accessToken: 'stale' }, 0),
+      stores.tokens.saveRefresh({
+        userId: 'r-version',
+        version: record.version,
+        tokens: { ...record, accessToken: 'stale' },
+        now: 0,
+        nextRefreshAt: 0,
+      }),
     ).rejects.toBeInstanceOf(ConcurrentUpdateError);
     expect((await stores.tokens.get('r-version'))!.accessToken).not.toBe('stale');
   });

@@ -7,8 +7,8 @@ import { BatchWriteItemCommand, type WriteRequest } from '@aws-sdk/client-dynamo
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
-import { createTokenRefresher } from '../../functions/flows/refresh-flow';
-import { runScheduledRefresh, type ScheduledRefreshOptions } from '../../functions/flows/scheduled-refresh';
+import { createTokenRefresher } from '../../functions/flows/single-flight-refresh';
+import { runRefreshSweep, type RefreshSweepOptions } from '../../functions/flows/refresh-sweep';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser } from '../support/connect';
 import { seededItem } from '../support/seed';
@@ -45,7 +45,7 @@ async function seedNotDue(count: number, prefix: string) {
   }
 }
 
-function run(options: { nowMs?: () => number } & ScheduledRefreshOptions = {}) {
+function run(options: { nowMs?: () => number } & RefreshSweepOptions = {}) {
   const { nowMs, ...runOptions } = options;
   const refresher = createTokenRefresher({
     tokens: stores.tokens,
@@ -54,7 +54,7 @@ function run(options: { nowMs?: () => number } & ScheduledRefreshOptions = {}) {
     logger: logs.logger,
     nowMs,
   });
-  return runScheduledRefresh({ tokens: stores.tokens, refresher, logger: logs.logger, nowMs }, runOptions);
+  return runRefreshSweep({ tokens: stores.tokens, refresher, logger: logs.logger, nowMs }, runOptions);
 }
 
 /** Records the name of every DynamoDB command sent while `body` runs. */

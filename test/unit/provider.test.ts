@@ -8,7 +8,7 @@ import {
   InvalidGrantError,
   ProviderResponseError,
   ProviderUnavailableError,
-  RequestRejectedError,
+  IssuerMismatchError,
 } from '../../functions/core/errors';
 import { createProviderClient } from '../../functions/adapters/provider';
 
@@ -106,7 +106,7 @@ describe('Function: createProviderClient', () => {
       const { client, calls } = clientAnswering(() => json(200, {}), cfg);
 
       await expect(client.exchangeCode({ code: 'c', state: 's', iss: 'https://evil.test' })).rejects.toBeInstanceOf(
-        RequestRejectedError,
+        IssuerMismatchError,
       );
       await expect(client.exchangeCode({ code: 'c', state: 's' })).rejects.toThrow(/"iss"/);
       expect(calls).toHaveLength(0);

@@ -1,33 +1,11 @@
 /**
  * The refresh function's input checks: it is invoked by other services, so a malformed request
- * gets a typed answer and touches nothing.
+ * gets a typed answer and touches nothing (no read, no refresh).
  */
-type Handler = (event: unknown) => Promise<{ ok: boolean; code?: string }>;
+import { handleRefreshRequest } from '../../functions/flows/refresh-function-flow';
+import { captureLogger } from '../support/logs';
 
-function loadHandler(): Handler {
-  let handler: Handler | undefined;
-  jest.isolateModules(() => {
-    process.env = {
-      ...process.env,
-      CLIENT_ID: 'c',
-      CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:x',
-      OAUTH2_BASE_URL: 'https://api.kroger.com/v1/connect/oauth2',
-      API_BASE_URL: 'https://api.kroger.com',
-      REDIRECT_URL: 'https://broker.example.com/callback',
-      TOKENS_TABLE: 'kroger-tokens',
-      AWS_REGION: 'us-east-1',
-    };
-    handler = (require('../../functions/refresh') as { handler: Handler }).handler;
-  });
-  return handler!;
-}
-
-describe('Handler: refresh', () => {
-  const saved = process.env;
-  afterAll(() => {
-    process.env = saved;
-  });
-
+describe('Flow: refresh function', () => {
   it.each([
     ['no event', null],
     ['no userId', {}],
@@ -36,7 +14,10 @@ describe('Handler: refresh', () => {
     ['an oversized userId', { userId: 'u'.repeat(257) }],
     ['a negative margin', { userId: 'u', marginSeconds: -1 }],
     ['a margin over an hour', { userId: 'u', marginSeconds: 3601 }],
-  ])('answers BAD_REQUEST for %s', async (_name, event) => {
-    await expect(loadHandler()(event)).resolves.toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+  ])('answers BAD_REQUEST for %s without touching the refresher', async (_name, event) => {
+    const getAccessToken = jest.fn();
+    const result = await handleRefreshRequest(event, { refresher: { getAccessToken }, logger: captureLogger().logger });
+    expect(result).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+    expect(getAccessToken).not.toHaveBeenCalled();
   });
 });

@@ -4,7 +4,8 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createSecretSource, SecretUnavailableError } from '../../functions/adapters/secret';
+import { createSecretSource } from '../../functions/adapters/secret';
+import { SecretUnavailableError } from '../../functions/core/errors';
 
 // Secrets Manager has no local twin: its adapter is tested against a mocked client.
 const secretsManager = mockClient(SecretsManagerClient);

@@ -1,13 +1,16 @@
 import {
+  afterTransientFailure,
   DEFAULT_EXPIRES_IN_SECONDS,
   isFresh,
   MAX_GRANT_IDLE_SECONDS,
   nextRefreshAt,
+  reauthDeleteAfter,
   refreshShard,
   retryDelaySeconds,
+  scheduleAfterTokens,
   toTokenSet,
 } from '../../functions/core/tokens';
-import { REFRESH_SHARDS } from '../../functions/core/schema';
+import { REAUTH_RETENTION_SECONDS, REFRESH_SHARDS } from '../../functions/core/schema';
 
 describe('Function: toTokenSet', () => {
   it('computes expiresAt from expires_in and normalises the token type', () => {
@@ -71,5 +74,40 @@ describe('Function: refreshShard', () => {
     const shards = new Set(Array.from({ length: 200 }, (_, i) => refreshShard(`u${i}`)));
     expect([...shards].every((s) => s >= 0 && s < REFRESH_SHARDS)).toBe(true);
     expect(shards.size).toBeGreaterThan(REFRESH_SHARDS / 2);
+  });
+});
+
+describe('Function: scheduleAfterTokens', () => {
+  it('puts the user in its shard, due when the new access token expires', () => {
+    expect(scheduleAfterTokens('user-1', { expiresAt: 5_000 }, 1_000)).toEqual({
+      shard: refreshShard('user-1'),
+      nextRefreshAt: 5_000,
+    });
+  });
+
+  it('is due a day after the tokens when the access token outlives that', () => {
+    const now = 1_000;
+    expect(scheduleAfterTokens('user-1', { expiresAt: now + 10 * MAX_GRANT_IDLE_SECONDS }, now).nextRefreshAt).toBe(
+      now + MAX_GRANT_IDLE_SECONDS,
+    );
+  });
+});
+
+describe('Function: afterTransientFailure', () => {
+  it('counts the failure and pushes the next attempt back by the back-off for that count', () => {
+    const record = { consecutiveFailures: 2, expiresAt: 1_000, tokensIssuedAt: 0 };
+    expect(afterTransientFailure(record, 900)).toEqual({ failures: 3, nextRefreshAt: 900 + retryDelaySeconds(3) });
+  });
+
+  it('never schedules the retry before the token is due anyway', () => {
+    const record = { consecutiveFailures: 0, expiresAt: 100_000, tokensIssuedAt: 99_000 };
+    expect(afterTransientFailure(record, 1_000)).toEqual({ failures: 1, nextRefreshAt: 100_000 });
+  });
+});
+
+describe('Function: reauthDeleteAfter', () => {
+  it('keeps a dead grant for the retention period', () => {
+    expect(reauthDeleteAfter(1_000)).toBe(1_000 + REAUTH_RETENTION_SECONDS);
+    expect(REAUTH_RETENTION_SECONDS).toBe(90 * 86_400);
   });
 });

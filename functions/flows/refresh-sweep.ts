@@ -1,5 +1,5 @@
 /**
- * The scheduled refresher: keeps stored tokens fresh before anyone asks. It finds due users through
+ * The refresh sweep, run by the scheduled refresher: keeps stored tokens fresh before anyone asks. It finds due users through
  * the sparse `due` index (one query per shard, paged), never a table scan, so its reads grow with
  * the number of due users, not the number of users. Each user goes through the same single-flight
  * path as readers; one user's failure never stops the batch, and every attempt is recorded on the
@@ -20,10 +20,10 @@ import {
 } from '../core/schema';
 import type { Logger } from '../adapters/logger';
 import type { TokenStore } from '../adapters/token-store';
-import type { TokenRefresher } from './refresh-flow';
+import type { TokenRefresher } from './single-flight-refresh';
 
 /** Options of one run. */
-export interface ScheduledRefreshOptions {
+export interface RefreshSweepOptions {
   /** Refresh tokens expiring (or due for their daily refresh) within this many seconds. @default 600 */
   readonly windowSeconds?: number;
   /** Users refreshed at once. @default 8 */
@@ -35,7 +35,7 @@ export interface ScheduledRefreshOptions {
 }
 
 /** Counts of one run, logged and published as metrics. */
-export interface ScheduledRefreshReport {
+export interface RefreshSweepReport {
   due: number;
   refreshed: number;
   /** Already fresh when read (another process refreshed it after the index was read). */
@@ -46,14 +46,14 @@ export interface ScheduledRefreshReport {
   deferred: number;
   /** False when the deadline stopped the run before it had read the whole index. */
   complete: boolean;
-  /** DynamoDB read capacity units consumed by the run's index queries and item reads. */
+  /** DynamoDB read capacity units consumed by the run's index queries. */
   readUnits: number;
   durationMs: number;
 }
 
 /** What a run needs. */
-export interface ScheduledRefreshDeps {
-  readonly tokens: TokenStore & { readonly consumed?: { readUnits: number } };
+export interface RefreshSweepDeps {
+  readonly tokens: Pick<TokenStore, 'queryDue'>;
   readonly refresher: TokenRefresher;
   readonly logger: Logger;
   readonly nowMs?: () => number;
@@ -69,16 +69,15 @@ async function forEachLimited<T>(items: T[], limit: number, worker: (item: T) =>
 }
 
 /** Refreshes every user due within the window; see the module documentation. */
-export async function runScheduledRefresh(
-  deps: ScheduledRefreshDeps,
-  options: ScheduledRefreshOptions = {},
-): Promise<ScheduledRefreshReport> {
+export async function runRefreshSweep(
+  deps: RefreshSweepDeps,
+  options: RefreshSweepOptions = {},
+): Promise<RefreshSweepReport> {
   const nowMs = deps.nowMs ?? Date.now;
   const started = nowMs();
   const window = options.windowSeconds ?? REFRESHER_SETTINGS.REFRESH_WINDOW_SECONDS.default;
   const dueBy = Math.floor(started / 1000) + window;
-  const readsBefore = deps.tokens.consumed?.readUnits ?? 0;
-  const report: ScheduledRefreshReport = {
+  const report: RefreshSweepReport = {
     due: 0,
     refreshed: 0,
     fresh: 0,
@@ -103,7 +102,7 @@ export async function runScheduledRefresh(
       return;
     }
     try {
-      report[await deps.refresher.refreshIfNeeded(userId, { marginSeconds: window, dueBy })]++;
+      report[await deps.refresher.refreshIfDue(userId, { marginSeconds: window, dueBy })]++;
     } catch (error) {
       if (error instanceof ReauthRequiredError) report.reauth++;
       else if (error instanceof UnknownUserError) {
@@ -118,22 +117,22 @@ export async function runScheduledRefresh(
   };
 
   shards: for (let shard = 0; shard < REFRESH_SHARDS; shard++) {
-    let startKey: Awaited<ReturnType<TokenStore['queryDue']>>['nextKey'];
+    let cursor: string | undefined;
     do {
       // Past the deadline, stop reading the index too: the next run starts from the top anyway.
       if (pastDeadline()) {
         report.complete = false;
         break shards;
       }
-      const page = await deps.tokens.queryDue(shard, dueBy, { limit: options.pageSize ?? 100, startKey });
+      const page = await deps.tokens.queryDue(shard, dueBy, { limit: options.pageSize ?? 100, cursor });
+      report.readUnits += page.readUnits;
       const fresh = page.userIds.filter((id) => !seen.has(id));
       report.due += fresh.length;
       await forEachLimited(fresh, options.concurrency ?? REFRESHER_SETTINGS.REFRESH_CONCURRENCY.default, refreshOne);
-      startKey = page.nextKey;
-    } while (startKey);
+      cursor = page.cursor;
+    } while (cursor);
   }
 
-  report.readUnits = (deps.tokens.consumed?.readUnits ?? 0) - readsBefore;
   report.durationMs = nowMs() - started;
   deps.logger.metrics('scheduled refresh finished', {
     ...report,

@@ -16,7 +16,15 @@ import {
   RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
-import { DEFAULT_MARGIN_SECONDS, isFresh, type TokenRecord, type TokenSet } from '../core/tokens';
+import {
+  afterTransientFailure,
+  DEFAULT_MARGIN_SECONDS,
+  isFresh,
+  reauthDeleteAfter,
+  scheduleAfterTokens,
+  type TokenRecord,
+  type TokenSet,
+} from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
@@ -38,12 +46,21 @@ export interface GetTokenOptions {
   readonly marginSeconds?: number;
   /** Refresh even if the stored token is still valid (unless another process just did). */
   readonly forceRefresh?: boolean;
-  /**
-   * Also refresh when the user is scheduled for a refresh by this time (epoch seconds): the
-   * scheduled refresher's way to keep an idle grant from lapsing.
-   */
-  readonly dueBy?: number;
 }
+
+/** Options of the scheduled sweep's refresh of one due user (not part of the reader API). */
+export interface DueRefreshOptions {
+  /** Minimum remaining lifetime in seconds: the sweep's window. */
+  readonly marginSeconds: number;
+  /**
+   * Also refresh when the user is scheduled for a refresh by this time (epoch seconds): how the
+   * sweep keeps an idle grant from lapsing.
+   */
+  readonly dueBy: number;
+}
+
+/** Everything {@link obtain} may be asked: a reader's options or the sweep's. */
+type ObtainOptions = GetTokenOptions & { readonly dueBy?: number };
 
 /** What the refresher needs. */
 export interface RefreshDeps {
@@ -82,10 +99,11 @@ export interface TokenRefresher {
    */
   getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
   /**
-   * Like {@link getAccessToken}, but says whether this call refreshed the token (`refreshed`) or
-   * found it already fresh (`fresh`): the scheduled refresher's counts.
+   * The scheduled sweep's call for a user it found in the due index: refreshes when the token expires
+   * within the margin or the user is due by `dueBy`, and says whether this call refreshed the token
+   * (`refreshed`) or found it already fresh (`fresh`): the sweep's counts.
    */
-  refreshIfNeeded(userId: string, options?: GetTokenOptions): Promise<'refreshed' | 'fresh'>;
+  refreshIfDue(userId: string, options: DueRefreshOptions): Promise<'refreshed' | 'fresh'>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -107,7 +125,7 @@ export function toAccessToken(
  * Whether a stored token answers the request apart from its remaining lifetime: a forced refresh is
  * satisfied by any refresh after it was asked for; a scheduled one by the user no longer being due.
  */
-function isSatisfied(record: TokenRecord, firstVersion: number, options: GetTokenOptions): boolean {
+function isSatisfied(record: TokenRecord, firstVersion: number, options: ObtainOptions): boolean {
   if (options.forceRefresh) return record.version > firstVersion;
   if (options.dueBy !== undefined && record.nextRefreshAt !== undefined) return record.nextRefreshAt > options.dueBy;
   return true;
@@ -143,7 +161,14 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
   const saveRotated = async (record: TokenRecord, tokens: TokenSet, logger: Logger): Promise<TokenRecord> => {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await deps.tokens.saveRefresh(record.userId, record.version, tokens, seconds());
+        const now = seconds();
+        return await deps.tokens.saveRefresh({
+          userId: record.userId,
+          version: record.version,
+          tokens,
+          now,
+          nextRefreshAt: scheduleAfterTokens(record.userId, tokens, now).nextRefreshAt,
+        });
       } catch (error) {
         if (error instanceof ConcurrentUpdateError || attempt >= 3) {
           if (!(error instanceof ConcurrentUpdateError)) {
@@ -168,13 +193,27 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       const now = seconds();
       if (error instanceof InvalidGrantError) {
         // One refusal is final: retrying a refused refresh token could only look like reuse.
-        await deps.tokens.markReauthRequired(record.userId, record.version, 'invalid_grant', now);
+        await deps.tokens.markReauthRequired({
+          userId: record.userId,
+          version: record.version,
+          reason: 'invalid_grant',
+          now,
+          deleteAfter: reauthDeleteAfter(now),
+        });
         logger.warn('grant refused by the provider; user must sign in again', { userId: record.userId });
         await publish('token.reauth_required', record, { reason: 'invalid_grant' });
         throw new ReauthRequiredError(record.userId, 'invalid_grant');
       }
       const reason = error instanceof ProviderResponseError ? (error.oauthError ?? 'bad_response') : 'unavailable';
-      const failures = await deps.tokens.recordFailure(record, reason, now);
+      const { failures, nextRefreshAt } = afterTransientFailure(record, now);
+      await deps.tokens.recordFailure({
+        userId: record.userId,
+        version: record.version,
+        reason,
+        now,
+        failures,
+        nextRefreshAt,
+      });
       logger.warn('refresh failed; the grant is kept and retried later', { userId: record.userId, failures, error });
       if (failures === threshold) {
         await publish('token.refresh_failed', record, { reason, consecutiveFailures: failures });
@@ -191,7 +230,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
 
   const obtain = async (
     userId: string,
-    options: GetTokenOptions,
+    options: ObtainOptions,
   ): Promise<{ token: AccessToken; refreshed: boolean }> => {
     const logger = deps.logger.child({ userId });
     const owner = `${ownerPrefix}:${randomUUID()}`;
@@ -246,7 +285,6 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
 
   return {
     getAccessToken: async (userId, options = {}) => (await obtain(userId, options)).token,
-    refreshIfNeeded: async (userId, options = {}) =>
-      (await obtain(userId, options)).refreshed ? 'refreshed' : 'fresh',
+    refreshIfDue: async (userId, options) => ((await obtain(userId, options)).refreshed ? 'refreshed' : 'fresh'),
   };
 }

@@ -1,0 +1,59 @@
+/**
+ * The contract between the reader library and the broker's refresh function (a Lambda invoked with
+ * IAM): what a reader may ask for, how the function checks it, and what it answers. The answer never
+ * carries a token: the reader re-reads the tokens table, where IAM lets it read the access token only.
+ */
+import { ArgumentError, type ErrorCode } from './errors';
+
+/** The largest `marginSeconds` the refresh function accepts. */
+export const MAX_REQUEST_MARGIN_SECONDS = 3600;
+
+/** The largest user id accepted anywhere a user id comes from outside. */
+export const MAX_USER_ID_LENGTH = 256;
+
+/** A request to the refresh function. */
+export interface RefreshRequest {
+  readonly userId: string;
+  /** Refresh even if the stored token is still valid. */
+  readonly forceRefresh?: boolean;
+  /** Minimum remaining lifetime the caller needs, in seconds. */
+  readonly marginSeconds?: number;
+}
+
+/**
+ * Codes only the wire carries: a malformed request (`BAD_REQUEST`, from before the codes were a
+ * closed set; kept so readers already deployed keep understanding it) and an unexpected failure.
+ */
+export type RefreshWireCode = 'BAD_REQUEST' | 'INTERNAL';
+
+/** What the refresh function answers: the new expiry, or a stable error code and message. */
+export type RefreshFunctionResult =
+  | { readonly ok: true; readonly expiresAt: number }
+  | { readonly ok: false; readonly code: ErrorCode | RefreshWireCode; readonly message: string };
+
+/**
+ * An answer as a reader receives it: the function may be a newer broker's, with a code this reader
+ * does not know, so the code is any string here.
+ */
+export type ReceivedRefreshResult =
+  | { readonly ok: true; readonly expiresAt: number }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/**
+ * Checks a refresh function event (JSON from another service, so anything at all).
+ * @throws {ArgumentError} a missing, empty or oversized `userId`, or a `marginSeconds` out of range
+ */
+export function parseRefreshRequest(event: unknown): RefreshRequest {
+  const request = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
+  const { userId, marginSeconds } = request;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) {
+    throw new ArgumentError(`expected "userId" to be a string of 1 to ${MAX_USER_ID_LENGTH} characters`);
+  }
+  if (
+    marginSeconds !== undefined &&
+    (typeof marginSeconds !== 'number' || marginSeconds < 0 || marginSeconds > MAX_REQUEST_MARGIN_SECONDS)
+  ) {
+    throw new ArgumentError(`expected "marginSeconds" to be a number from 0 to ${MAX_REQUEST_MARGIN_SECONDS}`);
+  }
+  return { userId, forceRefresh: request.forceRefresh === true, marginSeconds };
+}

@@ -1,0 +1,35 @@
+/**
+ * The refresh function's flow: other services' readers invoke it (IAM-authorised) when a stored token
+ * is too close to expiry. It refreshes single-flight and answers `{ok, expiresAt}` or
+ * `{ok: false, code, message}`, never a token: the reader re-reads the table, so tokens travel only
+ * where IAM lets them be read.
+ */
+import { ArgumentError, BrokerError } from '../core/errors';
+import { parseRefreshRequest, type RefreshFunctionResult } from '../core/refresh-protocol';
+import type { Logger } from '../adapters/logger';
+import type { TokenRefresher } from './single-flight-refresh';
+
+/** What the refresh function needs. */
+export interface RefreshFunctionDeps {
+  readonly refresher: Pick<TokenRefresher, 'getAccessToken'>;
+  readonly logger: Logger;
+}
+
+/** Handles one invocation; never throws (a thrown error would reach the reader as a bare `FunctionError`). */
+export async function handleRefreshRequest(event: unknown, deps: RefreshFunctionDeps): Promise<RefreshFunctionResult> {
+  let userId: string | undefined;
+  try {
+    const request = parseRefreshRequest(event);
+    userId = request.userId;
+    const token = await deps.refresher.getAccessToken(request.userId, {
+      forceRefresh: request.forceRefresh,
+      marginSeconds: request.marginSeconds,
+    });
+    return { ok: true, expiresAt: token.expiresAt };
+  } catch (error) {
+    if (error instanceof ArgumentError) return { ok: false, code: 'BAD_REQUEST', message: error.message };
+    if (error instanceof BrokerError) return { ok: false, code: error.code, message: error.message };
+    deps.logger.error('refresh failed unexpectedly', { userId, error });
+    return { ok: false, code: 'INTERNAL', message: 'the refresh failed unexpectedly' };
+  }
+}

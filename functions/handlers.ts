@@ -1,0 +1,82 @@
+/**
+ * The handlers, each built from the broker's {@link Services}: the Lambda entry files build them from
+ * `process.env` at init, the local stack from its own environment object. Each factory reads the
+ * configuration its handler needs at once, so a bad value fails the init, naming the variable.
+ */
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { readFlowConfig, readIntSetting } from './core/config';
+import type { HttpResult } from './core/http';
+import type { RefreshFunctionResult } from './core/refresh-protocol';
+import { REFRESHER_SETTINGS, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from './core/schema';
+import { handleCallback } from './flows/callback-flow';
+import { handleLogin } from './flows/login-flow';
+import { handleRefreshRequest } from './flows/refresh-function-flow';
+import { type RefreshSweepReport, runRefreshSweep } from './flows/refresh-sweep';
+import {
+  eventPublisher,
+  providerClient,
+  providerConfig,
+  secretSource,
+  type Services,
+  sessionStore,
+  tokenRefresher,
+  tokenStore,
+} from './services';
+
+/** An API Gateway HTTP API (payload 2.0) handler. */
+export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<HttpResult>;
+
+/** GET /login: needs no client secret, so it never touches the Secrets Manager client. */
+export function createLoginHandler(services: Services): HttpHandler {
+  const deps = {
+    provider: providerConfig(services),
+    flow: readFlowConfig(services.env),
+    sessions: sessionStore(services),
+    logger: services.logger,
+  };
+  return (event) => handleLogin(event, deps);
+}
+
+/** GET /callback. The client secret is read from Secrets Manager on first use and cached. */
+export function createCallbackHandler(services: Services): HttpHandler {
+  secretSource(services);
+  const deps = {
+    provider: providerConfig(services),
+    client: providerClient(services),
+    sessions: sessionStore(services),
+    tokens: tokenStore(services),
+    events: eventPublisher(services),
+    logger: services.logger,
+  };
+  return (event) => handleCallback(event, deps);
+}
+
+/** The refresh function other services' readers invoke with `{"userId": ...}`. */
+export function createRefreshFunctionHandler(services: Services): (event: unknown) => Promise<RefreshFunctionResult> {
+  secretSource(services);
+  const deps = { refresher: tokenRefresher(services), logger: services.logger };
+  return (event) => handleRefreshRequest(event, deps);
+}
+
+/**
+ * The scheduled refresher (an EventBridge schedule). It stops starting new users
+ * {@link REFRESHER_STOP_BEFORE_TIMEOUT_MS} before the Lambda timeout: one user can take up to 12 s
+ * waiting for a reader's lease and 10 s at the provider, times retries.
+ */
+export function createScheduledRefresherHandler(
+  services: Services,
+): (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<RefreshSweepReport> {
+  const setting = (name: keyof typeof REFRESHER_SETTINGS) => {
+    const { default: fallback, min, max } = REFRESHER_SETTINGS[name];
+    return readIntSetting(services.env, name, fallback, min, max);
+  };
+  const windowSeconds = setting('REFRESH_WINDOW_SECONDS');
+  const concurrency = setting('REFRESH_CONCURRENCY');
+  secretSource(services);
+  const deps = { tokens: tokenStore(services), refresher: tokenRefresher(services), logger: services.logger };
+  return (_event, context) => {
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const deadlineMs = remaining === undefined ? undefined : Date.now() + remaining - REFRESHER_STOP_BEFORE_TIMEOUT_MS;
+    return runRefreshSweep(deps, { windowSeconds, concurrency, deadlineMs });
+  };
+}
