@@ -23,7 +23,7 @@ const PROJECT_ROOT = join(__dirname, '..');
 export const COLD_START_GOAL = 1.1;
 
 /**
- * esbuild options equal to what `NodejsFunction` runs for the broker (infra/broker.ts `bundling`):
+ * esbuild options equal to what `NodejsFunction` runs for the broker (`BUNDLING` in infra/broker/functions.ts):
  * ESM, minified, node22, `module` before `main`, external source map without sources, the SDK
  * bundled, and the createRequire banner. Each handler is rebuilt with them and compared with the
  * synthesized bundle, so a drift between this copy and the construct shows in the report.
@@ -421,7 +421,7 @@ export function coldStartMarkdown(result: ColdStartResult): string {
     '',
     drift.length === 0
       ? `Rebuilding each entry with the bench's copy of the construct's esbuild options gives byte-identical sizes, so the floor is bundled the same way. Synth took ${result.synthSeconds} s.`
-      : `**Option drift:** rebuilt sizes differ for ${drift.map((h) => `${h.name} (${h.rebuiltBytes} vs ${h.bytes})`).join(', ')}: update CONSTRUCT_ESBUILD_OPTIONS in bench/cold-start.ts from infra/broker.ts.`,
+      : `**Option drift:** rebuilt sizes differ for ${drift.map((h) => `${h.name} (${h.rebuiltBytes} vs ${h.bytes})`).join(', ')}: update CONSTRUCT_ESBUILD_OPTIONS in bench/cold-start.ts from BUNDLING in infra/broker/functions.ts.`,
   );
   const lazy = result.handlers.filter((h) => h.withoutDynamicImports);
   if (lazy.length > 0) {

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import { startSandbox, type GrantRefusal, type SandboxHandle } from '../../infra/local/sandbox/launch';
 
 const REDIRECT_URI = 'http://localhost:3999/callback';
 const ACCESS_TTL = 600;
@@ -29,6 +29,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await sandbox.failToken('none');
+  await sandbox.refuseToken('none');
   await sandbox.setRotation({ omitRefreshToken: false });
   await sandbox.resetStats();
 });
@@ -82,7 +83,11 @@ async function login(profileId: string, opts: { approve?: boolean; scope?: strin
   return { verifier, state, callback };
 }
 
-function postToken(params: Record<string, string>, secret = sandbox.clientSecret): Promise<Response> {
+function postToken(
+  params: Record<string, string>,
+  secret = sandbox.clientSecret,
+  signal?: AbortSignal,
+): Promise<Response> {
   return fetch(`${sandbox.oauth2BaseUrl}/token`, {
     method: 'POST',
     headers: {
@@ -90,6 +95,7 @@ function postToken(params: Record<string, string>, secret = sandbox.clientSecret
       'content-type': 'application/x-www-form-urlencoded',
     },
     body: new URLSearchParams(params).toString(),
+    signal,
   });
 }
 
@@ -103,8 +109,8 @@ function exchangeCode(session: Login, overrides: Record<string, string> = {}): P
   });
 }
 
-function refresh(refreshToken: string): Promise<Response> {
-  return postToken({ grant_type: 'refresh_token', refresh_token: refreshToken });
+function refresh(refreshToken: string, secret?: string, signal?: AbortSignal): Promise<Response> {
+  return postToken({ grant_type: 'refresh_token', refresh_token: refreshToken }, secret, signal);
 }
 
 /** Signs in and exchanges the code: a fresh grant for `profileId`. */
@@ -384,6 +390,363 @@ describe('Sandbox: test controls', () => {
 
   it('rejects an unknown failure mode', async () => {
     await expect(sandbox.failToken('500' as 'none')).rejects.toThrow(/answered 400/);
+  });
+});
+
+/** What a test checks of a token response: status, the headers that matter, and the raw body. */
+async function answer(res: Response): Promise<{
+  status: number;
+  contentType: string | null;
+  cacheControl: string | null;
+  wwwAuthenticate: string | null;
+  body: string;
+}> {
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    cacheControl: res.headers.get('cache-control'),
+    wwwAuthenticate: res.headers.get('www-authenticate'),
+    body: await res.text(),
+  };
+}
+
+const KROGER_INVALID_REQUEST = { error: 'invalid_request', error_description: 'Missing/Invalid Refresh Token' };
+const KROGER_ERRORS_SHAPE = {
+  errors: { timestamp: expect.any(Number), code: 'AUTH-1007-400', reason: 'Missing/Invalid Refresh Token' },
+};
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Expects a working refresh: the refused request used up nothing. */
+async function expectRefreshWorks(refreshToken: string | undefined): Promise<void> {
+  const res = await refresh(refreshToken ?? '');
+  expect(res.status).toBe(200);
+  expect(((await res.json()) as TokenResponse).access_token).toEqual(expect.any(String));
+}
+
+describe('Sandbox: refuseToken', () => {
+  it('answers kroger-invalid-request with a 400 invalid_request, and the refresh token still works', async () => {
+    const tokens = await tokensFor(newProfileId());
+    const armed = await sandbox.refuseToken('kroger-invalid-request', { count: 1 });
+
+    const refused = await answer(await refresh(tokens.refresh_token ?? ''));
+
+    expect(armed).toEqual({ mode: 'kroger-invalid-request', count: 1, grantType: 'any', canary: null });
+    expect({ ...refused, body: JSON.parse(refused.body) }).toEqual({
+      status: 400,
+      contentType: JSON_TYPE,
+      cacheControl: 'no-store',
+      wwwAuthenticate: null,
+      body: KROGER_INVALID_REQUEST,
+    });
+    await expectRefreshWorks(tokens.refresh_token);
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 1, refreshToken: 2 });
+  });
+
+  it("answers kroger-errors-shape with a 400 in Kroger's errors shape and no OAuth error member", async () => {
+    const tokens = await tokensFor(newProfileId());
+    await sandbox.refuseToken('kroger-errors-shape', { count: 1 });
+    const before = Date.now();
+
+    const refused = await answer(await refresh(tokens.refresh_token ?? ''));
+
+    const body = JSON.parse(refused.body) as { error?: unknown; errors: { timestamp: number } };
+    expect({ ...refused, body }).toEqual({
+      status: 400,
+      contentType: JSON_TYPE,
+      cacheControl: 'no-store',
+      wwwAuthenticate: null,
+      body: KROGER_ERRORS_SHAPE,
+    });
+    expect(body).not.toHaveProperty('error');
+    expect(body.errors.timestamp).toBeGreaterThanOrEqual(before);
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('answers bare-400 with a 400 that has no body and no content type, and the refresh token still works', async () => {
+    const tokens = await tokensFor(newProfileId());
+    await sandbox.refuseToken('bare-400', { count: 1 });
+
+    const res = await refresh(tokens.refresh_token ?? '');
+
+    expect(res.headers.get('content-length')).toBe('0');
+    expect(await answer(res)).toEqual({
+      status: 400,
+      contentType: null,
+      cacheControl: 'no-store',
+      wwwAuthenticate: null,
+      body: '',
+    });
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('answers invalid-client exactly as a wrong secret is answered, until refuseToken("none")', async () => {
+    const tokens = await tokensFor(newProfileId());
+    const session = await login(newProfileId());
+    const wrongSecret = await answer(await refresh(tokens.refresh_token ?? '', 'wrong-secret'));
+    await sandbox.refuseToken('invalid-client');
+
+    const refusedRefresh = await answer(await refresh(tokens.refresh_token ?? ''));
+    const refusedCode = await answer(await exchangeCode(session));
+    await sandbox.refuseToken('none');
+
+    expect(wrongSecret).toEqual({
+      status: 401,
+      contentType: JSON_TYPE,
+      cacheControl: 'no-store',
+      wwwAuthenticate: `Basic realm="${sandbox.issuer}", error="invalid_client", error_description="client authentication failed"`,
+      body: JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed' }),
+    });
+    expect(refusedRefresh).toEqual(wrongSecret);
+    expect(refusedCode).toEqual(wrongSecret);
+    // The client "fixed": the same code and refresh token work, neither was used up.
+    expect((await exchangeCode(session)).status).toBe(200);
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('answers invalid-client-no-challenge with the same 401 but no WWW-Authenticate', async () => {
+    const tokens = await tokensFor(newProfileId());
+    await sandbox.refuseToken('invalid-client-no-challenge', { count: 1 });
+
+    const refused = await answer(await refresh(tokens.refresh_token ?? ''));
+
+    expect(refused).toEqual({
+      status: 401,
+      contentType: JSON_TYPE,
+      cacheControl: 'no-store',
+      wwwAuthenticate: null,
+      body: JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed' }),
+    });
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('answers non-json-form with a 200 form-encoded body that starts with the canary as access_token', async () => {
+    const tokens = await tokensFor(newProfileId());
+    const { canary } = await sandbox.refuseToken('non-json-form', { count: 1 });
+
+    const refused = await answer(await refresh(tokens.refresh_token ?? ''));
+
+    expect(canary).toMatch(/^[\w-]{43}$/);
+    expect(refused).toEqual({
+      status: 200,
+      contentType: 'application/x-www-form-urlencoded',
+      cacheControl: 'no-store',
+      wwwAuthenticate: null,
+      body: `access_token=${canary}&token_type=bearer&expires_in=${ACCESS_TTL}&refresh_token=${canary}`,
+    });
+    expect(() => JSON.parse(refused.body)).toThrow(SyntaxError);
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('answers non-json-html with a 200 HTML page showing the canary in its first 200 characters', async () => {
+    const tokens = await tokensFor(newProfileId());
+    const { canary } = await sandbox.refuseToken('non-json-html', { count: 1 });
+
+    const refused = await answer(await refresh(tokens.refresh_token ?? ''));
+
+    expect({ status: refused.status, contentType: refused.contentType }).toEqual({
+      status: 200,
+      contentType: 'text/html; charset=utf-8',
+    });
+    expect(refused.body.startsWith(`<!DOCTYPE html><html><body><pre>access_token=${canary}&amp;`)).toBe(true);
+    expect(refused.body.slice(0, 200)).toContain(canary);
+    expect(() => JSON.parse(refused.body)).toThrow(SyntaxError);
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('answers oversized with a chunked 200 of exactly 5 MiB of valid JSON carrying the canary', async () => {
+    const tokens = await tokensFor(newProfileId());
+    const { canary } = await sandbox.refuseToken('oversized', { count: 1 });
+
+    const res = await refresh(tokens.refresh_token ?? '');
+    const bytes = Buffer.from(await res.arrayBuffer());
+
+    expect({
+      status: res.status,
+      contentType: res.headers.get('content-type'),
+      contentLength: res.headers.get('content-length'),
+      transferEncoding: res.headers.get('transfer-encoding'),
+      size: bytes.length,
+    }).toEqual({
+      status: 200,
+      contentType: JSON_TYPE,
+      contentLength: null,
+      transferEncoding: 'chunked',
+      size: 5 * 1024 * 1024,
+    });
+    expect(JSON.parse(bytes.toString('utf8'))).toEqual(
+      expect.objectContaining({ access_token: canary, token_type: 'bearer', expires_in: ACCESS_TTL }),
+    );
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('keeps serving after a client stops reading an oversized body', async () => {
+    const tokens = await tokensFor(newProfileId());
+    await sandbox.refuseToken('oversized', { count: 1 });
+    const aborter = new AbortController();
+    const res = await refresh(tokens.refresh_token ?? '', undefined, aborter.signal);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+
+    const first = await reader.read();
+    aborter.abort();
+
+    expect(first.done).toBe(false);
+    await expect(reader.read()).rejects.toMatchObject({ name: 'AbortError' });
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('answers stalled-body with headers and the start of a body that never finishes', async () => {
+    const tokens = await tokensFor(newProfileId());
+    const { canary } = await sandbox.refuseToken('stalled-body', { count: 1 });
+    const aborter = new AbortController();
+    const res = await refresh(tokens.refresh_token ?? '', undefined, aborter.signal);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const expected = `{"access_token":"${canary}",`;
+
+    let received = '';
+    while (received.length < expected.length) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      received += Buffer.from(chunk.value).toString('utf8');
+    }
+    const stalled = reader.read();
+    setTimeout(() => aborter.abort(), 300);
+
+    expect({ status: res.status, contentType: res.headers.get('content-type'), received }).toEqual({
+      status: 200,
+      contentType: JSON_TYPE,
+      received: expected,
+    });
+    expect(Number(res.headers.get('content-length'))).toBeGreaterThan(expected.length);
+    await expect(stalled).rejects.toMatchObject({ name: 'AbortError' });
+    await expectRefreshWorks(tokens.refresh_token);
+  });
+
+  it('refuses only the requests of the chosen grant type, and serves the others normally', async () => {
+    const session = await login(newProfileId());
+    await sandbox.refuseToken('bare-400', { count: 1, grantType: 'refresh_token' });
+
+    const exchanged = await exchangeCode(session);
+    const tokens = (await exchanged.json()) as TokenResponse;
+    const refused = await refresh(tokens.refresh_token ?? '');
+
+    expect(exchanged.status).toBe(200);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toBe('');
+    await expectRefreshWorks(tokens.refresh_token);
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 1, refreshToken: 2 });
+  });
+
+  it('refuses a code exchange with grantType "authorization_code" without using up the code', async () => {
+    const tokens = await tokensFor(newProfileId());
+    const session = await login(newProfileId());
+    await sandbox.refuseToken('kroger-invalid-request', { count: 1, grantType: 'authorization_code' });
+
+    const refreshed = await refresh(tokens.refresh_token ?? '');
+    const refused = await exchangeCode(session);
+
+    expect(refreshed.status).toBe(200);
+    expect({ status: refused.status, body: await refused.json() }).toEqual({
+      status: 400,
+      body: KROGER_INVALID_REQUEST,
+    });
+    expect((await exchangeCode(session)).status).toBe(200);
+  });
+
+  it('refuses exactly `count` matching requests', async () => {
+    const tokens = await tokensFor(newProfileId());
+    await sandbox.refuseToken('kroger-errors-shape', { count: 2 });
+
+    const statuses = [];
+    for (let i = 0; i < 3; i += 1) statuses.push((await refresh(tokens.refresh_token ?? '')).status);
+
+    expect(statuses).toEqual([400, 400, 200]);
+  });
+
+  it('lets failToken take precedence while both are armed', async () => {
+    const tokens = await tokensFor(newProfileId());
+    await sandbox.failToken('503', 1);
+    await sandbox.refuseToken('bare-400', { count: 1 });
+
+    const statuses = [];
+    for (let i = 0; i < 3; i += 1) statuses.push((await refresh(tokens.refresh_token ?? '')).status);
+
+    expect(statuses).toEqual([503, 400, 200]);
+  });
+
+  it('rejects an unknown mode, a non-positive count and an unknown grant type', async () => {
+    await expect(sandbox.refuseToken('invalid_grant' as 'bare-400')).rejects.toThrow(
+      /answered 400: .*expected \\"mode\\"/,
+    );
+    await expect(sandbox.refuseToken('bare-400', { count: 0 })).rejects.toThrow(/answered 400: .*expected \\"count\\"/);
+    await expect(sandbox.refuseToken('bare-400', { grantType: 'password' as 'any' })).rejects.toThrow(
+      /answered 400: .*expected \\"grantType\\"/,
+    );
+  });
+});
+
+describe('Sandbox: revokeAccount with a refusal', () => {
+  const shapes: [Exclude<GrantRefusal, 'invalid-grant'>, number, unknown][] = [
+    ['kroger-invalid-request', 400, KROGER_INVALID_REQUEST],
+    ['kroger-errors-shape', 400, KROGER_ERRORS_SHAPE],
+    ['bare-400', 400, ''],
+  ];
+
+  it.each(shapes)('answers every refresh of a grant revoked with %s in that shape', async (refusal, status, body) => {
+    const profileId = newProfileId();
+    const tokens = await tokensFor(profileId);
+    await sandbox.revokeAccount(profileId, { refusal });
+
+    const answers = [];
+    for (let i = 0; i < 2; i += 1) {
+      const res = await answer(await refresh(tokens.refresh_token ?? ''));
+      answers.push({ status: res.status, body: res.body === '' ? '' : JSON.parse(res.body) });
+    }
+
+    expect(answers).toEqual([
+      { status, body },
+      { status, body },
+    ]);
+    expect((await profile(tokens.access_token)).status).toBe(401);
+  });
+
+  it('answers already rotated refresh tokens of the grant the same way, and a wrong secret with invalid_client', async () => {
+    const profileId = newProfileId();
+    const first = await tokensFor(profileId);
+    const second = (await (await refresh(first.refresh_token ?? '')).json()) as TokenResponse;
+    await sandbox.revokeAccount(profileId, { refusal: 'kroger-invalid-request' });
+
+    const current = await refresh(second.refresh_token ?? '');
+    const rotated = await refresh(first.refresh_token ?? '');
+    const wrongSecret = await refresh(second.refresh_token ?? '', 'wrong-secret');
+
+    expect({ status: current.status, body: await current.json() }).toEqual({
+      status: 400,
+      body: KROGER_INVALID_REQUEST,
+    });
+    expect({ status: rotated.status, body: await rotated.json() }).toEqual({
+      status: 400,
+      body: KROGER_INVALID_REQUEST,
+    });
+    await expectOAuthError(wrongSecret, 401, 'invalid_client');
+  });
+
+  it('leaves other accounts, unknown refresh tokens and a new sign-in of the account alone', async () => {
+    const profileId = newProfileId();
+    await tokensFor(profileId);
+    const other = await tokensFor(newProfileId());
+    await sandbox.revokeAccount(profileId, { refusal: 'bare-400' });
+
+    const again = await tokensFor(profileId);
+
+    await expectRefreshWorks(again.refresh_token);
+    await expectRefreshWorks(other.refresh_token);
+    await expectOAuthError(await refresh(randomBytes(32).toString('base64url')), 400, 'invalid_grant');
+  });
+
+  it('rejects an unknown refusal', async () => {
+    await expect(sandbox.revokeAccount(newProfileId(), { refusal: 'invalid-client' as 'bare-400' })).rejects.toThrow(
+      /answered 400: .*expected \\"refusal\\"/,
+    );
   });
 });
 

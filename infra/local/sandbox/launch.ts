@@ -8,6 +8,38 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
+// Types only: refusals.mts is ESM and runs in the sandbox's process, never in this one.
+import type { GrantRefusal, RefusalGrantType, RefusalMode } from './refusals.mjs';
+
+export type { GrantRefusal, RefusalGrantType, RefusalMode };
+
+/** Options of {@link SandboxHandle.refuseToken}. */
+export interface RefuseTokenOptions {
+  /**
+   * How many matching token requests are refused.
+   * @default - every matching request until `refuseToken('none')`
+   */
+  readonly count?: number;
+  /**
+   * Which requests match, by `grant_type`; others are served normally and not counted down.
+   * @default 'any'
+   */
+  readonly grantType?: RefusalGrantType;
+}
+
+/** The refusal the sandbox armed, as its control answered. */
+export interface ArmedRefusal {
+  readonly mode: RefusalMode | 'none';
+  /** `null`: until `refuseToken('none')`. */
+  readonly count: number | null;
+  readonly grantType: RefusalGrantType;
+  /**
+   * The token-like value (43 base64url characters) in the bodies of `non-json-form`, `non-json-html`,
+   * `oversized` and `stalled-body`, for leak checks; `null` for modes whose body carries none.
+   */
+  readonly canary: string | null;
+}
+
 /** Options of {@link startSandbox}. */
 export interface SandboxOptions {
   /**
@@ -54,10 +86,43 @@ export interface SandboxHandle {
    * outage or a timeout; without `count`, until `failToken('none')`.
    */
   failToken(mode: 'none' | '503' | 'hang', count?: number): Promise<void>;
+  /**
+   * Makes the next `count` token requests of `grantType` answer the way a strict server refuses
+   * (`POST /__sandbox/refuse-token`). The request is answered before oidc-provider sees it, so the
+   * code or refresh token presented is neither used up nor rotated: it works once the refusal is
+   * over. Counted in {@link stats}. `failToken` takes precedence while both are armed; a new call
+   * replaces the previous refusal; `'none'` ends it.
+   *
+   * Exact answers (all with `Cache-Control: no-store`):
+   * - `kroger-invalid-request`: 400 `{"error":"invalid_request","error_description":"Missing/Invalid Refresh Token"}`
+   * - `kroger-errors-shape`: 400 `{"errors":{"timestamp":<epoch ms>,"code":"AUTH-1007-400","reason":"Missing/Invalid Refresh Token"}}`
+   *   (no OAuth `error` member; the code is invented after Kroger's `<API>-<number>-<status>` codes)
+   * - `bare-400`: 400, `Content-Length: 0`, no Content-Type
+   * - `invalid-client`: 401 `{"error":"invalid_client","error_description":"client authentication failed"}` with
+   *   `WWW-Authenticate: Basic realm="<issuer>", error="invalid_client", error_description="client authentication failed"`,
+   *   what a wrong secret gets, here for the right one: without `count`, a rotated or disabled client until `'none'`
+   * - `invalid-client-no-challenge`: the same 401 without `WWW-Authenticate`
+   * - `non-json-form`: 200 `application/x-www-form-urlencoded`
+   *   `access_token=<canary>&token_type=bearer&expires_in=<ttl>&refresh_token=<canary>`
+   * - `non-json-html`: 200 `text/html; charset=utf-8`, a page starting
+   *   `<!DOCTYPE html><html><body><pre>access_token=<canary>&amp;token_type=bearer</pre>`
+   * - `oversized`: 200 `application/json; charset=utf-8`, chunked (no Content-Length), exactly 5 MiB
+   *   (5,242,880 bytes) of valid JSON: `{"access_token":"<canary>","token_type":"bearer","expires_in":<ttl>,"padding":"aaa…"}`
+   * - `stalled-body`: 200 `application/json; charset=utf-8` whose Content-Length announces a full token response,
+   *   of which only `{"access_token":"<canary>",` is sent; the rest never comes, until the client aborts
+   * @returns the armed refusal, with the canary to look for in logs
+   */
+  refuseToken(mode: RefusalMode | 'none', opts?: RefuseTokenOptions): Promise<ArmedRefusal>;
   /** When `omitRefreshToken` is true, refresh responses carry no refresh_token and the old one stays valid. */
   setRotation(opts: { omitRefreshToken: boolean }): Promise<void>;
-  /** Revokes every grant of the account: its tokens stop working and refreshes get invalid_grant. */
-  revokeAccount(accountId: string): Promise<void>;
+  /**
+   * Revokes every grant of the account: its tokens stop working and every later refresh with any
+   * of its refresh tokens (current or already rotated) is refused, for good, in the shape `refusal`
+   * names (the bodies of {@link refuseToken}'s modes of the same name). A wrong client secret still
+   * gets 401 invalid_client first. A new sign-in creates a new, working grant.
+   * @param opts.refusal - `'invalid-grant'` (default): oidc-provider's 400 `{"error":"invalid_grant",...}`
+   */
+  revokeAccount(accountId: string, opts?: { refusal?: GrantRefusal }): Promise<void>;
   /** Stops the process; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -137,7 +202,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     resetStats: async () => void (await control('POST', 'stats/reset')),
     failToken: async (mode, count) => void (await control('POST', 'fail-token', { mode, count })),
     setRotation: async ({ omitRefreshToken }) => void (await control('POST', 'rotation', { omitRefreshToken })),
-    revokeAccount: async (accountId) => void (await control('POST', 'revoke-account', { accountId })),
+    refuseToken: async (mode, { count, grantType } = {}) =>
+      (await control('POST', 'refuse-token', { mode, count, grantType })) as ArmedRefusal,
+    revokeAccount: async (accountId, { refusal } = {}) =>
+      void (await control('POST', 'revoke-account', { accountId, refusal })),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -11,6 +11,8 @@ declare module 'oidc-provider' {
     readonly path: string;
     readonly req: IncomingMessage;
     readonly res: ServerResponse;
+    /** Koa's request; oidc-provider parses `body` when an earlier middleware consumed the stream. */
+    readonly request: { body?: unknown };
     status: number;
     body: unknown;
     type: string;
@@ -58,7 +60,7 @@ declare module 'oidc-provider' {
     readonly issuer: string;
     readonly Grant: typeof Grant;
     readonly AccessToken: GrantBoundModel & { find(value: string): Promise<AccessToken | undefined> };
-    readonly RefreshToken: GrantBoundModel;
+    readonly RefreshToken: GrantBoundModel & { find(value: string): Promise<{ grantId: string } | undefined> };
     readonly AuthorizationCode: GrantBoundModel;
     use(middleware: Middleware): this;
     callback(): RequestListener;

@@ -8,6 +8,17 @@ import type { IncomingMessage, RequestListener } from 'node:http';
 import Provider, { type Interaction, type InteractionResult, type KoaContext } from 'oidc-provider';
 
 import { consentPage, errorPage, signInPage } from './pages.mjs';
+import {
+  CANARY_MODES,
+  GRANT_REFUSALS,
+  REFUSAL_GRANT_TYPES,
+  REFUSAL_MODES,
+  sendRefusal,
+  type GrantRefusal,
+  type RefusalContext,
+  type RefusalGrantType,
+  type RefusalMode,
+} from './refusals.mjs';
 
 /** Kroger's paths; the issuer is the bare origin. */
 export const OAUTH2_PATH = '/v1/connect/oauth2';
@@ -30,13 +41,31 @@ export interface SandboxSettings {
 
 type FailMode = 'none' | '503' | 'hang';
 
+/** A refusal armed by `POST /__sandbox/refuse-token`. */
+interface Refusal {
+  mode: RefusalMode | 'none';
+  remaining: number;
+  grantType: RefusalGrantType;
+  canary: string;
+}
+
+const NO_REFUSAL: Refusal = { mode: 'none', remaining: 0, grantType: 'any', canary: '' };
+
 /** What the test-control endpoints change; read by the token and grant middleware. */
 interface Controls {
   counts: { authorizationCode: number; refreshToken: number };
   fail: { mode: FailMode; remaining: number };
+  refuse: Refusal;
   omitRefreshToken: boolean;
   /** Grants created on the consent page, by account: what revokeAccount revokes. */
   grantsByAccount: Map<string, Set<string>>;
+  /**
+   * The grant of every refresh token issued, kept after the token is revoked: the only way to
+   * tell that a refresh token oidc-provider no longer knows belonged to a dead grant.
+   */
+  refreshTokenGrants: Map<string, string>;
+  /** Grants revoked with a refusal other than `invalid-grant`, and that refusal. */
+  deadGrants: Map<string, GrantRefusal>;
 }
 
 /** Builds the provider and returns the Node request listener that serves everything. */
@@ -44,8 +73,11 @@ export function createSandbox(settings: SandboxSettings): RequestListener {
   const controls: Controls = {
     counts: { authorizationCode: 0, refreshToken: 0 },
     fail: { mode: 'none', remaining: 0 },
+    refuse: NO_REFUSAL,
     omitRefreshToken: false,
     grantsByAccount: new Map(),
+    refreshTokenGrants: new Map(),
+    deadGrants: new Map(),
   };
 
   const provider = new Provider(settings.issuer, {
@@ -112,15 +144,24 @@ export function createSandbox(settings: SandboxSettings): RequestListener {
     if (ctx.path === PROFILE_PATH) return profileRoute(ctx, provider);
     const interaction = INTERACTION_PATH.exec(ctx.path);
     if (interaction) return interactionRoute(ctx, provider, controls, interaction[2]);
-    if (ctx.path === TOKEN_PATH && ctx.method === 'POST') return tokenRoute(ctx, controls, next);
+    if (ctx.path === TOKEN_PATH && ctx.method === 'POST') return tokenRoute(ctx, settings, provider, controls, next);
     return next();
   });
 
   return provider.callback();
 }
 
-/** Counts token requests, injects outages, and strips the refresh token when asked to. */
-async function tokenRoute(ctx: KoaContext, controls: Controls, next: () => Promise<void>): Promise<void> {
+/**
+ * Counts token requests, injects outages and refusals, strips the refresh token when asked to,
+ * and answers a dead grant's refreshes in the shape revokeAccount chose.
+ */
+async function tokenRoute(
+  ctx: KoaContext,
+  settings: SandboxSettings,
+  provider: Provider,
+  controls: Controls,
+  next: () => Promise<void>,
+): Promise<void> {
   if (controls.fail.mode !== 'none') {
     const { mode } = controls.fail;
     controls.fail.remaining -= 1;
@@ -139,6 +180,24 @@ async function tokenRoute(ctx: KoaContext, controls: Controls, next: () => Promi
     return;
   }
 
+  if (controls.refuse.mode !== 'none') {
+    const raw = await readBody(ctx.req);
+    const grantType = new URLSearchParams(raw).get('grant_type');
+    const refusal = controls.refuse;
+    if (refusal.mode !== 'none' && (refusal.grantType === 'any' || refusal.grantType === grantType)) {
+      refusal.remaining -= 1;
+      if (refusal.remaining <= 0) controls.refuse = NO_REFUSAL;
+      count(controls, grantType);
+      log(`token: injected refusal ${refusal.mode}`);
+      // Answered before oidc-provider sees the request, so no code or refresh token is used up.
+      ctx.respond = false;
+      await sendRefusal(ctx.res, refusal.mode, refusalContext(settings, refusal.canary));
+      return;
+    }
+    // Not a request this refusal is for: oidc-provider reads an already-consumed body from request.body.
+    ctx.request.body = raw;
+  }
+
   try {
     await next();
   } finally {
@@ -147,10 +206,35 @@ async function tokenRoute(ctx: KoaContext, controls: Controls, next: () => Promi
     log(`token: ${String(grantType)} -> ${ctx.status}`);
   }
   const body = ctx.body as Record<string, unknown> | undefined;
+  if (ctx.status === 200 && typeof body?.refresh_token === 'string') {
+    const issued = await provider.RefreshToken.find(body.refresh_token);
+    if (issued) controls.refreshTokenGrants.set(body.refresh_token, issued.grantId);
+  }
   if (controls.omitRefreshToken && ctx.oidc?.params?.grant_type === 'refresh_token' && body?.refresh_token) {
     // Rotation is off in this mode, so the refresh token the client holds stays valid.
     delete body.refresh_token;
   }
+  const refusal = deadGrantRefusal(ctx, controls);
+  if (refusal !== undefined) {
+    // Only oidc-provider's invalid_grant is reshaped, so a wrong client secret still gets invalid_client first.
+    log(`token: dead grant answered ${refusal}`);
+    ctx.respond = false;
+    await sendRefusal(ctx.res, refusal, refusalContext(settings, ''));
+  }
+}
+
+/** The refusal revokeAccount chose for the grant of the refresh token oidc-provider just refused. */
+function deadGrantRefusal(ctx: KoaContext, controls: Controls): Exclude<GrantRefusal, 'invalid-grant'> | undefined {
+  const presented = ctx.oidc?.params?.refresh_token;
+  if (ctx.oidc?.params?.grant_type !== 'refresh_token' || typeof presented !== 'string') return undefined;
+  if (ctx.status !== 400 || (ctx.body as { error?: unknown } | undefined)?.error !== 'invalid_grant') return undefined;
+  const grantId = controls.refreshTokenGrants.get(presented);
+  const refusal = grantId === undefined ? undefined : controls.deadGrants.get(grantId);
+  return refusal === 'invalid-grant' ? undefined : refusal;
+}
+
+function refusalContext(settings: SandboxSettings, canary: string): RefusalContext {
+  return { canary, issuer: settings.issuer, expiresIn: settings.accessTokenTtlSeconds };
 }
 
 function count(controls: Controls, grantType: string | null): void {
@@ -310,12 +394,19 @@ async function controlRoute(ctx: KoaContext, controls: Controls, provider: Provi
       controls.omitRefreshToken = input.omitRefreshToken;
       ctx.body = { omitRefreshToken: controls.omitRefreshToken };
       return;
+    case 'POST /__sandbox/refuse-token':
+      return refuseTokenControl(ctx, controls, input);
     case 'POST /__sandbox/revoke-account': {
-      if (typeof input.accountId !== 'string' || !input.accountId) {
+      const { accountId, refusal = 'invalid-grant' } = input;
+      if (typeof accountId !== 'string' || !accountId) {
         return badRequest(ctx, 'expected "accountId" to be a non-empty string');
       }
-      const grantIds = [...(controls.grantsByAccount.get(input.accountId) ?? [])];
+      if (!isOneOf(GRANT_REFUSALS, refusal)) {
+        return badRequest(ctx, `expected "refusal" to be one of ${quoteAll(GRANT_REFUSALS)}`);
+      }
+      const grantIds = [...(controls.grantsByAccount.get(accountId) ?? [])];
       for (const grantId of grantIds) {
+        if (refusal !== 'invalid-grant') controls.deadGrants.set(grantId, refusal);
         await Promise.all([
           provider.AccessToken.revokeByGrantId(grantId),
           provider.RefreshToken.revokeByGrantId(grantId),
@@ -324,15 +415,47 @@ async function controlRoute(ctx: KoaContext, controls: Controls, provider: Provi
         // The grant goes too, so a later sign-in in the same browser session asks for consent again.
         await (await provider.Grant.find(grantId))?.destroy();
       }
-      controls.grantsByAccount.delete(input.accountId);
-      log(`control: revoked ${grantIds.length} grant(s)`);
-      ctx.body = { revokedGrants: grantIds.length };
+      controls.grantsByAccount.delete(accountId);
+      log(`control: revoked ${grantIds.length} grant(s), refreshes answered ${refusal}`);
+      ctx.body = { revokedGrants: grantIds.length, refusal };
       return;
     }
     default:
       ctx.status = 404;
       ctx.body = { error: 'not_found', error_description: `no sandbox control "${route}"` };
   }
+}
+
+/** `POST /__sandbox/refuse-token {"mode", "count"?, "grantType"?}`; see launch.ts `refuseToken`. */
+function refuseTokenControl(ctx: KoaContext, controls: Controls, input: Record<string, unknown>): void {
+  const { mode, count, grantType = 'any' } = input;
+  if (mode !== 'none' && !isOneOf(REFUSAL_MODES, mode)) {
+    return badRequest(ctx, `expected "mode" to be "none" or one of ${quoteAll(REFUSAL_MODES)}`);
+  }
+  if (count !== undefined && !(Number.isInteger(count) && (count as number) > 0)) {
+    return badRequest(ctx, 'expected "count" to be a positive integer');
+  }
+  if (!isOneOf(REFUSAL_GRANT_TYPES, grantType)) {
+    return badRequest(ctx, `expected "grantType" to be one of ${quoteAll(REFUSAL_GRANT_TYPES)}`);
+  }
+  if (mode === 'none') {
+    controls.refuse = NO_REFUSAL;
+    ctx.body = { mode, count: null, grantType: 'any', canary: null };
+    return;
+  }
+  // 43 base64url characters: the size and alphabet of the tokens oidc-provider issues.
+  const canary = randomBytes(32).toString('base64url');
+  controls.refuse = { mode, remaining: (count as number | undefined) ?? Infinity, grantType, canary };
+  log(`control: refusing token requests with ${mode}`);
+  ctx.body = { mode, count: count ?? null, grantType, canary: CANARY_MODES.has(mode) ? canary : null };
+}
+
+function isOneOf<T extends string>(allowed: readonly T[], value: unknown): value is T {
+  return (allowed as readonly unknown[]).includes(value);
+}
+
+function quoteAll(values: readonly string[]): string {
+  return values.map((v) => `"${v}"`).join(', ');
 }
 
 function badRequest(ctx: KoaContext, description: string): void {

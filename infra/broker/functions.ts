@@ -1,0 +1,260 @@
+/**
+ * The broker's four Lambda functions (`Login`, `Callback`, `Refresh`, `Refresher`) and the schedule
+ * that starts the refresher: what each runs, its limits, and the least-privilege grants that also
+ * set its environment; over one factory that gives every function its own role, log group and the
+ * same esbuild bundling. Created in the broker's scope: `<id>`, `<id>Role`, `<id>Logs`, and
+ * `RefreshSchedule`.
+ */
+import * as path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { type ResolvedBrokerProps, runPeriod } from './defaults';
+import { grantClientSecret, grantDueIndex, grantPutEvents, grantSessions, grantTokens } from './grants';
+import type { BrokerStorage } from './storage';
+
+/** The repository root: entry files and the lock file are resolved from here, not from the cwd. */
+const PROJECT_ROOT = path.join(__dirname, '..', '..');
+
+/**
+ * Lambda entry files; each exports `handler`. The only place that names them: a synth test fails
+ * if either side drifts.
+ */
+export const ENTRY_FILES = {
+  login: path.join(PROJECT_ROOT, 'functions', 'login.ts'),
+  callback: path.join(PROJECT_ROOT, 'functions', 'callback.ts'),
+  refresh: path.join(PROJECT_ROOT, 'functions', 'refresh-function.ts'),
+  refresher: path.join(PROJECT_ROOT, 'functions', 'scheduled-refresher.ts'),
+} as const;
+
+/** The exported function name every entry file provides. */
+export const HANDLER_EXPORT = 'handler';
+
+/**
+ * How every entry file is bundled (`bench/cold-start.ts` rebuilds the bundles with the same esbuild
+ * options and reports a drift).
+ */
+const BUNDLING: BundlingOptions = {
+  // Local esbuild only: this must synth on a machine without Docker or network.
+  forceDockerBundling: false,
+  format: OutputFormat.ESM,
+  // The same bundle must run on nodejs22.x as well as the nodejs24.x it is deployed on.
+  target: 'node22',
+  // Prefer the SDK's ES module builds: they tree-shake much better.
+  mainFields: ['module', 'main'],
+  minify: true,
+  sourceMap: true,
+  // A .map file beside the bundle, for decoding a stack by hand. NODE_OPTIONS=--enable-source-maps
+  // is deliberately not set: it costs about 20% of the import time at every cold start (measured
+  // by `npm run bench`), and the logs carry error names and codes, not stacks.
+  sourceMapMode: SourceMapMode.DEFAULT,
+  sourcesContent: false,
+  // Bundling the SDK v3 clients beats loading the runtime's copy at init, and pins the version
+  // the tests ran against. The one exception is EventBridge: it is loaded only on the first
+  // publish (a dynamic import), and a single-file bundle would parse its 55 KB at every cold
+  // start anyway, so it comes from the runtime's own SDK v3 when it is needed.
+  bundleAwsSDK: true,
+  externalModules: ['@aws-sdk/client-eventbridge'],
+  // Some CommonJS dependencies call require() for Node built-ins; give ESM output one.
+  banner:
+    "import { createRequire as __brokerCreateRequire } from 'node:module'; const require = __brokerCreateRequire(import.meta.url);",
+};
+
+/** The broker's functions and the rule that starts the refresher. */
+export interface BrokerFunctions {
+  readonly login: NodejsFunction;
+  readonly callback: NodejsFunction;
+  readonly refresh: NodejsFunction;
+  readonly refresher: NodejsFunction;
+  readonly refreshRule: events.Rule;
+}
+
+/**
+ * Creates the four functions, grants each only what it uses, and schedules the refresher.
+ * @param scope the broker: the IDs are relative to it
+ * @param redirectUrl the redirect URI sent to Kroger (`REDIRECT_URL`)
+ */
+export function createFunctions(
+  scope: Construct,
+  props: ResolvedBrokerProps,
+  storage: BrokerStorage,
+  eventBus: events.IEventBus,
+  redirectUrl: string,
+): BrokerFunctions {
+  const common = handlerEnvironment(props, redirectUrl);
+
+  const login = createFunction(scope, props, 'Login', {
+    entry: ENTRY_FILES.login,
+    description: 'Kroger token broker: GET /login (starts the authorization code flow)',
+    // Only writes a login attempt and redirects: no provider call to wait for.
+    timeout: Duration.seconds(5),
+    memorySize: 256,
+    environment: common,
+  });
+  // Writes the login attempt; deletes (consumes) a one-time connect link.
+  grantSessions(login, storage, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+  // The handlers read their whole config at start, so login knows the tokens table's name, but it
+  // is granted nothing on that table and nothing on the secret.
+  login.addEnvironment('TOKENS_TABLE', storage.tokensTable.tableName);
+
+  const callback = createFunction(scope, props, 'Callback', {
+    entry: ENTRY_FILES.callback,
+    description: 'Kroger token broker: GET /callback (code exchange, profile lookup, token storage)',
+    // Two provider calls of at most PROVIDER_TIMEOUT_MS (8 s) each, one after the other, plus the
+    // secret on a cold start: 25 s fits them and stays inside API Gateway's 30 s limit.
+    timeout: Duration.seconds(25),
+    memorySize: 256,
+    environment: common,
+  });
+  // The login attempt is consumed by a conditional delete, exactly once.
+  grantSessions(callback, storage, 'dynamodb:DeleteItem');
+  grantTokens(callback, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  grantClientSecret(callback, storage.clientSecret);
+  // token.connected, token.recovered (a reconnect after reauth_required).
+  grantPutEvents(callback, eventBus);
+
+  const refresh = createFunction(scope, props, 'Refresh', {
+    entry: ENTRY_FILES.refresh,
+    description: 'Kroger token broker: refreshes one user\'s tokens ({"userId": "...", "forceRefresh"?: boolean})',
+    // A caller may first wait up to 12 s for another process's refresh, then make one provider
+    // call of at most 8 s: the function must outlive both.
+    timeout: Duration.seconds(30),
+    memorySize: 256,
+    environment: common,
+  });
+  grantTokens(refresh, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  grantClientSecret(refresh, storage.clientSecret);
+  // token.refresh_failed, token.reauth_required, token.recovered.
+  grantPutEvents(refresh, eventBus);
+  // Name only (shared config reads it); refresh is granted nothing on the sessions table.
+  refresh.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
+
+  const refresher = createFunction(scope, props, 'Refresher', {
+    entry: ENTRY_FILES.refresher,
+    description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
+    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (45 s) before the timeout
+    // and leaves them for the next run.
+    timeout: Duration.minutes(5),
+    memorySize: 512,
+    // Not reserved unless asked for: reserving fails the deploy in accounts at the default limit
+    // of 10 concurrent executions. Overlapping runs are safe: each user's refresh takes a
+    // DynamoDB lease, so two runs never refresh one user twice; the second skips that user.
+    reservedConcurrentExecutions: props.refresherReservedConcurrency,
+    environment: {
+      ...common,
+      REFRESH_WINDOW_SECONDS: String(props.refreshWindow.toSeconds()),
+      REFRESH_CONCURRENCY: String(props.refreshConcurrency),
+    },
+  });
+  // GetItem re-reads the due user; UpdateItem takes the lease, stores the refreshed tokens and
+  // records failures. No Scan, no Query on the table: due users come from the index only.
+  grantTokens(refresher, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  grantDueIndex(refresher, storage.tokensTable);
+  grantClientSecret(refresher, storage.clientSecret);
+  grantPutEvents(refresher, eventBus);
+  // Name only (shared config reads it); the refresher is granted nothing on the sessions table.
+  refresher.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
+  // A run that fails is not retried, and one that cannot start within a period (throttled) is
+  // dropped: the next scheduled run does the same work, and retries would only stack up runs.
+  const staleAfter = runPeriod(props, 60, 6 * 3600);
+  refresher.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: staleAfter });
+  const refreshRule = new events.Rule(scope, 'RefreshSchedule', {
+    description: 'Kroger token broker: starts the scheduled refresher',
+    schedule: props.refreshSchedule,
+    targets: [
+      new targets.LambdaFunction(refresher, {
+        retryAttempts: 2,
+        maxEventAge: staleAfter,
+      }),
+    ],
+  });
+
+  return { login, callback, refresh, refresher, refreshRule };
+}
+
+/** `{ [name]: value }`, or nothing for an unset or empty value. */
+export function optionalEnv(name: string, value: string | undefined): Record<string, string> {
+  return value === undefined || value === '' ? {} : { [name]: value };
+}
+
+/**
+ * The configuration every handler reads at start (functions/core/config.ts). Resource names are not
+ * here: the grant that gives access to a resource sets the variable naming it.
+ */
+function handlerEnvironment(props: ResolvedBrokerProps, redirectUrl: string): Record<string, string> {
+  return {
+    CLIENT_ID: props.clientId,
+    OAUTH2_BASE_URL: props.oauth2BaseUrl,
+    API_BASE_URL: props.apiBaseUrl,
+    REDIRECT_URL: redirectUrl,
+    SCOPES: props.scopes.join(' '),
+    PKCE: String(props.pkce),
+    LOG_LEVEL: props.logLevel,
+    ...optionalEnv('OAUTH2_ISSUER', props.issuer),
+    ...optionalEnv('OAUTH2_REVOCATION_URL', props.revocationUrl),
+    ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
+    ...optionalEnv('SUCCESS_REDIRECT', props.successRedirect),
+  };
+}
+
+/**
+ * One function with its own log group and role: an own role instead of
+ * AWSLambdaBasicExecutionRole, whose managed policy allows writing to every log group in the
+ * account; this one writes to the function's own log group only.
+ */
+function createFunction(
+  scope: Construct,
+  props: ResolvedBrokerProps,
+  id: string,
+  options: {
+    entry: string;
+    description: string;
+    timeout: Duration;
+    memorySize: number;
+    reservedConcurrentExecutions?: number;
+    environment: Record<string, string>;
+  },
+): NodejsFunction {
+  const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
+    retention: props.logRetention,
+    removalPolicy: props.removalPolicy,
+  });
+  const role = new iam.Role(scope, `${id}Role`, {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    description: `Kroger token broker ${id} function`,
+  });
+  iam.Grant.addToPrincipal({
+    grantee: role,
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    resourceArns: [logGroup.logGroupArn],
+  });
+
+  return new NodejsFunction(scope, id, {
+    entry: options.entry,
+    handler: HANDLER_EXPORT,
+    description: options.description,
+    runtime: lambda.Runtime.NODEJS_24_X,
+    architecture: lambda.Architecture.ARM_64,
+    memorySize: options.memorySize,
+    timeout: options.timeout,
+    reservedConcurrentExecutions: options.reservedConcurrentExecutions,
+    role,
+    logGroup,
+    loggingFormat: lambda.LoggingFormat.JSON,
+    // LOG_LEVEL, applied by the handlers' own logger, is the only filter. Lambda's filter drops
+    // JSON lines by their `level` field, and would drop the refresher's metric line (written at
+    // INFO whatever LOG_LEVEL is, so metrics never vanish) under a WARN filter. TRACE lets every
+    // line through; leaving the level unset would not, as JSON format then filters at INFO and
+    // drops the handlers' DEBUG lines.
+    applicationLogLevelV2: lambda.ApplicationLogLevel.TRACE,
+    environment: options.environment,
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    bundling: BUNDLING,
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * The broker's IAM grants, each naming exact actions on exact resources (no `Table.grant*()`
+ * wildcards), and each setting the environment variable that names the resource it grants: a
+ * function is never told about a resource it may not use, and never misses one it may.
+ */
+import { Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { DUE_INDEX, READER_ATTRIBUTES } from '../../functions/core/schema';
+import type { BrokerStorage } from './storage';
+
+/** Grants actions on the tokens table (and the table key) and sets `TOKENS_TABLE`. */
+export function grantTokens(fn: lambda.Function, storage: BrokerStorage, ...actions: string[]): void {
+  grantTable(fn, storage.tokensTable, storage.tableKey, actions);
+  fn.addEnvironment('TOKENS_TABLE', storage.tokensTable.tableName);
+}
+
+/** Grants actions on the sessions table (and the table key) and sets `SESSIONS_TABLE`. */
+export function grantSessions(fn: lambda.Function, storage: BrokerStorage, ...actions: string[]): void {
+  grantTable(fn, storage.sessionsTable, storage.tableKey, actions);
+  fn.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
+}
+
+/** `actions` on the table itself, and what DynamoDB needs of the table key to perform them. */
+export function grantTable(
+  grantee: iam.IGrantable,
+  table: dynamodb.Table,
+  tableKey: kms.Key,
+  actions: string[],
+): iam.Grant {
+  // The table ARN only: Table.grant() would add `<table>/index/*`; only the refresher queries an
+  // index, and it gets that one index alone (grantDueIndex).
+  const grant = iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [table.tableArn] });
+  // DynamoDB uses the CMK on the caller's behalf: reads need Decrypt; writers get Encrypt and
+  // GenerateDataKey as well, named explicitly instead of the `kms:GenerateDataKey*`/`ReEncrypt*`
+  // wildcards of Table.grantWriteData().
+  const writes = actions.some((action) => action !== 'dynamodb:GetItem');
+  return grant.combine(
+    writes
+      ? grantKey(grantee, tableKey, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey')
+      : grantKey(grantee, tableKey, 'kms:Decrypt'),
+  );
+}
+
+/**
+ * `dynamodb:Query` on the `due` index only (not the table, not `index/*`). The function also needs
+ * `kms:Decrypt` on the table key, which grantTokens gives.
+ */
+export function grantDueIndex(fn: lambda.Function, tokensTable: dynamodb.Table): void {
+  iam.Grant.addToPrincipal({
+    grantee: fn,
+    actions: ['dynamodb:Query'],
+    resourceArns: [`${tokensTable.tableArn}/index/${DUE_INDEX}`],
+  });
+}
+
+/**
+ * `events:PutEvents` on the broker's bus only, and `EVENT_BUS_NAME`. The ARN, not the name, goes
+ * into the variable: PutEvents takes either, and only the ARN reaches a bus in another account.
+ */
+export function grantPutEvents(fn: lambda.Function, eventBus: events.IEventBus): void {
+  iam.Grant.addToPrincipal({ grantee: fn, actions: ['events:PutEvents'], resourceArns: [eventBus.eventBusArn] });
+  fn.addEnvironment('EVENT_BUS_NAME', eventBus.eventBusArn);
+}
+
+function grantKey(grantee: iam.IGrantable, tableKey: kms.Key, ...actions: string[]): iam.Grant {
+  return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [tableKey.keyArn] });
+}
+
+/**
+ * `secretsmanager:GetSecretValue` on the client secret (and `kms:Decrypt` through Secrets Manager
+ * when the secret has its own key), and `CLIENT_SECRET_ARN`. The value itself never goes into
+ * the environment.
+ */
+export function grantClientSecret(fn: lambda.Function, secret: secretsmanager.ISecret): void {
+  iam.Grant.addToPrincipal({
+    grantee: fn,
+    actions: ['secretsmanager:GetSecretValue'],
+    // An imported-by-name secret has no full ARN; its ARN then ends in a 6-character suffix.
+    resourceArns: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
+  });
+  if (secret.encryptionKey) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [secret.encryptionKey.keyArn],
+        conditions: {
+          // The broker's functions live in the broker's stack: its region is the function's.
+          StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(fn).region}.amazonaws.com` },
+        },
+      }),
+    );
+  }
+  // GetSecretValue takes an ARN or a name; an imported-by-name secret has no full ARN to give.
+  fn.addEnvironment('CLIENT_SECRET_ARN', secret.secretFullArn ?? secret.secretName);
+}
+
+/**
+ * What a token reader gets (see `KrogerTokenBroker.grantReadTokens`): `GetItem` of the reader
+ * attributes on the tokens table, `kms:Decrypt` on its key, and invoking the refresh function.
+ */
+export function grantReaderAccess(
+  grantee: iam.IGrantable,
+  storage: BrokerStorage,
+  refreshFunction: lambda.IFunction,
+): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['dynamodb:GetItem'],
+    resourceArns: [storage.tokensTable.tableArn],
+    conditions: {
+      // Every attribute the request names (key, projection) must be on the list...
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...READER_ATTRIBUTES] },
+      // ...and it must return only the projected ones.
+      StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+    },
+  })
+    .combine(grantKey(grantee, storage.tableKey, 'kms:Decrypt'))
+    .combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['lambda:InvokeFunction'],
+        // The unqualified ARN only: readers invoke $LATEST, never a pinned version.
+        resourceArns: [refreshFunction.functionArn],
+      }),
+    );
+}
