@@ -10,6 +10,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, readStoreConfig } from '../functions/core/config';
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { logEventPublisher } from '../functions/adapters/events';
+import { createFieldCipher } from '../functions/adapters/field-cipher';
+import { localKeyProvider } from '../functions/adapters/local-key';
 import { createLogger } from '../functions/adapters/logger';
 import { createProviderClient } from '../functions/adapters/provider';
 import { DynamoSessionStore } from '../functions/adapters/session-store';
@@ -114,7 +116,9 @@ export async function measureCallbackLatency(
     });
     // Lines are formatted as in production (the cost stays in the measurement) but not written.
     const logger = createLogger({ write: () => undefined });
-    const sessions = new DynamoSessionStore(dynamo, storeConfig.sessionsTable);
+    // Field encryption as in production, under a throwaway local key (KMS calls: bench/kms-calls.ts).
+    const cipher = createFieldCipher(localKeyProvider(randomBytes(32)));
+    const sessions = new DynamoSessionStore(dynamo, storeConfig.sessionsTable, cipher);
     const loginDeps: LoginDeps = { provider, flow: { returnToAllowlist: [] }, sessions, logger };
     const clock: IoClock = { byCall: {} };
     const callbackDeps: CallbackDeps = {
@@ -125,7 +129,7 @@ export async function measureCallbackLatency(
         clock,
       ),
       sessions: timed(sessions, ['consumeAttempt'], clock),
-      tokens: timed(new DynamoTokenStore(dynamo, storeConfig.tokensTable), ['saveLogin'], clock),
+      tokens: timed(new DynamoTokenStore(dynamo, storeConfig.tokensTable, cipher), ['saveLogin'], clock),
       events: timed(logEventPublisher(logger), ['publish'], clock),
       logger,
     };

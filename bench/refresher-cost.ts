@@ -20,6 +20,8 @@ import type { TokenSet } from '../functions/core/tokens';
 import { REFRESH_SHARDS, TOKENS_TABLE } from '../functions/core/schema';
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { logEventPublisher } from '../functions/adapters/events';
+import { createFieldCipher } from '../functions/adapters/field-cipher';
+import { localKeyProvider } from '../functions/adapters/local-key';
 import { createLogger } from '../functions/adapters/logger';
 import { tableDefinition } from '../functions/adapters/tables';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
@@ -177,7 +179,7 @@ async function measureSize(
   due: number,
 ): Promise<Omit<RefresherSizeResult, 'seedSeconds'>> {
   const logger = createLogger({ write: () => undefined });
-  const store = new DynamoTokenStore(client, tableName);
+  const store = new DynamoTokenStore(client, tableName, createFieldCipher(localKeyProvider(randomBytes(32))));
   // Split the store's read units into index queries and item reads, by wrapping the two calls.
   const counts = { indexUnits: 0, queries: 0, itemReads: 0 };
   const tokens = Object.create(store) as DynamoTokenStore;

@@ -14,6 +14,7 @@ import { handleRefreshRequest } from './flows/refresh-function-flow';
 import { type RefreshSweepReport, runRefreshSweep } from './flows/refresh-sweep';
 import {
   eventPublisher,
+  fieldCipher,
   providerClient,
   providerConfig,
   secretSource,
@@ -26,7 +27,10 @@ import {
 /** An API Gateway HTTP API (payload 2.0) handler. */
 export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<HttpResult>;
 
-/** GET /login: needs no client secret, so it never touches the Secrets Manager client. */
+/**
+ * GET /login: needs no client secret, so it never touches the Secrets Manager client. It encrypts
+ * the code verifier it stores (the field key, for `sessions` only).
+ */
 export function createLoginHandler(services: Services): HttpHandler {
   const deps = {
     provider: providerConfig(services),
@@ -34,10 +38,14 @@ export function createLoginHandler(services: Services): HttpHandler {
     sessions: sessionStore(services),
     logger: services.logger,
   };
+  fieldCipher(services);
   return (event) => handleLogin(event, deps);
 }
 
-/** GET /callback. The client secret is read from Secrets Manager on first use and cached. */
+/**
+ * GET /callback. The client secret is read from Secrets Manager on first use and cached. It decrypts
+ * the code verifier and encrypts the refresh token it stores.
+ */
 export function createCallbackHandler(services: Services): HttpHandler {
   secretSource(services);
   const deps = {
@@ -48,6 +56,7 @@ export function createCallbackHandler(services: Services): HttpHandler {
     events: eventPublisher(services),
     logger: services.logger,
   };
+  fieldCipher(services);
   return (event) => handleCallback(event, deps);
 }
 
@@ -55,6 +64,7 @@ export function createCallbackHandler(services: Services): HttpHandler {
 export function createRefreshFunctionHandler(services: Services): (event: unknown) => Promise<RefreshFunctionResult> {
   secretSource(services);
   const deps = { refresher: tokenRefresher(services), logger: services.logger };
+  fieldCipher(services);
   return (event) => handleRefreshRequest(event, deps);
 }
 
@@ -74,6 +84,7 @@ export function createScheduledRefresherHandler(
   const concurrency = setting('REFRESH_CONCURRENCY');
   secretSource(services);
   const deps = { tokens: tokenStore(services), refresher: tokenRefresher(services), logger: services.logger };
+  fieldCipher(services);
   return (_event, context) => {
     const remaining = context?.getRemainingTimeInMillis?.();
     const deadlineMs = remaining === undefined ? undefined : Date.now() + remaining - REFRESHER_STOP_BEFORE_TIMEOUT_MS;

@@ -8,9 +8,11 @@
  * they would import), and an entry that asks at init fails at init when its configuration is bad.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import {
   type Env,
   type ProviderConfig,
+  readFieldKeyConfig,
   readLogLevel,
   readProviderConfig,
   readSecretConfig,
@@ -20,6 +22,9 @@ import {
 import { createDynamoClient } from './adapters/dynamo';
 import { createEventPublisher } from './adapters/event-bus';
 import type { EventPublisher } from './adapters/events';
+import { createFieldCipher, type FieldCipher, lazyFieldCipher } from './adapters/field-cipher';
+import { kmsKeyProvider } from './adapters/kms-key';
+import { localKeyProvider, readLocalKeyFile } from './adapters/local-key';
 import { createLogger, type Logger } from './adapters/logger';
 import { createProviderClient, type ProviderClient } from './adapters/provider';
 import { createSecretSource, type SecretSource } from './adapters/secret';
@@ -75,13 +80,46 @@ export function createServices(env: Env, options: ServicesOptions = {}): Service
 export const dynamoClient = (services: Services): DynamoDBClient =>
   services.once('dynamo', () => createDynamoClient(services.storeConfig));
 
-/** The tokens table. */
-export const tokenStore = (services: Services): TokenStore =>
-  services.once('tokens', () => new DynamoTokenStore(dynamoClient(services), services.storeConfig.tokensTable));
+/**
+ * The cipher of refresh tokens and code verifiers: data keys from KMS when `FIELD_KEY_ARN` is set (the
+ * stack sets it on the functions it lets use the key), else from the local key file `FIELD_KEY_FILE`
+ * (`npm start` creates one). The setting is read, and a local key file is read and checked, on the
+ * first call: a handler that encrypts or decrypts calls this at init to fail there.
+ * @throws {ConfigError} neither setting, both, a malformed ARN, or a missing, unreadable or open key file
+ */
+export const fieldCipher = (services: Services): FieldCipher =>
+  services.once('fieldCipher', () => {
+    const config = readFieldKeyConfig(services.env);
+    const provider =
+      config.kind === 'kms'
+        ? kmsKeyProvider(config.keyArn, new KMSClient({ region: config.region }))
+        : localKeyProvider(readLocalKeyFile(config.file));
+    return createFieldCipher(provider);
+  });
 
-/** The sessions table (login attempts, connect links). */
+/** The tokens table. Its cipher is built on first use: a token reader never decrypts anything. */
+export const tokenStore = (services: Services): TokenStore =>
+  services.once(
+    'tokens',
+    () =>
+      new DynamoTokenStore(
+        dynamoClient(services),
+        services.storeConfig.tokensTable,
+        lazyFieldCipher(() => fieldCipher(services)),
+      ),
+  );
+
+/** The sessions table (login attempts, connect links). Its cipher is built on first use, as above. */
 export const sessionStore = (services: Services): SessionStore =>
-  services.once('sessions', () => new DynamoSessionStore(dynamoClient(services), services.storeConfig.sessionsTable));
+  services.once(
+    'sessions',
+    () =>
+      new DynamoSessionStore(
+        dynamoClient(services),
+        services.storeConfig.sessionsTable,
+        lazyFieldCipher(() => fieldCipher(services)),
+      ),
+  );
 
 /**
  * The provider settings (`CLIENT_ID`, `OAUTH2_BASE_URL`, ...).

@@ -9,15 +9,17 @@ import type { StoreConfig } from '../core/config';
 export type Item = Record<string, AttributeValue>;
 
 /**
- * Creates the client. Against a local endpoint it uses fixed dummy credentials, since DynamoDB Local
- * accepts any and a developer machine may have none.
+ * Creates the client. Against a local endpoint it sends `config.localAccessKey` (else `local`) and no
+ * AWS credentials: DynamoDB Local accepts any key and keeps one database per key, and a developer
+ * machine may have no AWS credentials at all.
  */
 export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   if (config.endpoint) {
+    const key = config.localAccessKey ?? 'local';
     return new DynamoDBClient({
       endpoint: config.endpoint,
       region: config.region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: { accessKeyId: key, secretAccessKey: key },
     });
   }
   return new DynamoDBClient({ region: config.region });

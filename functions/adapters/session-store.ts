@@ -3,10 +3,14 @@
  * consumed once at /login), in the sessions table that token readers are never granted. Both are
  * consumed by a conditional delete, so two concurrent requests cannot both succeed. Expiry is
  * checked in the condition: DynamoDB's TTL deletes lazily, up to days late.
+ *
+ * Secrets in an item (the PKCE code verifier) are stored encrypted, bound to the item's id
+ * ({@link DynamoSessionStore.seal}); a verifier stored in plaintext before that is still read.
  */
-import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { LoginAttempt } from '../core/login';
 import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
+import { type FieldCipher, openField, sealField } from './field-cipher';
 
 /** A one-time connect link: logs a person in under the app's own user id. */
 export interface ConnectLink {
@@ -46,18 +50,37 @@ const LINK = 'link#';
 
 /** DynamoDB implementation of {@link SessionStore}. */
 export class DynamoSessionStore implements SessionStore {
+  /**
+   * @param cipher encrypts secret attributes; used only by the methods that read or write one (a lazy
+   *   cipher lets a connect-link creator, which never does, run without a key setting)
+   */
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
+    private readonly cipher: FieldCipher,
   ) {}
 
+  /**
+   * A secret attribute of the item `id` (its full key, e.g. `attempt#<state>`), encrypted and bound
+   * to that item and attribute: the one seam for every secret this table stores.
+   */
+  private async seal(id: string, field: string, value: string | undefined): Promise<AttributeValue | undefined> {
+    return s(await sealField(this.cipher, { purpose: 'sessions', field, id }, value));
+  }
+
+  /** Reads back what {@link seal} stored (or a plaintext value stored before encryption). */
+  private open(id: string, field: string, item: Item): Promise<string | undefined> {
+    return openField(this.cipher, { purpose: 'sessions', field, id }, str(item, field));
+  }
+
   async putAttempt(attempt: LoginAttempt): Promise<void> {
+    const id = ATTEMPT + attempt.state;
     await this.client.send(
       new PutItemCommand({
         TableName: this.table,
         Item: compact({
-          id: s(ATTEMPT + attempt.state),
-          codeVerifier: s(attempt.codeVerifier),
+          id: s(id),
+          codeVerifier: await this.seal(id, 'codeVerifier', attempt.codeVerifier),
           bindingHash: s(attempt.bindingHash),
           appUserId: s(attempt.appUserId),
           returnTo: s(attempt.returnTo),
@@ -98,7 +121,7 @@ export class DynamoSessionStore implements SessionStore {
       outcome: 'consumed',
       attempt: {
         state,
-        codeVerifier: str(item, 'codeVerifier'),
+        codeVerifier: await this.open(ATTEMPT + state, 'codeVerifier', item),
         bindingHash: str(item, 'bindingHash') ?? '',
         appUserId: str(item, 'appUserId'),
         returnTo: str(item, 'returnTo'),

@@ -2,6 +2,10 @@
  * The tokens table: one item per user. Every write that changes tokens is conditional on `version`
  * (an older pair can never overwrite a newer one), the refresh lease is taken and released with
  * conditions on its owner, and lost races come back as {@link ConcurrentUpdateError}.
+ *
+ * The refresh token is stored encrypted (an envelope bound to the user id, adapters/field-cipher.ts)
+ * and decrypted here on read: callers see plaintext, a scan of the table sees none. A refresh token
+ * stored in plaintext before encryption is still read, and sealed by the next write of tokens.
  */
 import {
   type AttributeValue,
@@ -14,8 +18,10 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentUpdateError, UnknownUserError } from '../core/errors';
 import type { FailureRecord, RefreshSchedule, TokenRecord, TokenSet, TokenStatus } from '../core/tokens';
+import type { FieldContext } from '../core/envelope';
 import { DUE_INDEX, READER_ATTRIBUTES } from '../core/schema';
 import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
+import { type FieldCipher, openField, sealField } from './field-cipher';
 
 /** The part of the item a token reader reads. */
 export type ReaderRecord = Pick<TokenRecord, (typeof READER_ATTRIBUTES)[number]>;
@@ -33,6 +39,10 @@ export interface TokenSummary {
 
 /** What the flows, the reader and the refresher need from the tokens table. */
 export interface TokenStore {
+  /**
+   * The whole item, its refresh token decrypted.
+   * @throws {DecryptionFailedError} | {KeyUnavailableError} the refresh token could not be decrypted
+   */
   get(userId: string): Promise<TokenRecord | undefined>;
   /**
    * Reads only {@link READER_ATTRIBUTES}: what a token reader is allowed to see (IAM holds readers
@@ -56,6 +66,8 @@ export interface TokenStore {
    * now (a strongly consistent read).
    * @throws {UnknownUserError} no such user
    * @throws {ConcurrentUpdateError} another owner holds an unexpired lease
+   * @throws {DecryptionFailedError} | {KeyUnavailableError} the refresh token could not be decrypted
+   *   (the lease is released again)
    */
   acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord>;
   /** Releases the lease if `owner` still holds it; a no-op otherwise. */
@@ -167,12 +179,27 @@ function update(
   };
 }
 
+/** Where a user's refresh token is stored: what its ciphertext is bound to. */
+const refreshTokenField = (userId: string): FieldContext => ({ purpose: 'tokens', field: 'refreshToken', id: userId });
+
 /** DynamoDB implementation of {@link TokenStore}. */
 export class DynamoTokenStore implements TokenStore {
+  /**
+   * @param cipher encrypts and decrypts refresh tokens; used only by the methods that read or write
+   *   one (a lazy cipher lets a token reader, which never does, run without a key setting)
+   */
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
+    private readonly cipher: FieldCipher,
   ) {}
+
+  /** The record of a stored item with its refresh token decrypted. */
+  private async decrypted(item: Item): Promise<TokenRecord> {
+    const record = toRecord(item);
+    const refreshToken = await openField(this.cipher, refreshTokenField(record.userId), str(item, 'refreshToken'));
+    return { ...record, refreshToken: refreshToken ?? '' };
+  }
 
   /** Runs a write conditional on the item's version, turning a lost race into a named error. */
   private async conditional<T>(userId: string, write: () => Promise<T>): Promise<T> {
@@ -194,7 +221,7 @@ export class DynamoTokenStore implements TokenStore {
         ConsistentRead: true,
       }),
     );
-    return out.Item ? toRecord(out.Item) : undefined;
+    return out.Item ? this.decrypted(out.Item) : undefined;
   }
 
   async getForReader(userId: string): Promise<ReaderRecord | undefined> {
@@ -227,7 +254,7 @@ export class DynamoTokenStore implements TokenStore {
           {
             profileId: s(profileId),
             accessToken: s(tokens.accessToken),
-            refreshToken: s(tokens.refreshToken),
+            refreshToken: s(await sealField(this.cipher, refreshTokenField(userId), tokens.refreshToken)),
             tokenType: s(tokens.tokenType),
             scope: s(tokens.scope),
             expiresAt: n(tokens.expiresAt),
@@ -252,6 +279,7 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   async acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord> {
+    let item: Item;
     try {
       const out = await this.client.send(
         new UpdateItemCommand({
@@ -269,11 +297,18 @@ export class DynamoTokenStore implements TokenStore {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return toRecord(out.Attributes ?? {});
+      item = out.Attributes ?? {};
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       if (!error.Item) throw new UnknownUserError(userId);
       throw new ConcurrentUpdateError(`the refresh lease for user "${userId}" is held by another process`);
+    }
+    try {
+      return await this.decrypted(item);
+    } catch (error) {
+      // Nobody can refresh with a token that does not decrypt: free the lease now rather than in 30 s.
+      await this.releaseLease(userId, owner);
+      throw error;
     }
   }
 
@@ -302,6 +337,7 @@ export class DynamoTokenStore implements TokenStore {
     now,
     nextRefreshAt,
   }: Parameters<TokenStore['saveRefresh']>[0]): Promise<TokenRecord> {
+    const refreshToken = await sealField(this.cipher, refreshTokenField(userId), tokens.refreshToken);
     const out = await this.conditional(userId, () =>
       this.client.send(
         new UpdateItemCommand({
@@ -311,7 +347,7 @@ export class DynamoTokenStore implements TokenStore {
             {
               accessToken: s(tokens.accessToken),
               // Kept as stored when the provider did not rotate it (RFC 6749 section 6).
-              refreshToken: s(tokens.refreshToken),
+              refreshToken: s(refreshToken),
               tokenType: s(tokens.tokenType),
               scope: s(tokens.scope),
               expiresAt: n(tokens.expiresAt),
@@ -332,7 +368,11 @@ export class DynamoTokenStore implements TokenStore {
         }),
       ),
     );
-    return toRecord(out.Attributes ?? {});
+    const item = out.Attributes ?? {};
+    // The token just written is known: no need to decrypt it again.
+    return tokens.refreshToken === undefined
+      ? this.decrypted(item)
+      : { ...toRecord(item), refreshToken: tokens.refreshToken };
   }
 
   async recordFailure({
@@ -409,7 +449,7 @@ export class DynamoTokenStore implements TokenStore {
     const out = await this.client.send(
       new DeleteItemCommand({ TableName: this.table, Key: { userId: { S: userId } }, ReturnValues: 'ALL_OLD' }),
     );
-    return out.Attributes ? toRecord(out.Attributes) : undefined;
+    return out.Attributes ? this.decrypted(out.Attributes) : undefined;
   }
 
   async *list(): AsyncIterable<TokenSummary> {

@@ -33,6 +33,10 @@ export const ERROR_CODES = [
   'REFRESH_IN_PROGRESS',
   /** The broker's refresh function failed in a way this reader does not know (see `remoteCode`). */
   'REFRESH_FUNCTION_FAILED',
+  /** A stored encrypted field does not decrypt: moved from another item, altered, or under another key. */
+  'DECRYPTION_FAILED',
+  /** The field encryption key could not be used (KMS unreachable, throttled, access denied, key disabled). */
+  'KEY_UNAVAILABLE',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -197,5 +201,26 @@ export class RefreshFunctionError extends BrokerError {
   constructor(remoteCode: string, message: string) {
     super(`the refresh function failed ("${remoteCode}"): ${message}`, 'REFRESH_FUNCTION_FAILED');
     this.remoteCode = remoteCode;
+  }
+}
+
+/**
+ * A stored encrypted field (a refresh token, a code verifier) does not decrypt: the ciphertext was
+ * moved from another item or field, altered, truncated, or written under another key. Never retried:
+ * the same bytes fail the same way. The message names the field and the item, never a value.
+ */
+export class DecryptionFailedError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'DECRYPTION_FAILED', options);
+  }
+}
+
+/**
+ * The field encryption key could not be used: KMS was unreachable or throttled, the role may not
+ * use the key, or the key is disabled. Nothing stored was changed; a transient cause clears by itself.
+ */
+export class KeyUnavailableError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'KEY_UNAVAILABLE', options);
   }
 }

@@ -221,8 +221,14 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       if (error instanceof ProviderUnavailableError) throw error;
       throw new ProviderUnavailableError('the provider refused the refresh request; try again later', { cause: error });
     }
-    const saved = await saveRotated(record, tokens, logger);
+    // A refresh token the provider did not rotate is written again (RFC 6749 section 6 keeps it): the
+    // store then seals one that was still stored in plaintext from before field encryption.
     const rotated = tokens.refreshToken !== undefined;
+    const saved = await saveRotated(
+      record,
+      { ...tokens, refreshToken: tokens.refreshToken ?? record.refreshToken },
+      logger,
+    );
     logger.info('tokens refreshed', { userId: record.userId, rotated });
     if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);
     return toAccessToken(saved);
