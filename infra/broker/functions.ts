@@ -15,7 +15,7 @@ import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } fro
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { type ResolvedBrokerProps, runPeriod } from './defaults';
-import { grantClientSecret, grantDueIndex, grantPutEvents, grantSessions, grantTokens } from './grants';
+import { grantClientSecret, grantDueIndex, grantFieldKey, grantPutEvents, grantSessions, grantTokens } from './grants';
 import type { BrokerStorage } from './storage';
 
 /** The repository root: entry files and the lock file are resolved from here, not from the cwd. */
@@ -98,6 +98,8 @@ export function createFunctions(
   });
   // Writes the login attempt; deletes (consumes) a one-time connect link.
   grantSessions(login, storage, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+  // Encrypts the code verifier it stores; never decrypts anything.
+  grantFieldKey(login, storage.fieldKey, { encrypt: ['sessions'] });
   // The handlers read their whole config at start, so login knows the tokens table's name, but it
   // is granted nothing on that table and nothing on the secret.
   login.addEnvironment('TOKENS_TABLE', storage.tokensTable.tableName);
@@ -113,7 +115,10 @@ export function createFunctions(
   });
   // The login attempt is consumed by a conditional delete, exactly once.
   grantSessions(callback, storage, 'dynamodb:DeleteItem');
-  grantTokens(callback, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  // saveLogin is one UpdateItem; the callback never reads a token item.
+  grantTokens(callback, storage, 'dynamodb:UpdateItem');
+  // Decrypts the code verifier, encrypts the refresh token; cannot decrypt a stored refresh token.
+  grantFieldKey(callback, storage.fieldKey, { encrypt: ['tokens'], decrypt: ['sessions'] });
   grantClientSecret(callback, storage.clientSecret);
   // token.connected, token.recovered (a reconnect after reauth_required).
   grantPutEvents(callback, eventBus);
@@ -128,6 +133,7 @@ export function createFunctions(
     environment: common,
   });
   grantTokens(refresh, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  grantFieldKey(refresh, storage.fieldKey, { encrypt: ['tokens'], decrypt: ['tokens'] });
   grantClientSecret(refresh, storage.clientSecret);
   // token.refresh_failed, token.reauth_required, token.recovered.
   grantPutEvents(refresh, eventBus);
@@ -154,6 +160,7 @@ export function createFunctions(
   // GetItem re-reads the due user; UpdateItem takes the lease, stores the refreshed tokens and
   // records failures. No Scan, no Query on the table: due users come from the index only.
   grantTokens(refresher, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  grantFieldKey(refresher, storage.fieldKey, { encrypt: ['tokens'], decrypt: ['tokens'] });
   grantDueIndex(refresher, storage.tokensTable);
   grantClientSecret(refresher, storage.clientSecret);
   grantPutEvents(refresher, eventBus);

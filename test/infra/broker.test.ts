@@ -70,10 +70,11 @@ beforeAll(() => {
 
 describe('Construct: KrogerTokenBroker', () => {
   describe('IAM', () => {
-    it('grants login only its log group, PutItem/DeleteItem on sessions and the table key', () => {
+    it('grants login only its log group, PutItem/DeleteItem on sessions, the table key and field encryption of sessions', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Login'))).toEqual([
         'dynamodb:DeleteItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"sessions"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/LoginLogs.Arn',
       ]);
     });
@@ -84,6 +85,7 @@ describe('Construct: KrogerTokenBroker', () => {
         'dynamodb:Query -> Broker/TokensTable.Arn/index/due',
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:Decrypt,kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"tokens"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefresherLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
       ]);
@@ -123,12 +125,14 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(broker.eventBus.eventBusName).toBe('default');
     });
 
-    it('grants callback the session delete, token read/update, the secret and the table key', () => {
+    it('grants callback the session delete, token update (no read), the secret, the table key and the field key', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Callback'))).toEqual([
         'dynamodb:DeleteItem -> Broker/SessionsTable.Arn',
-        'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        'dynamodb:UpdateItem -> Broker/TokensTable.Arn',
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
+        'kms:Decrypt -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"sessions"}}',
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"tokens"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/CallbackLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
       ]);
@@ -139,6 +143,7 @@ describe('Construct: KrogerTokenBroker', () => {
         'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:Decrypt,kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"tokens"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefreshLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
       ]);
@@ -174,7 +179,10 @@ describe('Construct: KrogerTokenBroker', () => {
     });
 
     it("puts no attribute condition on the broker's own GetItem (the functions read whole items)", () => {
-      const conditioned = allStatements(template).filter((st) => st.Condition !== undefined);
+      // The field key's statements carry an encryption-context condition (test/infra/field-key.test.ts).
+      const conditioned = allStatements(template).filter(
+        (st) => st.Condition !== undefined && [st.Action].flat().some((action) => action.startsWith('dynamodb:')),
+      );
       expect(conditioned.map((st) => st.Action)).toEqual(['dynamodb:GetItem']);
     });
 
@@ -372,6 +380,7 @@ describe('Construct: KrogerTokenBroker', () => {
         SESSIONS_TABLE: 'broker-sessions-table',
         CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kroger-AbCdEf',
         EVENT_BUS_NAME: DEFAULT_BUS_ARN,
+        FIELD_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
       };
       const env: Record<string, string> = {};
       for (const [key, value] of Object.entries<unknown>(fn.Environment.Variables)) {

@@ -250,6 +250,7 @@ describe('Stack: KrogerTokenBrokerStack', () => {
           'CallbackUrl',
           'ClientSecretArn',
           'EventBusArn',
+          'FieldKeyArn',
           'LoginUrl',
           'RefreshFunctionName',
           'RefresherFunctionName',
