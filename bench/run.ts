@@ -4,6 +4,7 @@
  * 1. cold start: each handler bundle `cdk synth` produces against the AWS SDK floor (bench/cold-start.ts)
  * 2. callback latency on the local stack: server-side time against its I/O (bench/callback-latency.ts)
  * 3. refresher cost: DynamoDB read units per cycle as the table grows (bench/refresher-cost.ts)
+ * 4. field encryption: KMS calls per refresh, cold-start cost of the encryption code (bench/kms-calls.ts)
  *
  * Prints a markdown table per section (also saved as bench/results/latest.md), writes
  * bench/results/latest.json with the machine it ran on, and logs progress on stderr. Figures are
@@ -11,7 +12,7 @@
  *
  * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (default 30),
  * BENCH_USERS (default "1000,10000,100000"), BENCH_SEED_BUDGET_SECONDS (default 360),
- * BENCH_SECTIONS (default "cold,callback,refresher").
+ * BENCH_SECTIONS (default "cold,callback,refresher,kms").
  */
 import '../functions/adapters/quiet';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { startDynamoLocal, type DynamoLocalHandle } from '../infra/local/dynamodb-local';
 import { callbackMarkdown, measureCallbackLatency, type CallbackLatencyResult } from './callback-latency';
 import { coldStartMarkdown, measureColdStart, type ColdStartResult } from './cold-start';
+import { kmsCallsMarkdown, measureKmsCalls, type KmsCallsResult } from './kms-calls';
 import { measureRefresherCost, refresherMarkdown, type RefresherCostResult } from './refresher-cost';
 import { progress } from './stats';
 
@@ -39,6 +41,7 @@ export interface BenchResults {
   coldStart?: ColdStartResult;
   callback?: CallbackLatencyResult;
   refresher?: RefresherCostResult;
+  kms?: KmsCallsResult;
   /** Sections that failed, with their error message. */
   readonly errors: Record<string, string>;
 }
@@ -55,7 +58,7 @@ async function main(): Promise<number> {
   const logins = setting('BENCH_LOGINS', 30, 1);
   const seedBudgetSeconds = setting('BENCH_SEED_BUDGET_SECONDS', 360, 1);
   const sizes = (process.env.BENCH_USERS ?? '1000,10000,100000').split(',').map(Number);
-  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,refresher').split(','));
+  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,refresher,kms').split(','));
   const workDir = mkdtempSync(join(tmpdir(), 'kroger-bench-'));
   let dynamo: DynamoLocalHandle | undefined;
   const cleanup = async () => {
@@ -115,6 +118,14 @@ async function main(): Promise<number> {
           refresherMarkdown,
         );
       }
+    }
+    if (sections.has('kms')) {
+      const endpoint = dynamo?.endpoint;
+      results.kms = await section(
+        'kms calls',
+        () => measureKmsCalls(workDir, { dynamoEndpoint: endpoint, importRuns }),
+        kmsCallsMarkdown,
+      );
     }
   } finally {
     await cleanup();

@@ -61,7 +61,13 @@ export async function startDynamoLocal(
         await Promise.race([client.send(new ListTablesCommand({})), exited]);
         break;
       } catch (error) {
-        if (Date.now() > deadline || (error instanceof Error && /Java|exited/.test(error.message))) throw error;
+        if (error instanceof Error && /Java|exited/.test(error.message)) throw error;
+        if (Date.now() > deadline) {
+          // On a loaded machine the JVM can take this long: say so rather than show a bare ECONNREFUSED.
+          throw new Error(
+            `DynamoDB Local did not answer on port ${port} within ${(options.timeoutMs ?? 30_000) / 1000} s (${(error as Error).message})`,
+          );
+        }
         await new Promise((r) => setTimeout(r, 150));
       }
     }
