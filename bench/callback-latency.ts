@@ -15,8 +15,13 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { DeleteItemCommand, type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { readProviderConfig } from '../functions/core/config';
 import { hashBinding } from '../functions/core/login';
+import { createProviderClient } from '../functions/adapters/provider';
+import { DynamoSessionStore } from '../functions/adapters/session-store';
+import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { nextRefreshAt, refreshShard } from '../functions/core/tokens';
 import { completeAuthorization } from '../infra/local/sandbox/headless';
 import type { LocalStack } from '../infra/local/stack';
@@ -64,6 +69,8 @@ export interface CallbackLatencyResult {
   /** Log bytes and lines one callback writes at the deployed level (INFO). */
   readonly logBytesPerCallback: number;
   readonly logLinesPerCallback: number;
+  /** Each I/O call through its adapter against the same request sent raw (medians, ms). */
+  readonly adapters?: AdapterCost[];
   /** CPU profiles, one per request, of each path: means per component (ms per request). */
   readonly profile?: {
     readonly requests: number;
@@ -115,6 +122,57 @@ async function startTrivialServer(body: string): Promise<{ url: string; server: 
   return { url: `http://localhost:${(server.address() as AddressInfo).port}/`, server };
 }
 
+/** The login attempt's conditional delete, as the session store sends it. */
+function directConsume(dynamo: DynamoDBClient, table: string, state: string, bindingValue: string, now: number) {
+  return dynamo.send(
+    new DeleteItemCommand({
+      TableName: table,
+      Key: { id: { S: `attempt#${state}` } },
+      ConditionExpression: 'attribute_exists(id) AND expiresAt > :now AND bindingHash = :hash',
+      ExpressionAttributeValues: { ':now': { N: String(now) }, ':hash': { S: hashBinding(bindingValue) } },
+      ReturnValues: 'ALL_OLD',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    }),
+  );
+}
+
+/** The tokens write: the same attributes as the token store's `saveLogin`, written by hand. */
+function directSave(
+  dynamo: DynamoDBClient,
+  table: string,
+  userId: string,
+  tokens: { accessToken: string; refreshToken: string; tokenType: string; scope: string; expiresAt: number },
+  now: number,
+) {
+  return dynamo.send(
+    new UpdateItemCommand({
+      TableName: table,
+      Key: { userId: { S: userId } },
+      UpdateExpression:
+        'SET profileId = :p, accessToken = :a, refreshToken = :r, tokenType = :t, #scope = :s, expiresAt = :e, ' +
+        '#status = :active, statusAt = :now, consecutiveFailures = :zero, tokensIssuedAt = :now, updatedAt = :now, ' +
+        'refreshShard = :shard, nextRefreshAt = :next, #version = if_not_exists(#version, :zero) + :one, ' +
+        'createdAt = if_not_exists(createdAt, :now) REMOVE statusReason, leaseOwner, leaseUntil, lastRefreshError, #ttl',
+      ExpressionAttributeNames: { '#scope': 'scope', '#status': 'status', '#version': 'version', '#ttl': 'ttl' },
+      ExpressionAttributeValues: {
+        ':p': { S: userId },
+        ':a': { S: tokens.accessToken },
+        ':r': { S: tokens.refreshToken },
+        ':t': { S: tokens.tokenType.toLowerCase() },
+        ':s': { S: tokens.scope },
+        ':e': { N: String(tokens.expiresAt) },
+        ':active': { S: 'active' },
+        ':now': { N: String(now) },
+        ':zero': { N: '0' },
+        ':one': { N: '1' },
+        ':shard': { N: String(refreshShard(userId)) },
+        ':next': { N: String(nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now })) },
+      },
+      ReturnValues: 'UPDATED_OLD',
+    }),
+  );
+}
+
 /**
  * The callback's I/O done directly: the requests the handler must send, built by hand, with
  * nothing around them. Returns each part's duration.
@@ -142,16 +200,7 @@ function directCallback(options: {
       t = now;
     };
     const now = Math.floor(Date.now() / 1000);
-    const consumed = await dynamo.send(
-      new DeleteItemCommand({
-        TableName: env.SESSIONS_TABLE,
-        Key: { id: { S: `attempt#${pending.state}` } },
-        ConditionExpression: 'attribute_exists(id) AND expiresAt > :now AND bindingHash = :hash',
-        ExpressionAttributeValues: { ':now': { N: String(now) }, ':hash': { S: hashBinding(pending.bindingValue) } },
-        ReturnValues: 'ALL_OLD',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
+    const consumed = await directConsume(dynamo, env.SESSIONS_TABLE, pending.state, pending.bindingValue, now);
     const verifier = consumed.Attributes?.codeVerifier?.S;
     lap('consumeAttempt');
 
@@ -186,33 +235,18 @@ function directCallback(options: {
     const profileId = ((await profileRes.json()) as { data: { id: string } }).data.id;
     lap('profile');
 
-    const expiresAt = now + tokens.expires_in;
-    await dynamo.send(
-      new UpdateItemCommand({
-        TableName: env.TOKENS_TABLE,
-        Key: { userId: { S: profileId } },
-        UpdateExpression:
-          'SET profileId = :p, accessToken = :a, refreshToken = :r, tokenType = :t, #scope = :s, expiresAt = :e, ' +
-          '#status = :active, statusAt = :now, consecutiveFailures = :zero, tokensIssuedAt = :now, updatedAt = :now, ' +
-          'refreshShard = :shard, nextRefreshAt = :next, #version = if_not_exists(#version, :zero) + :one, ' +
-          'createdAt = if_not_exists(createdAt, :now) REMOVE statusReason, leaseOwner, leaseUntil, lastRefreshError, #ttl',
-        ExpressionAttributeNames: { '#scope': 'scope', '#status': 'status', '#version': 'version', '#ttl': 'ttl' },
-        ExpressionAttributeValues: {
-          ':p': { S: profileId },
-          ':a': { S: tokens.access_token },
-          ':r': { S: tokens.refresh_token },
-          ':t': { S: tokens.token_type.toLowerCase() },
-          ':s': { S: tokens.scope ?? '' },
-          ':e': { N: String(expiresAt) },
-          ':active': { S: 'active' },
-          ':now': { N: String(now) },
-          ':zero': { N: '0' },
-          ':one': { N: '1' },
-          ':shard': { N: String(refreshShard(profileId)) },
-          ':next': { N: String(nextRefreshAt({ expiresAt, tokensIssuedAt: now })) },
-        },
-        ReturnValues: 'UPDATED_OLD',
-      }),
+    await directSave(
+      dynamo,
+      env.TOKENS_TABLE,
+      profileId,
+      {
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token,
+        tokenType: tokens.token_type,
+        scope: tokens.scope ?? '',
+        expiresAt: now + tokens.expires_in,
+      },
+      now,
     );
     lap('saveTokens');
 
@@ -220,6 +254,120 @@ function directCallback(options: {
     lap('loopback');
     return times;
   };
+}
+
+/** One adapter call against the raw request it makes, on the same client, CPU and wall. */
+export interface AdapterCost {
+  readonly call: string;
+  readonly lives: string;
+  readonly adapterCpuMs: number;
+  readonly rawCpuMs: number;
+  readonly adapterMs: number;
+  readonly rawMs: number;
+}
+
+/**
+ * CPU of each I/O call of the callback through its adapter in `functions/` (what the handler runs)
+ * against the same request sent raw, alternating, `calls` times each: what the adapter code itself
+ * costs. Process CPU time (user + system) from `process.cpuUsage`, which a busy machine does not
+ * inflate as it does wall time. The code exchange cannot be repeated (a code is single-use), so the
+ * token endpoint is measured with the refresh grant, through the same oauth4webapi path.
+ */
+async function measureAdapterCosts(stack: LocalStack, dynamo: DynamoDBClient, calls: number): Promise<AdapterCost[]> {
+  const env = stack.env;
+  const sandbox = stack.sandbox!;
+  const pending = await startLogin(stack, 'bench-adapters');
+  const done = await get(`${stack.baseUrl}/callback${pending.search}`, pending.cookie);
+  if (done.status !== 200) throw new Error(`login for the adapter costs answered ${done.status}`);
+  const sessions = new DynamoSessionStore(dynamo, env.SESSIONS_TABLE);
+  const tokens = new DynamoTokenStore(dynamo, env.TOKENS_TABLE);
+  const client = createProviderClient(readProviderConfig(env), async () => sandbox.clientSecret);
+  const record = await tokens.get('bench-adapters');
+  if (!record) throw new Error('no tokens for the adapter costs');
+  let refreshToken = record.refreshToken;
+  let accessToken = record.accessToken;
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(sandbox.clientId)}:${encodeURIComponent(sandbox.clientSecret)}`).toString('base64')}`;
+  const samples = new Map<string, { cpu: number[]; wall: number[] }>();
+  const measure = async (name: string, fn: () => Promise<unknown>) => {
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    await fn();
+    const wall = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    const entry = samples.get(name) ?? { cpu: [], wall: [] };
+    entry.cpu.push((used.user + used.system) / 1000);
+    entry.wall.push(wall);
+    samples.set(name, entry);
+  };
+  const now = () => Math.floor(Date.now() / 1000);
+  const attempt = async () => {
+    const state = randomBytes(24).toString('base64url');
+    await sessions.putAttempt({
+      state,
+      codeVerifier: 'v'.repeat(43),
+      bindingHash: hashBinding('binding'),
+      expiresAt: now() + 600,
+    });
+    return state;
+  };
+  const set = (i: number) => ({
+    accessToken: `access-${i}`.padEnd(43, 'a'),
+    refreshToken: `refresh-${i}`.padEnd(43, 'r'),
+    tokenType: 'bearer',
+    scope: record.scope,
+    expiresAt: now() + 1800,
+  });
+  for (let i = 0; i < calls; i++) {
+    const a = await attempt();
+    const b = await attempt();
+    await measure('consumeAttempt', () => sessions.consumeAttempt(a, 'binding', now()));
+    await measure('raw consumeAttempt', () => directConsume(dynamo, env.SESSIONS_TABLE, b, 'binding', now()));
+    await measure('saveLogin', () =>
+      tokens.saveLogin({ userId: 'bench-adapter-a', profileId: 'bench-adapter-a', tokens: set(i), now: now() }),
+    );
+    await measure('raw saveLogin', () => directSave(dynamo, env.TOKENS_TABLE, 'bench-adapter-b', set(i), now()));
+    await measure('token endpoint', async () => {
+      const next = await client.refresh({ refreshToken, scope: record.scope });
+      refreshToken = next.refreshToken ?? refreshToken;
+      accessToken = next.accessToken;
+    });
+    await measure('raw token endpoint', async () => {
+      const res = await fetch(`${sandbox.oauth2BaseUrl}/token`, {
+        method: 'POST',
+        headers: {
+          authorization: basic,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+      });
+      const body = (await res.json()) as { refresh_token: string; access_token: string };
+      refreshToken = body.refresh_token;
+      accessToken = body.access_token;
+    });
+    await measure('fetchProfileId', () => client.fetchProfileId(accessToken));
+    await measure('raw fetchProfileId', async () => {
+      const res = await fetch(`${sandbox.apiBaseUrl}/v1/identity/profile`, {
+        headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+      });
+      await res.json();
+    });
+  }
+  const p50 = (name: string, key: 'cpu' | 'wall') => round(median(samples.get(name)![key]), 3);
+  const lives: Record<string, string> = {
+    consumeAttempt: 'functions/adapters/session-store.ts',
+    saveLogin: 'functions/adapters/token-store.ts',
+    'token endpoint': 'functions/adapters/provider.ts + oauth4webapi (refresh grant)',
+    fetchProfileId: 'functions/adapters/provider.ts',
+  };
+  return Object.keys(lives).map((call) => ({
+    call,
+    lives: lives[call],
+    adapterCpuMs: p50(call, 'cpu'),
+    rawCpuMs: p50(`raw ${call}`, 'cpu'),
+    adapterMs: p50(call, 'wall'),
+    rawMs: p50(`raw ${call}`, 'wall'),
+  }));
 }
 
 const spread = (values: number[]): Spread => ({ p50: round(median(values)), p90: round(quantile(values, 0.9)) });
@@ -242,7 +390,7 @@ interface OutsideSplit {
 export async function measureCallbackLatency(
   stack: LocalStack,
   deps: { dynamo: DynamoDBClient; counter: DynamoCounter; logs: LogTap; resultsDir: string },
-  options: { logins: number; warmup: number; profileLogins: number },
+  options: { logins: number; warmup: number; profileLogins: number; adapterCalls: number },
 ): Promise<CallbackLatencyResult> {
   if (!stack.sandbox) throw new Error('the callback bench needs the sandbox provider');
   const { counter, logs } = deps;
@@ -360,6 +508,12 @@ export async function measureCallbackLatency(
       };
     }
 
+    let adapters: AdapterCost[] | undefined;
+    if (options.adapterCalls > 0) {
+      progress(`callback: each I/O call through its adapter vs raw, ${options.adapterCalls} times each...`);
+      adapters = await measureAdapterCosts(stack, deps.dynamo, options.adapterCalls);
+    }
+
     const outsideMs = outsideSplits.map((s) => s.total);
     const pick = (key: keyof OutsideSplit) => spread(outsideSplits.map((s) => s[key]));
     return {
@@ -384,6 +538,7 @@ export async function measureCallbackLatency(
       dynamoRequestsPerCallback: requestsSeen,
       logBytesPerCallback: logBytes,
       logLinesPerCallback: logLines,
+      adapters,
       profile,
     };
   } finally {
@@ -460,12 +615,34 @@ export function callbackMarkdown(result: CallbackLatencyResult): string {
     ),
     '',
     `Ratio of the medians: **${ratio(result.ratio)}** wall (${within ? 'within' : '**over**'} the goal), ${ratio(result.cpuRatio)} CPU. ` +
-      `Each part is its own median, so the parts do not add up to the total exactly. Per callback: DynamoDB requests ` +
+      "Each part is its own median, so the parts do not add up to the total exactly. The callback's I/O is timed at the wire " +
+      "(the SDK client's middleware, fetch's diagnostics events), so building requests and reading answers count in " +
+      "'around the I/O'; the direct parts include them. Per callback: DynamoDB requests " +
       `${Object.entries(result.dynamoRequestsPerCallback)
         .map(([k, v]) => `${v} ${k}`)
         .join(', ')}; ` +
       `${result.logLinesPerCallback} log lines, ${result.logBytesPerCallback} bytes at INFO.`,
   ];
+  if (result.adapters) {
+    lines.push(
+      '',
+      'Each I/O call of the callback through its adapter (the code in `functions/`) against the same request sent raw on the same ' +
+        'client, alternating; medians of process CPU time and wall time per call:',
+      '',
+      table(
+        ['call', 'code', 'adapter CPU', 'raw CPU', 'CPU added', 'adapter wall', 'raw wall'],
+        result.adapters.map((a) => [
+          a.call,
+          a.lives,
+          ms(a.adapterCpuMs),
+          ms(a.rawCpuMs),
+          ms(a.adapterCpuMs - a.rawCpuMs),
+          ms(a.adapterMs),
+          ms(a.rawMs),
+        ]),
+      ),
+    );
+  }
   if (result.profile) {
     const { outside, direct, requests } = result.profile;
     const names = [...new Set([...outside.components, ...direct.components].map((c) => c.name))];

@@ -119,8 +119,8 @@ function markdownToHtml(markdown: string): string {
   const inline = (text: string) =>
     escapeHtml(text)
       .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
-      .replace(/`([^`]+)`/g, '<code>$1</code>')
-      .replace(/&lt;br&gt;/g, '<br>');
+      .replace(/&#96;(.+?)&#96;/g, '<code>$1</code>')
+      .replace(/&#60;br&#62;/g, '<br>');
   const out: string[] = [];
   const blocks = markdown.split(/\n{2,}/);
   for (const block of blocks) {

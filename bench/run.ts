@@ -178,7 +178,7 @@ async function main(): Promise<number> {
               measureCallbackLatency(
                 b.stack,
                 { dynamo: b.handlerDynamo, counter: b.counter, logs: b.logs, resultsDir: RESULTS_DIR },
-                { logins, warmup: 5, profileLogins: quick ? 10 : 30 },
+                { logins, warmup: 5, profileLogins: quick ? 10 : 30, adapterCalls: quick ? 30 : 100 },
               ),
             callbackMarkdown,
           );
