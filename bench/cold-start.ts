@@ -75,8 +75,16 @@ export interface BundleMeasurement {
   readonly byNode: Array<{
     readonly node: string;
     readonly version: string;
+    /** Wall time of the import. */
     readonly importMs: ImportTimes;
     readonly ratio: number;
+    /**
+     * CPU time of the import (user + system, all threads of the child): what a busy machine does
+     * not inflate, so the figure the goal is judged on; on an idle machine the import is CPU-bound
+     * and wall time follows it.
+     */
+    readonly cpuMs: ImportTimes;
+    readonly cpuRatio: number;
   }>;
   /** Size of the same entry rebuilt here with {@link CONSTRUCT_ESBUILD_OPTIONS}. */
   readonly rebuiltBytes?: number;
@@ -119,8 +127,8 @@ interface Target {
   env: Record<string, string>;
   metafile?: Metafile;
   rebuiltBytes?: number;
-  /** Import times as deployed, by Node binary label; and without NODE_OPTIONS (machine's Node). */
-  times: { byNode: Record<string, number[]>; noMaps: number[] };
+  /** Import times as deployed, by Node binary label (wall, and CPU in `cpuByNode`); without NODE_OPTIONS (machine's Node). */
+  times: { byNode: Record<string, number[]>; cpuByNode: Record<string, number[]>; noMaps: number[] };
   /** The entry rebuilt without its dynamically imported packages, when it has any. */
   lazyVariant?: Target & { packages: string[] };
 }
@@ -136,7 +144,11 @@ export async function measureColdStart(
   nodes: readonly NodeBinary[],
   nodeSkipped?: string,
 ): Promise<ColdStartResult> {
-  const emptyTimes = () => ({ byNode: Object.fromEntries(nodes.map((n) => [n.label, [] as number[]])), noMaps: [] });
+  const emptyTimes = () => ({
+    byNode: Object.fromEntries(nodes.map((n) => [n.label, [] as number[]])),
+    cpuByNode: Object.fromEntries(nodes.map((n) => [n.label, [] as number[]])),
+    noMaps: [],
+  });
   const outDir = join(workDir, 'cdk.out');
   progress('cold start: cdk synth (bundles every handler with esbuild)...');
   const synthStarted = performance.now();
@@ -206,9 +218,12 @@ export async function measureColdStart(
     timer,
     [
       "import { pathToFileURL } from 'node:url';",
+      'const cpu = process.cpuUsage();',
       'const started = performance.now();',
       'await import(pathToFileURL(process.argv[2]).href);',
-      'process.stdout.write(JSON.stringify({ ms: performance.now() - started }));',
+      'const ms = performance.now() - started;',
+      'const used = process.cpuUsage(cpu);',
+      'process.stdout.write(JSON.stringify({ ms, cpuMs: (used.user + used.system) / 1000 }));',
     ].join('\n'),
   );
   const targets = [floor, ...handlers, ...handlers.flatMap((h) => (h.lazyVariant ? [h.lazyVariant] : []))];
@@ -219,11 +234,13 @@ export async function measureColdStart(
       // Each Node binary right after the other on the same bundle, alternating which goes first.
       const order = pass % 2 === 0 ? nodes : [...nodes].reverse();
       for (const node of order) {
-        target.times.byNode[node.label].push(await importTime(node.path, timer, target.file, target.env));
+        const measured = await importTime(node.path, timer, target.file, target.env);
+        target.times.byNode[node.label].push(measured.ms);
+        target.times.cpuByNode[node.label].push(measured.cpuMs);
       }
       if (nodeOptions !== undefined) {
         const { NODE_OPTIONS: _dropped, ...withoutMaps } = target.env;
-        target.times.noMaps.push(await importTime(nodes[0].path, timer, target.file, withoutMaps));
+        target.times.noMaps.push((await importTime(nodes[0].path, timer, target.file, withoutMaps)).ms);
       }
     }
     progress(`cold start: import round ${pass + 1}/${runs} done`);
@@ -283,7 +300,7 @@ function findHandlerBundles(outDir: string): Target[] {
         file,
         displayPath: relative(outDir, file),
         env: lambdaEnv(name, harmless(variables)),
-        times: { byNode: {}, noMaps: [] },
+        times: { byNode: {}, cpuByNode: {}, noMaps: [] },
       });
     }
   }
@@ -320,10 +337,15 @@ function lambdaEnv(name: string, fnEnv: Record<string, string>): Record<string, 
 }
 
 /** Imports `bundle` in a fresh Node process and returns how long the import took inside it. */
-async function importTime(node: string, timer: string, bundle: string, env: Record<string, string>): Promise<number> {
+async function importTime(
+  node: string,
+  timer: string,
+  bundle: string,
+  env: Record<string, string>,
+): Promise<{ ms: number; cpuMs: number }> {
   try {
     const { stdout } = await run(node, [timer, bundle], { env, timeout: 60_000 });
-    return (JSON.parse(stdout) as { ms: number }).ms;
+    return JSON.parse(stdout) as { ms: number; cpuMs: number };
   } catch (error) {
     const { stderr } = error as { stderr?: string };
     throw new Error(`importing ${bundle} failed: ${(stderr ?? String(error)).trim().slice(0, 2000)}`);
@@ -385,6 +407,8 @@ function summarize(
       version: node.version,
       importMs: times(own),
       ratio: round(median(own) / median(floorTimes.times.byNode[node.label]), 3),
+      cpuMs: times(target.times.cpuByNode[node.label]),
+      cpuRatio: round(median(target.times.cpuByNode[node.label]) / median(floorTimes.times.cpuByNode[node.label]), 3),
     };
   });
   const noMaps = target.times.noMaps.length > 0 ? times(target.times.noMaps) : undefined;
@@ -434,7 +458,8 @@ export function coldStartMarkdown(result: ColdStartResult): string {
     `Import time of each bundle in a fresh \`node\` (median and p90 of ${result.runsPerBundle} runs), under ` +
       `${result.nodes.map((n) => n.label).join(' and ')}, interleaved: every bundle round robin, each Node right after the other ` +
       `on the same bundle. Lambda runs these bundles on Node 24 (arm64; the x64 build runs here). ` +
-      `Each ratio is against the floor under the same Node. Environment: the function's, from the template` +
+      `Each ratio is against the floor under the same Node. CPU time (user + system of the child, around the import) is what ` +
+      `the goal is judged on: on this shared machine wall time moves with the other work on it, CPU time much less. Environment: the function's, from the template` +
       `${result.nodeOptions ? `, including \`NODE_OPTIONS=${result.nodeOptions}\`` : ' (no `NODE_OPTIONS`)'}. Goal: ratio ≤ ${result.goal.toFixed(2)}x.`,
     '',
     table(
@@ -442,9 +467,9 @@ export function coldStartMarkdown(result: ColdStartResult): string {
         'bundle',
         'bytes',
         'gzip bytes',
-        ...result.nodes.flatMap((n) => [`${n.label}: p50`, 'p90', 'ratio']),
-        'within goal',
-        ...(withMaps ? ['p50 without NODE_OPTIONS', 'ratio'] : []),
+        ...result.nodes.flatMap((n) => [`${n.label}: CPU p50`, 'ratio', 'wall p50', 'p90', 'ratio']),
+        'within goal (CPU)',
+        ...(withMaps ? ['wall p50 without NODE_OPTIONS', 'ratio'] : []),
       ],
       all.map((m) => {
         const isFloor = m === result.floor;
@@ -453,11 +478,13 @@ export function coldStartMarkdown(result: ColdStartResult): string {
           int(m.bytes),
           int(m.gzipBytes),
           ...m.byNode.flatMap((n) => [
+            `${n.cpuMs.p50.toFixed(1)} ms`,
+            isFloor ? '1.00x' : ratio(n.cpuRatio),
             `${n.importMs.p50.toFixed(1)} ms`,
             `${n.importMs.p90.toFixed(1)} ms`,
             isFloor ? '1.00x' : ratio(n.ratio),
           ]),
-          isFloor ? '' : m.byNode.every((n) => withinGoal(n.ratio)) ? 'yes' : '**no**',
+          isFloor ? '' : m.byNode.every((n) => withinGoal(n.cpuRatio)) ? 'yes' : '**no**',
           ...(withMaps && m.importMsNoSourceMaps
             ? [`${m.importMsNoSourceMaps.p50.toFixed(1)} ms`, isFloor ? '1.00x' : ratio(m.ratioNoSourceMaps ?? 0)]
             : []),
@@ -500,7 +527,7 @@ export function coldStartMarkdown(result: ColdStartResult): string {
   )) {
     lines.push(
       '',
-      `${handler.name} is over the goal (${handler.byNode.map((n) => `${ratio(n.ratio)} on ${n.node}`).join(', ')}). What its bundle adds over the floor (esbuild metafile, bytes in output):`,
+      `${handler.name} is over the goal (CPU ${handler.byNode.map((n) => `${ratio(n.cpuRatio)} on ${n.node}`).join(', ')}). What its bundle adds over the floor (esbuild metafile, bytes in output):`,
       '',
       table(
         ['input', 'bytes added'],
