@@ -205,7 +205,8 @@ export async function measureReadPath(
     target: typeof deployed,
     reads: number,
     before?: () => Promise<void>,
-  ): Promise<PathResult & { runs: DynamoRequest[][] }> => {
+    after?: () => void,
+  ): Promise<PathResult & { runs: DynamoRequest[][]; times: number[] }> => {
     const times: number[] = [];
     const runs: DynamoRequest[][] = [];
     const calls0 = await providerCalls();
@@ -219,6 +220,7 @@ export async function measureReadPath(
       if (i < 2) continue; // warm-up
       times.push(ms);
       runs.push(counter.since(mark).filter((r) => r.client === 'reader' || r.client === 'handler'));
+      after?.();
     }
     const calls = (await providerCalls()) - calls0;
     // Units in a separate, counted run (asking for ConsumedCapacity changes the requests a little).
@@ -235,6 +237,7 @@ export async function measureReadPath(
       writeUnits: units.reduce((s, r) => s + (r.writeUnits ?? 0), 0),
       readUnits: units.reduce((s, r) => s + (r.readUnits ?? 0), 0),
       runs,
+      times,
     };
   };
 
@@ -295,10 +298,17 @@ export async function measureReadPath(
   const clock = new HttpClock();
   clock.start();
   const logBefore = logs.bytes;
-  const expiredRun = await sequential('expired', deployed, options.expiredReads, async () => {
-    await expire();
-    clock.clear();
-  });
+  const providerMs: number[] = [];
+  const expiredRun = await sequential(
+    'expired',
+    deployed,
+    options.expiredReads,
+    async () => {
+      await expire();
+      clock.clear();
+    },
+    () => providerMs.push(clock.take('/token').reduce((sum, v) => sum + v, 0)),
+  );
   // Refresh function log lines of one refresh (the last, counted run's share).
   const refreshLogBytes = Math.round((logs.bytes - logBefore) / (options.expiredReads + 3));
   clock.stop();
@@ -311,10 +321,16 @@ export async function measureReadPath(
     'refresh fn: save the tokens': [],
     'reader: re-read': [],
   };
-  for (const run of expiredRun.runs) {
-    const names = Object.keys(steps);
+  steps['provider: POST /token'] = providerMs;
+  steps['the rest: invoke (JSON both ways), handler and flow code, SDK and fetch work around the wire'] = [];
+  expiredRun.runs.forEach((run, k) => {
+    const names = Object.keys(steps).slice(0, 5);
     for (let i = 0; i < names.length; i++) steps[names[i]].push(stepOf(run, i));
-  }
+    const known = run.reduce((sum, r) => sum + r.ms, 0) + (providerMs[k] ?? 0);
+    steps['the rest: invoke (JSON both ways), handler and flow code, SDK and fetch work around the wire'].push(
+      expiredRun.times[k] - known,
+    );
+  });
   const stepMedians = Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(median(v), 2)]));
 
   progress(`read path: ${options.rounds} rounds of ${options.readers} concurrent readers of one expired token...`);
@@ -325,9 +341,9 @@ export async function measureReadPath(
   const leaseFirstConcurrent = await concurrent(leaseFirst);
   readerDynamo.destroy();
 
-  const { runs: _fr, ...freshResult } = fresh;
-  const { runs: _er, ...expiredResult } = expiredRun;
-  const { runs: _lr, ...leaseFirstResult } = leaseFirstExpired;
+  const { runs: _fr, times: _ft, ...freshResult } = fresh;
+  const { runs: _er, times: _et, ...expiredResult } = expiredRun;
+  const { runs: _lr, times: _lt, ...leaseFirstResult } = leaseFirstExpired;
   return {
     fresh: freshResult,
     expired: { ...expiredResult, steps: stepMedians },
@@ -392,7 +408,7 @@ export function readPathMarkdown(result: ReadPathResult): string {
     '',
     `Steps of the expired path (medians): ${Object.entries(result.expired.steps)
       .map(([k, v]) => `${k} ${ms(v)}`)
-      .join(', ')}; the rest is the provider call and the code around. ` +
+      .join(', ')}. ` +
       `The refresh function's first read returns the item the reader has just read, and the lease update returns it again: ` +
       `taking the lease first saves one strongly consistent read per refresh.`,
     '',
