@@ -61,6 +61,12 @@ export interface CallbackLatencyResult {
   readonly cpuMs: { readonly outside: Spread; readonly direct: Spread };
   /** median(outside) / median(direct). */
   readonly ratio: number;
+  /**
+   * Two figures less moved by a busy machine: the median of each pair's own ratio (the two runs of a
+   * pair are adjacent in time) and the ratio of the 10th percentiles (the least disturbed runs).
+   */
+  readonly pairRatio: number;
+  readonly p10Ratio: number;
   /** The same for CPU time: less sensitive to a busy machine than wall time. */
   readonly cpuRatio: number;
   readonly goal: number;
@@ -533,6 +539,8 @@ export async function measureCallbackLatency(
       directParts: Object.fromEntries(DIRECT_PARTS.map((p) => [p, spread(parts[p])])) as Record<DirectPart, Spread>,
       cpuMs: { outside: spread(outsideCpu), direct: spread(directCpu) },
       ratio: round(median(outsideMs) / median(directMs), 3),
+      pairRatio: round(median(outsideMs.map((ms, i) => ms / directMs[i])), 3),
+      p10Ratio: round(quantile(outsideMs, 0.1) / quantile(directMs, 0.1), 3),
       cpuRatio: round(median(outsideCpu) / median(directCpu), 3),
       goal: CALLBACK_GOAL,
       dynamoRequestsPerCallback: requestsSeen,
@@ -614,7 +622,8 @@ export function callbackMarkdown(result: CallbackLatencyResult): string {
       ],
     ),
     '',
-    `Ratio of the medians: **${ratio(result.ratio)}** wall (${within ? 'within' : '**over**'} the goal), ${ratio(result.cpuRatio)} CPU. ` +
+    `Ratio of the medians: **${ratio(result.ratio)}** wall (${within ? 'within' : '**over**'} the goal), ${ratio(result.cpuRatio)} CPU; ` +
+      `median of the pairs' own ratios ${ratio(result.pairRatio)}, ratio of the 10th percentiles ${ratio(result.p10Ratio)}. ` +
       "Each part is its own median, so the parts do not add up to the total exactly. The callback's I/O is timed at the wire " +
       "(the SDK client's middleware, fetch's diagnostics events), so building requests and reading answers count in " +
       "'around the I/O'; the direct parts include them. Per callback: DynamoDB requests " +

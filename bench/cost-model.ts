@@ -92,8 +92,11 @@ export const ASSUMPTIONS = {
    * function, one reader service.
    */
   kmsPrincipals: 3,
-  /** CloudWatch alarms and custom metrics the construct creates (refresher metrics: due, refreshed, failed, reauth, deferred). */
-  alarms: 4,
+  /**
+   * CloudWatch alarms and custom metrics the construct creates: errors and throttles of three
+   * functions, API 5xx, three on the refresher; metrics due, refreshed, failed, reauth, deferred.
+   */
+  alarms: 10,
   customMetrics: 5,
 } as const;
 
