@@ -22,7 +22,7 @@ import {
 import { ensureLocalKeyFile } from '../../functions/adapters/local-key';
 import { ensureTables } from '../../functions/adapters/tables';
 import { createCallbackHandler, createLoginHandler, createScheduledRefresherHandler } from '../../functions/handlers';
-import { createServices, dynamoClient } from '../../functions/services';
+import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter, createStartupGate } from './http-adapter';
 import { portInUse } from './ports';
@@ -37,6 +37,8 @@ export interface LocalStack {
   readonly env: Record<string, string>;
   readonly sandbox?: SandboxHandle;
   readonly dynamo?: DynamoLocalHandle;
+  /** The services the handlers were built from (their DynamoDB client, logger, ...): for tests and the bench. */
+  readonly services: Services;
   stop(): Promise<void>;
 }
 
@@ -228,6 +230,7 @@ export async function startLocalStack(
       env: publicEnv,
       sandbox,
       dynamo,
+      services,
       stop: stopAll,
     };
     return stack;
