@@ -4,6 +4,7 @@
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -40,7 +41,7 @@ export interface KrogerTokenBrokerStackProps extends StackProps {
    * `clientId` also falls back to the `CLIENT_ID` environment variable, and synth fails without
    * one. In context,
    * `refreshSchedule` and `refreshWindow` are whole minutes, `refresherReservedConcurrency` is a
-   * whole number and `eventBusName` names the bus.
+   * whole number, `logRetention` is days and `eventBusName` names the bus.
    * @default - everything from context
    */
   readonly broker?: BrokerSettings;
@@ -193,6 +194,13 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     return value === undefined ? undefined : Duration.minutes(value);
   };
   const refreshEvery = minutes('refreshSchedule');
+  const retentionDays = wholeNumber('logRetention');
+  const allowedRetention = Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number');
+  if (retentionDays !== undefined && !allowedRetention.includes(retentionDays)) {
+    throw new Error(
+      `context "logRetention" must be a number of days CloudWatch Logs offers (${allowedRetention.join(', ')}; ${logs.RetentionDays.INFINITE} keeps logs forever), got ${retentionDays}`,
+    );
+  }
   const removal = str('removalPolicy');
   const removalPolicies: Record<string, RemovalPolicy> = {
     retain: RemovalPolicy.RETAIN,
@@ -221,6 +229,7 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     refreshConcurrency: wholeNumber('refreshConcurrency', 64),
     refresherReservedConcurrency: wholeNumber('refresherReservedConcurrency'),
     eventBusName: str('eventBusName'),
+    logRetention: retentionDays as logs.RetentionDays | undefined,
   });
 }
 

@@ -111,6 +111,24 @@ describe('Stack: KrogerTokenBrokerStack', () => {
     });
   });
 
+  describe('Feature: log retention from context (logRetention, days)', () => {
+    it('sets the retention of every function log group and the API access logs', () => {
+      const template = Template.fromStack(
+        new KrogerTokenBrokerStack(newApp({ clientId: 'x', logRetention: '90' }, false), 'Retention'),
+      );
+      const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
+      // Login, Callback, Refresh, Refresher and the API access logs.
+      expect(groups).toHaveLength(5);
+      for (const group of groups) expect(group.Properties.RetentionInDays).toBe(90);
+    });
+
+    it('rejects a number of days CloudWatch Logs does not offer, listing the ones it does', () => {
+      expect(() => new KrogerTokenBrokerStack(newApp({ clientId: 'x', logRetention: '10' }, false), 'Bad')).toThrow(
+        /context "logRetention" must be a number of days CloudWatch Logs offers \(1, 3, 5, 7, 14, 30, .*got 10/,
+      );
+    });
+  });
+
   describe('Feature: staging and production as two stacks (stackName)', () => {
     let staging: Template;
     let production: Template;
