@@ -24,7 +24,7 @@ import {
   createLoginHandler,
   createScheduledRefresherHandler,
 } from '../../functions/handlers';
-import { createServices, dynamoClient } from '../../functions/services';
+import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter } from './http-adapter';
 import { portInUse } from './ports';
@@ -40,6 +40,8 @@ export interface LocalStack {
   readonly env: Record<string, string>;
   readonly sandbox?: SandboxHandle;
   readonly dynamo?: DynamoLocalHandle;
+  /** The services the handlers were built from (their DynamoDB client, logger, ...): for tests and the bench. */
+  readonly services: Services;
   stop(): Promise<void>;
 }
 
@@ -203,6 +205,7 @@ export async function startLocalStack(
       env: publicEnv,
       sandbox,
       dynamo,
+      services,
       stop: stopAll,
     };
     return stack;
