@@ -103,8 +103,12 @@ export interface TokenStore {
     now: number;
     deleteAfter: number;
   }): Promise<void>;
-  /** Deletes the user's item; returns it as it was, or undefined if there was none. */
-  delete(userId: string): Promise<TokenRecord | undefined>;
+  /**
+   * Deletes the user's item; returns it as it was, or undefined if there was none.
+   * @param options.withRefreshToken decrypt the deleted refresh token, to revoke it (needs the field
+   *   key) @default true; false returns it as `''` and needs no key: the item is deleted either way
+   */
+  delete(userId: string, options?: { withRefreshToken?: boolean }): Promise<TokenRecord | undefined>;
   /** Lists users (a scan: for the operator's CLI, not for request paths). */
   list(): AsyncIterable<TokenSummary>;
   /**
@@ -445,11 +449,14 @@ export class DynamoTokenStore implements TokenStore {
     );
   }
 
-  async delete(userId: string): Promise<TokenRecord | undefined> {
+  async delete(userId: string, options: { withRefreshToken?: boolean } = {}): Promise<TokenRecord | undefined> {
     const out = await this.client.send(
       new DeleteItemCommand({ TableName: this.table, Key: { userId: { S: userId } }, ReturnValues: 'ALL_OLD' }),
     );
-    return out.Attributes ? this.decrypted(out.Attributes) : undefined;
+    if (!out.Attributes) return undefined;
+    return options.withRefreshToken === false
+      ? { ...toRecord(out.Attributes), refreshToken: '' }
+      : this.decrypted(out.Attributes);
   }
 
   async *list(): AsyncIterable<TokenSummary> {

@@ -172,7 +172,8 @@ export async function runCli(
       }
       case 'disconnect': {
         const userId = needArg(args, 'user id');
-        const removed = await tokens.delete(userId);
+        // Against a stack nothing is revoked, so the refresh token is not decrypted (no field key needed).
+        const removed = await tokens.delete(userId, { withRefreshToken: !stack });
         if (!removed) throw new UnknownUserError(userId);
         if (stack) {
           // The deployed CLI holds no client secret, and revocation needs client authentication.

@@ -6,7 +6,9 @@
  * another item does not decrypt; items stored in plaintext before encryption keep working and are
  * sealed by their next write, so nobody is logged out by the upgrade.
  */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { type AttributeValue, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import { DecryptionFailedError } from '../../functions/core/errors';
 import { s256 } from '../../functions/core/login';
@@ -16,6 +18,7 @@ import { createProviderClient } from '../../functions/adapters/provider';
 import { DynamoTokenStore } from '../../functions/adapters/token-store';
 import { handleLogin } from '../../functions/flows/login-flow';
 import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/single-flight-refresh';
+import { runCli } from '../../functions/reader/cli';
 import { createTokenReader } from '../../functions/reader/index';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser } from '../support/connect';
@@ -169,6 +172,50 @@ describe('At rest: the tokens table', () => {
     );
 
     await expect(elsewhere.get('rest-other-key')).rejects.toThrow(/was not wrapped by this local key file/);
+  });
+});
+
+describe('At rest: operators without the field key', () => {
+  it('disconnect against a deployed stack deletes a sealed item without needing the field key', async () => {
+    await connect('rest-disconnect');
+    const cloudFormation = mockClient(CloudFormationClient);
+    try {
+      // The stack's outputs name its tables; they name no key: the operator's CLI gets none.
+      cloudFormation.on(DescribeStacksCommand).resolves({
+        Stacks: [
+          {
+            StackName: 'broker',
+            StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/broker/1',
+            StackStatus: 'UPDATE_COMPLETE',
+            CreationTime: new Date(),
+            Outputs: [
+              { OutputKey: 'TokensTableName', OutputValue: stores.config.tokensTable },
+              { OutputKey: 'SessionsTableName', OutputValue: stores.config.sessionsTable },
+              { OutputKey: 'RefreshFunctionName', OutputValue: 'broker-refresh' },
+              { OutputKey: 'LoginUrl', OutputValue: 'https://auth.example.com/login' },
+            ],
+          },
+        ],
+      });
+      const out: string[] = [];
+      const err: string[] = [];
+
+      const code = await runCli(
+        ['--stack', 'broker', 'disconnect', 'rest-disconnect'],
+        {},
+        { out: (line) => out.push(line), err: (line) => err.push(line) },
+        { dynamo: stores.client },
+      );
+
+      expect({ code, out }).toEqual({
+        code: 0,
+        out: [JSON.stringify({ userId: 'rest-disconnect', disconnected: true, revoked: false })],
+      });
+      expect(err.join('\n')).not.toMatch(/FIELD_KEY/);
+      expect(await stores.tokens.get('rest-disconnect')).toBeUndefined();
+    } finally {
+      cloudFormation.restore();
+    }
   });
 });
 
