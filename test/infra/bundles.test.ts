@@ -76,6 +76,9 @@ function lambdaEnvironment(name: (typeof FUNCTIONS)[number], overrides: Record<s
     CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:bundles-AbCdEf',
     TOKENS_TABLE: stores.config.tokensTable,
     SESSIONS_TABLE: stores.config.sessionsTable,
+    // FIELD_KEY_ARN is a deploy-time reference (and KMS is not reachable here): a local key file stands
+    // in, through the same envelope code.
+    FIELD_KEY_FILE: stores.fieldKeyFile,
   };
   for (const [key, value] of Object.entries(variables)) if (typeof value === 'string') env[key] = value;
   for (const [key, value] of Object.entries(overrides)) {
