@@ -8,7 +8,6 @@
  * they would import), and an entry that asks at init fails at init when its configuration is bad.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
 import {
   type Env,
   type ProviderConfig,
@@ -23,8 +22,7 @@ import { createDynamoClient } from './adapters/dynamo';
 import { createEventPublisher } from './adapters/event-bus';
 import type { EventPublisher } from './adapters/events';
 import { createFieldCipher, type FieldCipher, lazyFieldCipher } from './adapters/field-cipher';
-import { kmsKeyProvider } from './adapters/kms-key';
-import { localKeyProvider, readLocalKeyFile } from './adapters/local-key';
+import { createFieldKeyProvider } from './adapters/field-key';
 import { createLogger, type Logger } from './adapters/logger';
 import { createProviderClient, type ProviderClient } from './adapters/provider';
 import { createSecretSource, type SecretSource } from './adapters/secret';
@@ -84,18 +82,12 @@ export const dynamoClient = (services: Services): DynamoDBClient =>
  * The cipher of refresh tokens and code verifiers: data keys from KMS when `FIELD_KEY_ARN` is set (the
  * stack sets it on the functions it lets use the key), else from the local key file `FIELD_KEY_FILE`
  * (`npm start` creates one). The setting is read, and a local key file is read and checked, on the
- * first call: a handler that encrypts or decrypts calls this at init to fail there.
+ * first call: a handler that encrypts or decrypts calls this at init to fail there. The KMS client is
+ * loaded on the first data-key request (adapters/field-key.ts).
  * @throws {ConfigError} neither setting, both, a malformed ARN, or a missing, unreadable or open key file
  */
 export const fieldCipher = (services: Services): FieldCipher =>
-  services.once('fieldCipher', () => {
-    const config = readFieldKeyConfig(services.env);
-    const provider =
-      config.kind === 'kms'
-        ? kmsKeyProvider(config.keyArn, new KMSClient({ region: config.region }))
-        : localKeyProvider(readLocalKeyFile(config.file));
-    return createFieldCipher(provider);
-  });
+  services.once('fieldCipher', () => createFieldCipher(createFieldKeyProvider(readFieldKeyConfig(services.env))));
 
 /** The tokens table. Its cipher is built on first use: a token reader never decrypts anything. */
 export const tokenStore = (services: Services): TokenStore =>
