@@ -4,6 +4,8 @@
  * configuration its handler needs at once, so a bad value fails the init, naming the variable.
  */
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+// Static on purpose: the bundler keeps only the KMS commands used (adapters/field-key.ts).
+import { createKmsKeyProvider } from './adapters/kms-key';
 import { readFlowConfig, readIntSetting } from './core/config';
 import { HEALTH_PATH, healthResult, readBrokerVersion } from './core/health';
 import type { HttpResult } from './core/http';
@@ -39,7 +41,7 @@ export function createLoginHandler(services: Services): HttpHandler {
     sessions: sessionStore(services),
     logger: services.logger,
   };
-  fieldCipher(services);
+  fieldCipher(services, createKmsKeyProvider);
   return (event) => handleLogin(event, deps);
 }
 
@@ -78,7 +80,7 @@ export function createCallbackHandler(services: Services): HttpHandler {
     events: eventPublisher(services),
     logger: services.logger,
   };
-  fieldCipher(services);
+  fieldCipher(services, createKmsKeyProvider);
   return (event) => handleCallback(event, deps);
 }
 
@@ -86,7 +88,7 @@ export function createCallbackHandler(services: Services): HttpHandler {
 export function createRefreshFunctionHandler(services: Services): (event: unknown) => Promise<RefreshFunctionResult> {
   secretSource(services);
   const deps = { refresher: tokenRefresher(services), logger: services.logger };
-  fieldCipher(services);
+  fieldCipher(services, createKmsKeyProvider);
   return (event) => handleRefreshRequest(event, deps);
 }
 
@@ -106,7 +108,7 @@ export function createScheduledRefresherHandler(
   const concurrency = setting('REFRESH_CONCURRENCY');
   secretSource(services);
   const deps = { tokens: tokenStore(services), refresher: tokenRefresher(services), logger: services.logger };
-  fieldCipher(services);
+  fieldCipher(services, createKmsKeyProvider);
   return (_event, context) => {
     const remaining = context?.getRemainingTimeInMillis?.();
     const deadlineMs = remaining === undefined ? undefined : Date.now() + remaining - REFRESHER_STOP_BEFORE_TIMEOUT_MS;

@@ -13,7 +13,7 @@ import {
   GenerateDataKeyCommand,
   IncorrectKeyException,
   InvalidCiphertextException,
-  type KMSClient,
+  KMSClient,
 } from '@aws-sdk/client-kms';
 import type { FieldPurpose } from '../core/envelope';
 import { DATA_KEY_BYTES } from '../core/envelope';
@@ -86,4 +86,12 @@ export function kmsKeyProvider(keyArn: string, client: Pick<KMSClient, 'send'>):
       return Buffer.from(out.Plaintext);
     },
   };
+}
+
+/**
+ * A {@link DataKeyProvider} over a new KMS client for the key's region (a `KmsKeyProviderFactory`).
+ * Import it statically where it is used: the bundler then keeps only the two commands called.
+ */
+export function createKmsKeyProvider(keyArn: string, region: string): DataKeyProvider {
+  return kmsKeyProvider(keyArn, new KMSClient({ region }));
 }

@@ -29,6 +29,7 @@ import {
 import { createLogger } from '../adapters/logger';
 import { createServices, dynamoClient, providerClient, type Services, tokenStore } from '../services';
 import { envFromStack } from './deployed-stack';
+import { kmsKeyProviderOnDemand } from './kms-on-demand';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
 
@@ -147,7 +148,7 @@ export async function runCli(
     const [command, ...args] = flags.rest;
     if (!command) throw new UsageError(USAGE);
     env = await targetEnv(givenEnv, flags.stack, flags.region);
-    services = createServices(env, { logger, dynamo: options.dynamo });
+    services = createServices(env, { logger, dynamo: options.dynamo, kmsKeyProvider: kmsKeyProviderOnDemand });
     const dynamo = dynamoClient(services);
     const tokens = tokenStore(services);
     switch (command) {

@@ -38,6 +38,7 @@ import { DEFAULT_MARGIN_SECONDS, isFresh } from '../core/tokens';
 import { createLogger, type Logger } from '../adapters/logger';
 import { type AccessToken, toAccessToken, type GetTokenOptions } from '../flows/single-flight-refresh';
 import { createServices, providerConfig, sessionStore, tokenRefresher, tokenStore } from '../services';
+import { kmsKeyProviderOnDemand } from './kms-on-demand';
 
 export {
   ArgumentError,
@@ -120,7 +121,8 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
   const env = options.env ?? process.env;
   const logger =
     options.logger ?? createLogger({ level: env.LOG_LEVEL ?? 'warn', base: { service: 'kroger-token-reader' } });
-  const services = createServices(env, { logger, dynamo: options.dynamo });
+  // KMS is loaded only if an in-process refresh ever decrypts: a remote reader never does.
+  const services = createServices(env, { logger, dynamo: options.dynamo, kmsKeyProvider: kmsKeyProviderOnDemand });
   const tokens = tokenStore(services);
   const functionName = env.REFRESH_FUNCTION_NAME?.trim();
 

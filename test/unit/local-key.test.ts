@@ -12,6 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { readFieldKeyConfig, readStoreConfig } from '../../functions/core/config';
 import { ConfigError, DecryptionFailedError } from '../../functions/core/errors';
 import { createFieldCipher } from '../../functions/adapters/field-cipher';
+import { createKmsKeyProvider } from '../../functions/adapters/kms-key';
 import { ensureLocalKeyFile, localKeyProvider, readLocalKeyFile } from '../../functions/adapters/local-key';
 import {
   createCallbackHandler,
@@ -178,7 +179,7 @@ describe('Function: fieldCipher (composition root)', () => {
     const kms = mockClient(KMSClient);
     kms.on(GenerateDataKeyCommand).resolves({ Plaintext: new Uint8Array(32), CiphertextBlob: new Uint8Array(8) });
     try {
-      const cipher = fieldCipher(createServices({ FIELD_KEY_ARN: KEY_ARN }));
+      const cipher = fieldCipher(createServices({ FIELD_KEY_ARN: KEY_ARN }), createKmsKeyProvider);
       expect(kms.calls()).toHaveLength(0);
 
       const stored = await cipher.encrypt({ purpose: 'tokens', field: 'refreshToken', id: 'u1' }, 'x');
