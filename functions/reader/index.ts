@@ -21,6 +21,7 @@ import { type Env, isAllowedTarget, loginUrlFromRedirect, readFlowConfig } from 
 import {
   ArgumentError,
   BrokerError,
+  ClientCredentialsRejectedError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -29,6 +30,7 @@ import {
   UnknownUserError,
 } from '../core/errors';
 import {
+  capMarginSeconds,
   MAX_USER_ID_LENGTH,
   type ReceivedRefreshResult,
   type RefreshFunctionResult,
@@ -42,6 +44,7 @@ import { createServices, providerConfig, sessionStore, tokenRefresher, tokenStor
 export {
   ArgumentError,
   BrokerError,
+  ClientCredentialsRejectedError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -60,6 +63,7 @@ export interface TokenReader {
   /**
    * A token valid for at least `marginSeconds` (default 300), refreshed first when needed.
    * @throws {UnknownUserError} | {ReauthRequiredError} | {ProviderUnavailableError} | {RefreshInProgressError}
+   * | {ClientCredentialsRejectedError} (the broker's client credentials were refused: an operator must act)
    */
   getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
 }
@@ -90,6 +94,8 @@ function errorFromCode(userId: string, result: { code: string; message: string }
       return new RefreshInProgressError(userId);
     case 'PROVIDER_UNAVAILABLE':
       return new ProviderUnavailableError(result.message);
+    case 'PROVIDER_CLIENT_REJECTED':
+      return new ClientCredentialsRejectedError(result.message);
     case 'BAD_REQUEST':
       return new ArgumentError(result.message);
     default:
@@ -131,12 +137,15 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
         const record = await tokens.getForReader(userId);
         if (!record) throw new UnknownUserError(userId);
         if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
-        if (!opts.forceRefresh && isFresh(record, Math.floor(Date.now() / 1000), margin)) return toAccessToken(record);
+        // The refresh function holds the margin to the same cap; a reader does not see when the
+        // token was issued, so it assumes Kroger's lifetime.
+        const fresh = isFresh(record, Math.floor(Date.now() / 1000), capMarginSeconds(margin));
+        if (!opts.forceRefresh && fresh) return toAccessToken(record);
         const result = await invoke({ userId, forceRefresh: opts.forceRefresh, marginSeconds: margin });
         if (!result.ok) throw errorFromCode(userId, result);
-        const fresh = await tokens.getForReader(userId);
-        if (!fresh) throw new UnknownUserError(userId);
-        return toAccessToken(fresh);
+        const stored = await tokens.getForReader(userId);
+        if (!stored) throw new UnknownUserError(userId);
+        return toAccessToken(stored);
       },
     };
   }
