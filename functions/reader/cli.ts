@@ -3,13 +3,15 @@
  *
  *   get <user-id>          a valid access token (refreshed first when needed), as one JSON object
  *   list                   users, status and expiry (never a token value)
- *   refresh <user-id>      force a refresh now
- *   disconnect <user-id>   delete the user's tokens and revoke the grant at the provider (RFC 7009)
+ *   refresh <user-id>      force a refresh now (at most once per FORCE_REFRESH_MIN_INTERVAL_SECONDS)
+ *   disconnect <user-id> [--force]   revoke the grant at the provider (RFC 7009), then delete the
+ *                          user's tokens; --force deletes without revoking
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
  *
  * It reads the same configuration as `npm start`; while `npm start` runs, it also finds that
  * stack's DynamoDB Local and sandbox through `.local/stack.json`.
- * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable, 1 other.
+ * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable (for
+ * `disconnect`: the revocation failed and the tokens are kept), 1 other.
  */
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
@@ -23,6 +25,7 @@ import {
   UnknownUserError,
 } from '../core/errors';
 import { createLogger } from '../adapters/logger';
+import { disconnectUser } from '../flows/disconnect-flow';
 import { createServices, dynamoClient, providerClient, type Services, tokenStore } from '../services';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
@@ -30,8 +33,9 @@ import { type LocalStackState, localStateFile } from './local-state';
 const USAGE = `usage: npm run tokens -- <command>
   get <user-id>                 print a valid access token as JSON (refreshes when needed)
   list                          list users with status and expiry
-  refresh <user-id>             force a refresh
-  disconnect <user-id>          delete the user's tokens and revoke the grant
+  refresh <user-id>             force a refresh (at most once a minute per user)
+  disconnect <user-id> [--force]   revoke the grant at the provider, then delete the user's tokens
+                                (--force: delete without revoking; the grant stays live at the provider)
   link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link`;
 
 /** A malformed command line: an argument error whose message ends with the usage. */
@@ -100,15 +104,20 @@ export async function runCli(
       case 'refresh': {
         const userId = needArg(args, 'user id');
         const reader = createTokenReader({ env, dynamo, logger });
-        const token = await reader.getAccessToken(userId, { forceRefresh: command === 'refresh' });
-        const { accessToken, expiresAt, scope } = token;
-        io.out(
-          JSON.stringify(
-            command === 'get'
-              ? { userId, accessToken, expiresAt, scope }
-              : { userId, expiresAt, scope, refreshed: true },
-          ),
-        );
+        if (command === 'get') {
+          const { accessToken, expiresAt, scope } = await reader.getAccessToken(userId);
+          io.out(JSON.stringify({ userId, accessToken, expiresAt, scope }));
+          return 0;
+        }
+        const before = await tokens.getForReader(userId);
+        const { accessToken, expiresAt, scope } = await reader.getAccessToken(userId, { forceRefresh: true });
+        const refreshed = accessToken !== before?.accessToken;
+        if (!refreshed) {
+          io.err(
+            'not refreshed: the tokens were issued less than FORCE_REFRESH_MIN_INTERVAL_SECONDS ago; the current token is still valid',
+          );
+        }
+        io.out(JSON.stringify({ userId, expiresAt, scope, refreshed }));
         return 0;
       }
       case 'list': {
@@ -116,17 +125,25 @@ export async function runCli(
         return 0;
       }
       case 'disconnect': {
-        const userId = needArg(args, 'user id');
-        const removed = await tokens.delete(userId);
-        if (!removed) throw new UnknownUserError(userId);
-        let revoked = false;
-        try {
-          revoked = await providerClient(services).revoke(removed.refreshToken);
-        } catch (error) {
-          // The tokens are gone from the broker either way; say that the provider still has the grant.
-          io.err(`tokens deleted, but revoking the grant at the provider failed: ${(error as Error).message}`);
+        const force = args.includes('--force');
+        const userId = needArg(
+          args.filter((arg) => arg !== '--force'),
+          'user id',
+        );
+        const outcome = await disconnectUser(
+          userId,
+          { tokens, client: () => providerClient(services!), logger },
+          { force },
+        );
+        if (outcome === 'forced') {
+          io.err('tokens deleted without revoking (--force): the grant is still live at the provider');
+        } else if (outcome === 'not-revocable') {
+          io.err(
+            'no revocation endpoint is configured (OAUTH2_REVOCATION_URL): the tokens are deleted here, but the grant ' +
+              "stays live at the provider until it expires or the person removes this app's access in their account",
+          );
         }
-        io.out(JSON.stringify({ userId, disconnected: true, revoked }));
+        io.out(JSON.stringify({ userId, disconnected: true, revoked: outcome === 'revoked' }));
         return 0;
       }
       case 'link': {
