@@ -24,8 +24,7 @@ export const DEFAULT_FORCE_REFRESH_MIN_INTERVAL_SECONDS = 60;
  * cannot read when the token was issued) or not positive means Kroger's 30 minutes
  */
 export function capMarginSeconds(requested: number, lifetimeSeconds?: number): number {
-  const lifetime =
-    lifetimeSeconds !== undefined && lifetimeSeconds > 0 ? lifetimeSeconds : DEFAULT_EXPIRES_IN_SECONDS;
+  const lifetime = lifetimeSeconds !== undefined && lifetimeSeconds > 0 ? lifetimeSeconds : DEFAULT_EXPIRES_IN_SECONDS;
   return Math.max(0, Math.min(requested, Math.floor(lifetime / 2)));
 }
 

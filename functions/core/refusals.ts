@@ -120,7 +120,8 @@ export function classifyTokenError(answer: TokenErrorAnswer): TokenErrorVerdict 
   if (WRONG_PLACE_STATUSES.has(status)) return { kind: 'bad-response', status, oauthError };
 
   if (oauthError) {
-    const named = oauthError === 'invalid_request' && description !== undefined && NAMES_REFRESH_TOKEN.test(description);
+    const named =
+      oauthError === 'invalid_request' && description !== undefined && NAMES_REFRESH_TOKEN.test(description);
     return {
       kind: 'grant-refused',
       status,
@@ -183,5 +184,7 @@ export function isMassRefusal(
   counts: RefusalCounts,
   options: { nowSeconds: number; windowSeconds: number; threshold: number },
 ): boolean {
-  return options.threshold > 0 && refusalsInWindow(counts, options.nowSeconds, options.windowSeconds) > options.threshold;
+  return (
+    options.threshold > 0 && refusalsInWindow(counts, options.nowSeconds, options.windowSeconds) > options.threshold
+  );
 }

@@ -146,8 +146,8 @@ export function createFunctions(
   const refresher = createFunction(scope, props, 'Refresher', {
     entry: ENTRY_FILES.refresher,
     description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
-    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (45 s) before the timeout
-    // and leaves them for the next run.
+    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (91 s, one whole refresh)
+    // before the timeout and leaves them for the next run.
     timeout: Duration.minutes(5),
     memorySize: 512,
     // Not reserved unless asked for: reserving fails the deploy in accounts at the default limit
