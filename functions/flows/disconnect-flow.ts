@@ -21,8 +21,9 @@ import type { TokenStore } from '../adapters/token-store';
 /**
  * How a disconnect ended (the tokens are deleted in every case):
  * - `revoked`: the provider revoked the grant;
- * - `not-revocable`: no revocation endpoint is configured (Kroger documents none): the grant stays
- *   live at the provider until it expires or the person removes the app's access there;
+ * - `not-revocable`: this process cannot revoke (no revocation endpoint is configured, and Kroger
+ *   documents none; or no client secret, as in the deployed CLI): the grant stays live at the
+ *   provider until it expires or the person removes the app's access there;
  * - `forced`: deleted without trying to revoke, as asked: the grant stays live at the provider.
  */
 export type DisconnectOutcome = 'revoked' | 'not-revocable' | 'forced';
@@ -30,8 +31,11 @@ export type DisconnectOutcome = 'revoked' | 'not-revocable' | 'forced';
 /** What a disconnect needs. */
 export interface DisconnectDeps {
   readonly tokens: Pick<TokenStore, 'get' | 'delete' | 'acquireLease' | 'releaseLease'>;
-  /** Built only when a revocation is attempted (`--force` needs no provider settings). */
-  readonly client: () => Pick<ProviderClient, 'revoke'>;
+  /**
+   * The provider client to revoke with, or undefined when this process cannot revoke. Called only
+   * when a revocation may be attempted (`force` needs no provider settings).
+   */
+  readonly revoker: () => Pick<ProviderClient, 'revoke'> | undefined;
   readonly logger: Logger;
 }
 
@@ -50,14 +54,14 @@ export async function disconnectUser(
   options: { force?: boolean } = {},
 ): Promise<DisconnectOutcome> {
   const logger = deps.logger.child({ userId });
-  if (options.force) {
+  // Built first: missing provider settings fail here, before anything is touched.
+  const client = options.force ? undefined : deps.revoker();
+  if (!client) {
     const removed = await deps.tokens.delete(userId);
     if (!removed) throw new UnknownUserError(userId);
     logger.warn('tokens deleted without revoking the grant; it is still live at the provider');
-    return 'forced';
+    return options.force ? 'forced' : 'not-revocable';
   }
-  // Built first: missing provider settings fail here, before anything is touched.
-  const client = deps.client();
   const owner = `disconnect:${randomUUID()}`;
   const deadline = Date.now() + MAX_LEASE_WAIT_MS;
   for (;;) {
@@ -71,10 +75,12 @@ export async function disconnectUser(
       await sleep(250);
     }
   }
+  // Disconnected by someone else meanwhile: nothing left to revoke or delete.
+  const record = await deps.tokens.get(userId);
+  if (!record) throw new UnknownUserError(userId);
   let revoked: boolean;
   try {
-    const record = await deps.tokens.get(userId);
-    revoked = record ? await client.revoke(record.refreshToken) : false;
+    revoked = await client.revoke(record.refreshToken);
   } catch (error) {
     await deps.tokens.releaseLease(userId, owner);
     logger.warn('revocation failed; the tokens are kept', { error });

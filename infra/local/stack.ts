@@ -19,13 +19,19 @@ import {
   readStoreConfig,
 } from '../../functions/core/config';
 import { ensureTables } from '../../functions/adapters/tables';
-import { createCallbackHandler, createLoginHandler, createScheduledRefresherHandler } from '../../functions/handlers';
-import { createServices, dynamoClient } from '../../functions/services';
+import {
+  createCallbackHandler,
+  createHealthHandler,
+  createLoginHandler,
+  createScheduledRefresherHandler,
+} from '../../functions/handlers';
+import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter } from './http-adapter';
 import { portInUse } from './ports';
 import { startSandbox, type SandboxHandle } from './sandbox/launch';
 import { type LocalStackState, localStateFile } from '../../functions/reader/local-state';
+import { brokerVersion } from '../version';
 
 /** A running local stack. */
 export interface LocalStack {
@@ -35,6 +41,8 @@ export interface LocalStack {
   readonly env: Record<string, string>;
   readonly sandbox?: SandboxHandle;
   readonly dynamo?: DynamoLocalHandle;
+  /** The services the handlers were built from (their DynamoDB client, logger, ...): for tests and the bench. */
+  readonly services: Services;
   stop(): Promise<void>;
 }
 
@@ -86,6 +94,7 @@ export async function startLocalStack(
     const runEnv: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) if (value !== undefined) runEnv[key] = value;
     runEnv.REDIRECT_URL ||= `${baseUrl}/callback`;
+    runEnv.BROKER_VERSION ||= brokerVersion();
     // Checked before anything starts, so a bad value is named here and not by the sandbox.
     parseUrlSetting('REDIRECT_URL', runEnv.REDIRECT_URL);
     readLogLevel(runEnv);
@@ -140,7 +149,8 @@ export async function startLocalStack(
 
     const login = createLoginHandler(services);
     const callback = createCallbackHandler(services);
-    server.on('request', createRouter({ '/login': login, '/callback': callback }));
+    const health = createHealthHandler(services);
+    server.on('request', createRouter({ '/login': login, '/callback': callback, '/health': health }));
 
     // The scheduled refresher runs here on the same schedule as in AWS (0 turns it off).
     if (scheduleSeconds > 0) {
@@ -201,6 +211,7 @@ export async function startLocalStack(
       env: publicEnv,
       sandbox,
       dynamo,
+      services,
       stop: stopAll,
     };
     return stack;
