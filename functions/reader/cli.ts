@@ -6,10 +6,13 @@
  *   refresh <user-id>      force a refresh now
  *   disconnect <user-id>   delete the user's tokens and revoke the grant at the provider (RFC 7009)
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
+ *   env                    `export KEY=value` lines for another local service's reader (production
+ *                          path against the running `npm start`; never the secret or provider settings)
  *
  * It reads the same configuration as `npm start`; while `npm start` runs, it also finds that
  * stack's DynamoDB Local and sandbox through `.local/stack.json`.
- * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable, 1 other.
+ * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable, 1 other
+ * (`env` without a running local stack is 1).
  */
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
@@ -32,7 +35,9 @@ const USAGE = `usage: npm run tokens -- <command>
   list                          list users with status and expiry
   refresh <user-id>             force a refresh
   disconnect <user-id>          delete the user's tokens and revoke the grant
-  link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link`;
+  link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link
+  env                           print the settings another local service's reader needs:
+                                eval "$(npm run --silent tokens -- env)"`;
 
 /** A malformed command line: an argument error whose message ends with the usage. */
 class UsageError extends ArgumentError {}
@@ -46,17 +51,47 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The state of the local stack running in this directory, if one is. */
+function runningLocalStack(stateFile: string): LocalStackState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalStackState;
+  return isAlive(state.pid) ? state : undefined;
+}
+
 /**
  * The environment with the running local stack's settings filled in where the environment says
  * nothing (so `npm run tokens` works beside `npm start` with no configuration).
  */
 export function resolveEnv(env: Env, stateFile = localStateFile()): Env {
-  if (env.DYNAMODB_ENDPOINT || !existsSync(stateFile)) return env;
-  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalStackState;
-  if (!isAlive(state.pid)) return env;
+  if (env.DYNAMODB_ENDPOINT) return env;
+  const state = runningLocalStack(stateFile);
+  if (!state) return env;
   const merged: Record<string, string | undefined> = { ...state.env };
   for (const [key, value] of Object.entries(env)) if (value) merged[key] = value;
   return merged;
+}
+
+/** A value as a POSIX shell word: bare when that is safe, else single-quoted. */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_./:@%+,=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `env`: the running local stack's settings for another local service's reader, as `export` lines
+ * for `eval`. Only what the stack put in its state for readers (see `LocalStack.readerEnv`).
+ */
+function printReaderEnv(stateFile: string, io: { out: (line: string) => void; err: (line: string) => void }): number {
+  const state = runningLocalStack(stateFile);
+  if (!state?.reader) {
+    io.err(
+      state
+        ? 'error: the running local stack is older than `tokens env`: restart it (Ctrl+C, then npm start)'
+        : 'error: no local stack is running in this directory: start it with `npm start`, then run `npm run --silent tokens -- env` again',
+    );
+    return 1;
+  }
+  for (const [name, value] of Object.entries(state.reader)) io.out(`export ${name}=${shellWord(value)}`);
+  return 0;
 }
 
 function exitCodeFor(error: unknown): number {
@@ -87,8 +122,17 @@ export async function runCli(
   argv: string[],
   env: Env,
   io: { out: (line: string) => void; err: (line: string) => void },
+  stateFile = localStateFile(),
 ): Promise<number> {
   const [command, ...args] = argv;
+  // Reads the state file only: needs no configuration, and must print nothing but the lines.
+  if (command === 'env') {
+    if (args.length) {
+      io.err(`error: env takes no arguments\n${USAGE}`);
+      return 2;
+    }
+    return printReaderEnv(stateFile, io);
+  }
   const logger = createLogger({ level: env.LOG_LEVEL ?? 'warn', write: io.err });
   let services: Services | undefined;
   try {
