@@ -80,6 +80,15 @@ export function validateProps(props: KrogerTokenBrokerProps): void {
       `must be a whole number of at least 1 (leave it unset for no reservation), got ${reserved}`,
     );
   }
+  if (props.alarmTopic && props.alarmEmail !== undefined) {
+    fail(
+      'alarmEmail',
+      'give either alarmTopic or alarmEmail (a new topic): to mail from your topic, subscribe the address to it',
+    );
+  }
+  if (resolved(props.alarmEmail) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
+    fail('alarmEmail', `must be one e-mail address, got "${props.alarmEmail}"`);
+  }
   if (resolved(props.successRedirect)) {
     const allowlist = props.returnToAllowlist ?? [];
     if (!isAllowedTarget(props.successRedirect, allowlist)) {

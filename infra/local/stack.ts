@@ -20,17 +20,19 @@ import {
 import { ensureTables } from '../../functions/adapters/tables';
 import {
   createCallbackHandler,
+  createHealthHandler,
   createLoginHandler,
   createRefreshFunctionHandler,
   createScheduledRefresherHandler,
 } from '../../functions/handlers';
-import { createServices, dynamoClient } from '../../functions/services';
+import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter } from './http-adapter';
 import { type LambdaInvokeHandle, startLambdaInvoke } from './lambda-invoke';
 import { portInUse } from './ports';
 import { startSandbox, type SandboxHandle } from './sandbox/launch';
 import { type LocalStackState, localStateFile } from '../../functions/reader/local-state';
+import { brokerVersion } from '../version';
 
 /** A running local stack. */
 export interface LocalStack {
@@ -40,6 +42,8 @@ export interface LocalStack {
   readonly env: Record<string, string>;
   readonly sandbox?: SandboxHandle;
   readonly dynamo?: DynamoLocalHandle;
+  /** The services the handlers were built from (their DynamoDB client, logger, ...): for tests and the bench. */
+  readonly services: Services;
   /** The stand-in of the Lambda Invoke API serving the refresh function. */
   readonly lambda: LambdaInvokeHandle;
   /**
@@ -108,6 +112,7 @@ export async function startLocalStack(
     const runEnv: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) if (value !== undefined) runEnv[key] = value;
     runEnv.REDIRECT_URL ||= `${baseUrl}/callback`;
+    runEnv.BROKER_VERSION ||= brokerVersion();
     // Checked before anything starts, so a bad value is named here and not by the sandbox.
     parseUrlSetting('REDIRECT_URL', runEnv.REDIRECT_URL);
     readLogLevel(runEnv);
@@ -162,7 +167,8 @@ export async function startLocalStack(
 
     const login = createLoginHandler(services);
     const callback = createCallbackHandler(services);
-    server.on('request', createRouter({ '/login': login, '/callback': callback }));
+    const health = createHealthHandler(services);
+    server.on('request', createRouter({ '/login': login, '/callback': callback, '/health': health }));
 
     // The refresh function, as other local services' readers invoke it, with this run's own
     // credentials: a process that was not given them (by `tokens env`) cannot invoke it.
@@ -244,6 +250,7 @@ export async function startLocalStack(
       env: publicEnv,
       sandbox,
       dynamo,
+      services,
       lambda,
       readerEnv,
       stop: stopAll,

@@ -16,7 +16,8 @@ let stateFile: string;
 async function env(...args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(['env', ...args], {}, { out: (l) => out.push(l), err: (l) => err.push(l) }, stateFile);
+  const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+  const code = await runCli(['env', ...args], {}, io, { stateFile });
   return { code, out, err };
 }
 
@@ -85,6 +86,13 @@ describe('CLI: tokens env', () => {
     const { code, err } = await env('--json');
     expect(code).toBe(2);
     expect(err.join('\n')).toMatch(/env takes no arguments\nusage: npm run tokens/);
+  });
+
+  it('exits 2 for --stack: it describes the local stack only', async () => {
+    writeState({ pid: process.pid, env: {}, reader: { TOKENS_TABLE: 'kroger-tokens' } });
+    const { code, out } = await env('--stack', 'KrogerTokenBroker');
+    expect(code).toBe(2);
+    expect(out).toEqual([]);
   });
 });
 
