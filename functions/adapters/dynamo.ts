@@ -9,6 +9,7 @@ import {
   DYNAMODB_MAX_ATTEMPTS,
   DYNAMODB_REQUEST_TIMEOUT_MS,
 } from '../core/refresh-budget';
+import { withoutNodeVersionNotice } from './sdk-notice';
 
 /** A DynamoDB item in the low-level attribute-value form. */
 export type Item = Record<string, AttributeValue>;
@@ -34,14 +35,17 @@ export const DYNAMODB_CLIENT_LIMITS = {
  */
 export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   if (config.endpoint) {
-    return new DynamoDBClient({
-      ...DYNAMODB_CLIENT_LIMITS,
-      endpoint: config.endpoint,
-      region: config.region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    return withoutNodeVersionNotice(
+      () =>
+        new DynamoDBClient({
+          ...DYNAMODB_CLIENT_LIMITS,
+          endpoint: config.endpoint,
+          region: config.region,
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }),
+    );
   }
-  return new DynamoDBClient({ ...DYNAMODB_CLIENT_LIMITS, region: config.region });
+  return withoutNodeVersionNotice(() => new DynamoDBClient({ ...DYNAMODB_CLIENT_LIMITS, region: config.region }));
 }
 
 /** True for a failed `ConditionExpression`. */

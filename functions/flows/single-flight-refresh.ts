@@ -49,8 +49,10 @@ import {
 import { isMassRefusal } from '../core/refusals';
 import { type FaultMetricName, METRICS_DIMENSION, METRICS_NAMESPACE, REFRESH_LIMIT_SETTINGS } from '../core/schema';
 import {
+  type AccessToken,
   afterTransientFailure,
   DEFAULT_MARGIN_SECONDS,
+  type GetTokenOptions,
   isFresh,
   reauthDeleteAfter,
   scheduleAfterTokens,
@@ -63,29 +65,8 @@ import type { ProviderClient } from '../adapters/provider';
 import type { RefusalCounter } from '../adapters/refusal-counter';
 import type { TokenStore } from '../adapters/token-store';
 
-/** A valid access token as handed to readers. */
-export interface AccessToken {
-  readonly userId: string;
-  readonly accessToken: string;
-  /** Epoch seconds. */
-  readonly expiresAt: number;
-  readonly scope: string;
-  readonly tokenType: string;
-}
-
-/** Options of one read. */
-export interface GetTokenOptions {
-  /**
-   * Minimum remaining lifetime in seconds, capped at half the token's lifetime.
-   * @default 300
-   */
-  readonly marginSeconds?: number;
-  /**
-   * Refresh even if the stored token is still valid: honoured at most once per user per
-   * `FORCE_REFRESH_MIN_INTERVAL_SECONDS` (60 s by default); within it, the current token is returned.
-   */
-  readonly forceRefresh?: boolean;
-}
+// Defined in core (the published reader's declarations must not reach the provider client's).
+export type { AccessToken, GetTokenOptions };
 
 /** Options of the scheduled sweep's refresh of one due user (not part of the reader API). */
 export interface DueRefreshOptions {
