@@ -176,6 +176,8 @@ async function countCalls(endpoint: string, users: number): Promise<KmsCallsRow[
       events: logEventPublisher(logger),
       logger,
       nowMs: now,
+      // Every user is refreshed (forced) in each scenario, minutes apart at most.
+      forceRefreshMinIntervalSeconds: 0,
     });
     const refreshAll = async (scenario: string, who = ids): Promise<KmsCallsRow> => {
       const before = { ...counted.calls };

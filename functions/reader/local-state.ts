@@ -25,4 +25,9 @@ export interface LocalStackState {
    * DynamoDB Local access key of this run, the field key file's path).
    */
   readonly env: Record<string, string>;
+  /**
+   * What another local service's token reader needs to take the production path against this stack
+   * (`npm run tokens -- env` prints it); absent in the state of a stack started before it existed.
+   */
+  readonly reader?: Record<string, string>;
 }

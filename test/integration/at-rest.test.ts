@@ -72,6 +72,8 @@ function refresher(tokens = stores.tokens): TokenRefresher {
     client: createProviderClient(provider, async () => SECRET),
     events: logEventPublisher(logs.logger),
     logger: logs.logger,
+    // These tests force refreshes back to back; the per-user limit is tested in reader-limits.test.ts.
+    forceRefreshMinIntervalSeconds: 0,
   });
 }
 
