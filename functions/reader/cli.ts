@@ -6,10 +6,13 @@
  *   refresh <user-id>      force a refresh now
  *   disconnect <user-id>   delete the user's tokens and revoke the grant at the provider (RFC 7009)
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
+ *   complete <connect-code> <app-user-id>   complete a link's connection for that app user
  *
  * It reads the same configuration as `npm start`; while `npm start` runs, it also finds that
  * stack's DynamoDB Local and sandbox through `.local/stack.json`.
- * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable, 1 other.
+ * Exit codes: 0 ok, 2 usage (a malformed connect code too), 3 unknown user, 4 re-auth required,
+ * 5 provider unavailable, 6 connect code refused (unknown, used, expired, cancelled, or another app
+ * user's), 1 other.
  */
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
@@ -17,6 +20,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Env } from '../core/config';
 import {
   ArgumentError,
+  ConnectionRefusedError,
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshInProgressError,
@@ -24,6 +28,7 @@ import {
 } from '../core/errors';
 import { createLogger } from '../adapters/logger';
 import { createServices, dynamoClient, providerClient, type Services, tokenStore } from '../services';
+import { completeConnection } from './connect';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
 
@@ -32,7 +37,8 @@ const USAGE = `usage: npm run tokens -- <command>
   list                          list users with status and expiry
   refresh <user-id>             force a refresh
   disconnect <user-id>          delete the user's tokens and revoke the grant
-  link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link`;
+  link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link
+  complete <connect-code> <app-user-id>   complete a connect link's sign-in for that app user`;
 
 /** A malformed command line: an argument error whose message ends with the usage. */
 class UsageError extends ArgumentError {}
@@ -65,6 +71,7 @@ function exitCodeFor(error: unknown): number {
   if (error instanceof UnknownUserError) return 3;
   if (error instanceof ReauthRequiredError) return 4;
   if (error instanceof ProviderUnavailableError || error instanceof RefreshInProgressError) return 5;
+  if (error instanceof ConnectionRefusedError) return 6;
   return 1;
 }
 
@@ -141,6 +148,13 @@ export async function runCli(
           ttlSeconds: ttl === undefined ? undefined : Number(ttl),
         });
         io.out(JSON.stringify({ appUserId, ...link }));
+        return 0;
+      }
+      case 'complete': {
+        const connectCode = needArg(args, 'connect code');
+        const appUserId = needArg(args.slice(1), 'app user id');
+        if (args.length > 2) throw new UsageError(`too many arguments\n${USAGE}`);
+        io.out(JSON.stringify(await completeConnection(connectCode, appUserId, { env, dynamo, logger })));
         return 0;
       }
       default:
