@@ -13,6 +13,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { LoginAttempt } from '../core/login';
+import { LINK_KEY_PREFIX } from '../core/schema';
 import type { TokenSet } from '../core/tokens';
 import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
 
@@ -97,7 +98,7 @@ export interface SessionStore {
 }
 
 const ATTEMPT = 'attempt#';
-const LINK = 'link#';
+const LINK = LINK_KEY_PREFIX;
 const PENDING = 'pending#';
 
 /**

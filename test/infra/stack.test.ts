@@ -249,6 +249,7 @@ describe('Stack: KrogerTokenBrokerStack', () => {
         expect(Object.keys(template.Outputs).sort()).toEqual([
           'CallbackUrl',
           'ClientSecretArn',
+          'CompleteFunctionName',
           'EventBusArn',
           'LoginUrl',
           'RefreshFunctionName',
