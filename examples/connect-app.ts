@@ -18,6 +18,8 @@ export interface ConnectAppOptions {
   readonly currentUser: (req: IncomingMessage) => string | undefined;
   /** Where the broker's settings come from. @default process.env */
   readonly env?: Record<string, string | undefined>;
+  /** Where the app logs. @default console */
+  readonly log?: Pick<Console, 'info' | 'warn' | 'error'>;
 }
 
 /** What the person is told after coming back, by the broker's refusal codes. */
@@ -44,6 +46,7 @@ function page(res: ServerResponse, status: number, title: string, text: string):
 /** The app's request listener: `/kroger/connect`, `/kroger/return`, `/kroger/done`. */
 export function createConnectApp(options: ConnectAppOptions): RequestListener {
   const env = options.env ?? process.env;
+  const log = options.log ?? console;
   const returnUrl = `${options.baseUrl}/kroger/return`;
 
   return async (req, res) => {
@@ -60,12 +63,14 @@ export function createConnectApp(options: ConnectAppOptions): RequestListener {
 
       if (url.pathname === '/kroger/return') {
         const codes = url.searchParams.getAll('connect_code');
-        if (codes.length !== 1) return page(res, 400, 'Not connected', 'The address is missing its connect code.');
+        // No code: the sign-in was cancelled or failed at the broker, whose page offered the way back.
+        if (codes.length === 0) return page(res, 200, 'Kroger not connected', 'Connect again when you are ready.');
+        if (codes.length > 1) return page(res, 400, 'Not connected', 'The address has more than one connect code.');
         if (!user)
           return page(res, 401, 'Sign in first', 'Sign in to this app, then connect your Kroger account again.');
         // Complete for the user signed in to this app, never for an id taken from the request.
         const { profileId } = await completeConnection(codes[0], user, { env });
-        console.log(`kroger account ${profileId} connected to user ${user}`);
+        log.info(`kroger account ${profileId} connected to user ${user}`);
         // Leave the URL with the (now used) code at once: out of the address bar and the history.
         res.writeHead(303, { location: '/kroger/done', 'cache-control': 'no-store' }).end();
         return;
@@ -82,10 +87,10 @@ export function createConnectApp(options: ConnectAppOptions): RequestListener {
       }
       if (error instanceof ConnectionRefusedError) {
         // Nothing was connected. A foreign code is the forwarded-link attack, or a mix-up.
-        if (error.code === 'CONNECT_CODE_FOREIGN') console.warn(`foreign connect code presented for user ${user}`);
+        if (error.code === 'CONNECT_CODE_FOREIGN') log.warn(`foreign connect code presented for user ${user}`);
         return page(res, 409, 'Not connected', REFUSED[error.code] ?? 'Please connect again.');
       }
-      console.error('connecting Kroger failed', error);
+      log.error('connecting Kroger failed', error);
       return page(res, 502, 'Not connected', 'Something went wrong. Please try again later.');
     }
   };

@@ -233,8 +233,7 @@ export function renderOutcome(outcome: Outcome, context: PageContext): { status:
       code: outcome.kind === 'pending' ? outcome.connectCode : undefined,
       action,
       brand: app === DEFAULT_APP_NAME ? 'Kroger account connection' : `${app} · Kroger account connection`,
-      footer:
-        'This page belongs to the service that connects your Kroger account. It never shows your Kroger password or tokens.',
+      footer: `This service connects your Kroger account to ${app}. It never asks for your Kroger password: you enter that only on Kroger's own sign-in page.`,
     },
   };
 }
