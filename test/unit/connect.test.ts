@@ -14,6 +14,8 @@ import {
   withConnectCode,
 } from '../../functions/core/connect';
 import { htmlPage } from '../../functions/core/http';
+import { createCompleteFunctionHandler } from '../../functions/handlers';
+import { createServices } from '../../functions/services';
 import {
   BINDING_COOKIE_PREFIX,
   bindingCookieName,
@@ -293,5 +295,17 @@ describe('Function: readFlowConfig (pages)', () => {
   ])('refuses %s=%j, naming it', (name, value, message) => {
     expect(() => readFlowConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => readFlowConfig({ [name]: value })).toThrow(message);
+  });
+});
+
+describe('Function: createCompleteFunctionHandler', () => {
+  it('needs only the store settings: no provider settings, no client secret', async () => {
+    const handler = createCompleteFunctionHandler(createServices({ AWS_REGION: 'us-east-1' }));
+    // A malformed request is answered before any I/O, without a token or a stack.
+    expect(await handler({ connectCode: 'x', appUserId: 'u' })).toEqual({
+      ok: false,
+      code: 'BAD_REQUEST',
+      message: expect.stringMatching(/malformed/),
+    });
   });
 });
