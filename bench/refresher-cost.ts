@@ -9,6 +9,7 @@ import {
   BatchWriteItemCommand,
   CreateTableCommand,
   DeleteTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
   ScanCommand,
   type AttributeValue,
@@ -26,6 +27,7 @@ import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
 import { runRefreshSweep } from '../functions/flows/refresh-sweep';
 import { seededItem } from '../test/support/seed';
+import { DynamoCounter } from './instrument';
 import { int, num, progress, round, table } from './stats';
 
 /** One table size. */
@@ -53,6 +55,21 @@ export interface RefresherSizeResult {
   /** One full Scan of the table (all pages), as a scanning refresher would pay per run. */
   readonly scanReadUnits: number;
   readonly scanPages: number;
+  /**
+   * One scheduled refresh, measured on the fixed-due cycle (ConsumedCapacity asked for): DynamoDB
+   * requests and write units (table and the `due` index), and log bytes, per refreshed user.
+   */
+  readonly perRefresh: {
+    readonly writes: number;
+    readonly reads: number;
+    readonly writeUnits: number;
+    readonly indexWriteUnits: number;
+    readonly logBytes: number;
+  };
+  /** Log bytes of a run with nobody due (the run's metric line). */
+  readonly logBytesPerRun: number;
+  /** Stored bytes per item (the table's size over its items, from DescribeTable). */
+  readonly itemBytes?: number;
 }
 
 /** Everything section 3 measured. */
@@ -176,7 +193,9 @@ async function measureSize(
   users: number,
   due: number,
 ): Promise<Omit<RefresherSizeResult, 'seedSeconds'>> {
-  const logger = createLogger({ write: () => undefined });
+  // Lines are formatted as in production and counted, not written.
+  const logged = { bytes: 0 };
+  const logger = createLogger({ write: (line) => void (logged.bytes += Buffer.byteLength(line) + 1) });
   const store = new DynamoTokenStore(client, tableName);
   // Split the store's read units into index queries and item reads, by wrapping the two calls.
   const counts = { indexUnits: 0, queries: 0, itemReads: 0 };
@@ -216,7 +235,9 @@ async function measureSize(
   if (report.refreshed !== due || report.failed > 0) {
     throw new Error(`expected ${due} users refreshed, got ${JSON.stringify(report)}`);
   }
+  const idleLogStart = logged.bytes;
   const idle = await runRefreshSweep({ tokens, refresher, logger });
+  const logBytesPerRun = logged.bytes - idleLogStart;
 
   // The same number of due users at every size: if the cycle is flat in the number of users, this
   // costs the same on 1,000 as on 100,000.
@@ -232,7 +253,22 @@ async function measureSize(
       }),
     );
   }
+  // The requests of this cycle are counted with their capacity: what one refresh writes.
+  const counter = new DynamoCounter();
+  counter.attach(client, 'refresher');
+  counter.askCapacity = true;
+  const fixedLogStart = logged.bytes;
   const fixed = await runRefreshSweep({ tokens, refresher, logger });
+  const fixedLogBytes = logged.bytes - fixedLogStart - logBytesPerRun;
+  client.middlewareStack.remove('bench-counter-refresher');
+  const items = counter.requests.filter((r) => r.command !== 'QueryCommand');
+  const perRefresh = {
+    writes: round(items.filter((r) => r.writeUnits !== undefined || !r.ok).length / FIXED_DUE, 2),
+    reads: round(items.filter((r) => r.readUnits !== undefined).length / FIXED_DUE, 2),
+    writeUnits: round(items.reduce((sum, r) => sum + (r.writeUnits ?? 0), 0) / FIXED_DUE, 2),
+    indexWriteUnits: round(items.reduce((sum, r) => sum + (r.indexUnits ?? 0), 0) / FIXED_DUE, 2),
+    logBytes: Math.round(fixedLogBytes / FIXED_DUE),
+  };
   if (fixed.refreshed !== FIXED_DUE)
     throw new Error(`expected ${FIXED_DUE} users refreshed, got ${JSON.stringify(fixed)}`);
 
@@ -271,7 +307,16 @@ async function measureSize(
     fixedDueCycleReadUnits: fixed.readUnits,
     scanReadUnits,
     scanPages,
+    perRefresh,
+    logBytesPerRun,
+    itemBytes: await itemBytes(client, tableName),
   };
+}
+
+/** Average stored item size from DescribeTable (DynamoDB Local keeps it current). */
+async function itemBytes(client: DynamoDBClient, tableName: string): Promise<number | undefined> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  return Table?.ItemCount ? Math.round((Table.TableSizeBytes ?? 0) / Table.ItemCount) : undefined;
 }
 
 /** The section as markdown. */
@@ -317,6 +362,18 @@ export function refresherMarkdown(result: RefresherCostResult): string {
       'DynamoDB Local reports 0 RCU for an index query that matches nothing; the service may charge a minimum per query ' +
       `(at most ${result.shards} × 0.5 RCU per cycle). A Scan reads every item at 0.5 RCU per 4 KB.`,
   );
+  const last = result.sizes[result.sizes.length - 1];
+  if (last) {
+    const p = last.perRefresh;
+    lines.push(
+      '',
+      `**Writes per refresh**: ${p.writes} (floor: 2, take the lease and save the pair), ${p.reads} item reads; ` +
+        `${p.writeUnits} WCU per refresh, of which ${p.indexWriteUnits} on the \`due\` index (saving moves the user in it: ` +
+        `a delete and a put); ${p.logBytes} log bytes per refresh and ${last.logBytesPerRun} per run. ` +
+        `Measured on the "${FIXED_DUE} due" cycle of ${int(last.users)} users with ConsumedCapacity; an item is ${last.itemBytes ?? '?'} bytes ` +
+        "(seeded tokens are short; Kroger's longer access tokens make the item, and each write, larger).",
+    );
+  }
   for (const skip of result.skipped) lines.push('', `Not measured: ${int(skip.users)} users (${skip.reason}).`);
   if (!result.consumedCapacityReported) {
     lines.push(

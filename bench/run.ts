@@ -1,17 +1,25 @@
 /**
  * `npm run bench`: what the broker costs, measured on this machine.
  *
- * 1. cold start: each handler bundle `cdk synth` produces against the AWS SDK floor (bench/cold-start.ts)
- * 2. callback latency on the local stack: server-side time against its I/O (bench/callback-latency.ts)
- * 3. refresher cost: DynamoDB read units per cycle as the table grows (bench/refresher-cost.ts)
+ * 1. cold start: each handler bundle `cdk synth` produces against the AWS SDK floor, under this
+ *    machine's Node and Node 24 (Lambda's), interleaved (bench/cold-start.ts)
+ * 2. callback overhead from outside: /callback through the local stack against the same I/O done
+ *    directly, and CPU profiles of both (bench/callback-latency.ts)
+ * 3. the read path: `getAccessToken` for a fresh token, an expired one, and 100 concurrent readers
+ *    of one expired token (bench/read-path.ts)
+ * 4. refresher cost: DynamoDB read units per cycle as the table grows, writes per refresh
+ *    (bench/refresher-cost.ts)
+ * 5. cost per month by refresh policy and users, from the counts above (bench/cost-model.ts)
  *
  * Prints a markdown table per section (also saved as bench/results/latest.md), writes
- * bench/results/latest.json with the machine it ran on, and logs progress on stderr. Figures are
- * ratios measured in the same run, because the machine is shared and noisy.
+ * bench/results/latest.json with the machine it ran on and bench/results/report.html (charts as
+ * inline SVG), and logs progress on stderr. Figures are ratios measured in the same run, because
+ * the machine is shared and noisy.
  *
- * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (default 30),
+ * `npm run bench -- --quick`: fewer runs and no 100,000-user table (about a minute less).
+ * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (default 40),
  * BENCH_USERS (default "1000,10000,100000"), BENCH_SEED_BUDGET_SECONDS (default 360),
- * BENCH_SECTIONS (default "cold,callback,refresher").
+ * BENCH_SECTIONS (default "cold,callback,read,refresher,cost").
  */
 import '../functions/adapters/quiet';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +28,12 @@ import { join } from 'node:path';
 import { startDynamoLocal, type DynamoLocalHandle } from '../infra/local/dynamodb-local';
 import { callbackMarkdown, measureCallbackLatency, type CallbackLatencyResult } from './callback-latency';
 import { coldStartMarkdown, measureColdStart, type ColdStartResult } from './cold-start';
+import { costMarkdown, costModel, type CostResult, type MeasuredCounts } from './cost-model';
+import { type BenchStack, startBenchStack } from './local';
+import { nodeBinaries } from './node-binaries';
+import { measureReadPath, readPathMarkdown, type ReadPathResult } from './read-path';
 import { measureRefresherCost, refresherMarkdown, type RefresherCostResult } from './refresher-cost';
+import { reportHtml } from './report-html';
 import { progress } from './stats';
 
 const RESULTS_DIR = join(__dirname, 'results');
@@ -36,9 +49,12 @@ export interface BenchResults {
     readonly date: string;
   };
   readonly durationSeconds: number;
+  readonly quick: boolean;
   coldStart?: ColdStartResult;
   callback?: CallbackLatencyResult;
+  readPath?: ReadPathResult;
   refresher?: RefresherCostResult;
+  cost?: CostResult;
   /** Sections that failed, with their error message. */
   readonly errors: Record<string, string>;
 }
@@ -49,16 +65,57 @@ function setting(name: string, fallback: number, min: number): number {
   return value;
 }
 
+/** Users the cost tables are priced for, whatever sizes the refresher section seeded. */
+const COST_USERS = [1_000, 10_000, 100_000];
+
+/** The per-operation counts the cost model needs, from the sections that measured them. */
+function measuredCounts(refresher: RefresherCostResult, read: ReadPathResult): MeasuredCounts {
+  const largest = refresher.sizes[refresher.sizes.length - 1];
+  const expired = read.expired;
+  const requests = (filter: (key: string) => boolean) =>
+    Object.entries(expired.requests)
+      .filter(([key]) => filter(key))
+      .reduce((sum, [, n]) => sum + n, 0);
+  return {
+    scheduledRefresh: {
+      writes: largest.perRefresh.writes,
+      reads: largest.perRefresh.reads,
+      writeUnits: largest.perRefresh.writeUnits,
+      readUnits: round1(largest.itemReadUnits / Math.max(1, largest.refreshed)),
+      logBytes: largest.perRefresh.logBytes,
+    },
+    indexReadUnitsPerDueUser: largest.indexReadUnits / Math.max(1, largest.itemsReturned),
+    logBytesPerRun: largest.logBytesPerRun,
+    freshRead: { readUnits: read.fresh.readUnits ?? 1 },
+    expiredRead: {
+      reads: requests((k) => k.includes('GetItem')),
+      writes: requests((k) => k.includes('UpdateItem')),
+      readUnits: expired.readUnits ?? 0,
+      writeUnits: expired.writeUnits ?? 0,
+      functionRequests: requests((k) => k.startsWith('refresh fn')),
+      refreshLogBytes: read.refreshLogBytes,
+    },
+    itemBytes: largest.itemBytes ?? 1024,
+  };
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
 async function main(): Promise<number> {
   const started = performance.now();
-  const importRuns = setting('BENCH_IMPORT_RUNS', 21, 9);
-  const logins = setting('BENCH_LOGINS', 30, 1);
+  const quick = process.argv.includes('--quick');
+  const importRuns = setting('BENCH_IMPORT_RUNS', quick ? 11 : 21, 9);
+  const logins = setting('BENCH_LOGINS', quick ? 15 : 40, 1);
   const seedBudgetSeconds = setting('BENCH_SEED_BUDGET_SECONDS', 360, 1);
-  const sizes = (process.env.BENCH_USERS ?? '1000,10000,100000').split(',').map(Number);
-  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,refresher').split(','));
+  const sizes = (process.env.BENCH_USERS ?? (quick ? '1000,10000' : '1000,10000,100000')).split(',').map(Number);
+  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,cost').split(','));
   const workDir = mkdtempSync(join(tmpdir(), 'kroger-bench-'));
+  mkdirSync(RESULTS_DIR, { recursive: true });
   let dynamo: DynamoLocalHandle | undefined;
+  let bench: BenchStack | undefined;
   const cleanup = async () => {
+    await bench?.stop();
+    bench = undefined;
     await dynamo?.stop();
     dynamo = undefined;
     rmSync(workDir, { recursive: true, force: true });
@@ -75,6 +132,7 @@ async function main(): Promise<number> {
       date: new Date().toISOString(),
     },
     durationSeconds: 0,
+    quick,
     errors: {},
   };
   const markdown: string[] = [];
@@ -95,26 +153,71 @@ async function main(): Promise<number> {
 
   try {
     if (sections.has('cold')) {
-      results.coldStart = await section('cold start', () => measureColdStart(workDir, importRuns), coldStartMarkdown);
+      results.coldStart = await section(
+        'cold start',
+        async () => {
+          const nodes = await nodeBinaries();
+          return measureColdStart(workDir, importRuns, nodes.binaries, nodes.skipped);
+        },
+        coldStartMarkdown,
+      );
     }
-    if (sections.has('callback') || sections.has('refresher')) {
+    const needsStack = sections.has('callback') || sections.has('read') || sections.has('cost');
+    if (needsStack || sections.has('refresher')) {
       progress('starting DynamoDB Local...');
       dynamo = await startDynamoLocal();
       const endpoint = dynamo.endpoint;
-      if (sections.has('callback')) {
-        results.callback = await section(
-          'callback latency',
-          () => measureCallbackLatency(endpoint, { logins, warmup: 5 }),
-          callbackMarkdown,
-        );
+      if (needsStack) {
+        progress('starting the local stack (sandbox provider, handlers behind the HTTP adapter)...');
+        bench = await startBenchStack(endpoint);
+        const b = bench;
+        if (sections.has('callback')) {
+          results.callback = await section(
+            'callback overhead',
+            () =>
+              measureCallbackLatency(
+                b.stack,
+                { dynamo: b.handlerDynamo, counter: b.counter, logs: b.logs, resultsDir: RESULTS_DIR },
+                { logins, warmup: 5, profileLogins: quick ? 10 : 30, adapterCalls: quick ? 30 : 100 },
+              ),
+            callbackMarkdown,
+          );
+        }
+        if (sections.has('read') || sections.has('cost')) {
+          results.readPath = await section(
+            'read path',
+            () =>
+              measureReadPath(
+                b.stack,
+                { counter: b.counter, handlerDynamo: b.handlerDynamo, logs: b.logs },
+                quick
+                  ? { freshReads: 20, expiredReads: 8, readers: 100, rounds: 1 }
+                  : { freshReads: 50, expiredReads: 20, readers: 100, rounds: 3 },
+              ),
+            readPathMarkdown,
+          );
+        }
+        await b.stop();
+        bench = undefined;
       }
-      if (sections.has('refresher')) {
+      if (sections.has('refresher') || sections.has('cost')) {
         results.refresher = await section(
           'refresher cost',
           () => measureRefresherCost(endpoint, { sizes, dueFraction: 0.01, seedBudgetSeconds }),
           refresherMarkdown,
         );
       }
+    }
+    if (sections.has('cost')) {
+      const { refresher, readPath } = results;
+      results.cost = await section(
+        'cost model',
+        async () => {
+          if (!refresher?.sizes.length || !readPath) throw new Error('needs the refresher and read path sections');
+          return costModel(measuredCounts(refresher, readPath), COST_USERS);
+        },
+        costMarkdown,
+      );
     }
   } finally {
     await cleanup();
@@ -127,15 +230,15 @@ async function main(): Promise<number> {
     '## Benchmarks',
     '',
     `${machine.date.slice(0, 16).replace('T', ' ')} UTC, node ${machine.node}, ${machine.cpu} (${machine.cores} cores), ` +
-      `${machine.os}; whole run ${Math.round(seconds)} s. Command: \`npm run bench\`.`,
+      `${machine.os}; whole run ${Math.round(seconds)} s. Command: \`npm run bench${quick ? ' -- --quick' : ''}\`.`,
     '',
     ...markdown.flatMap((part) => [part, '']),
   ].join('\n');
-  mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, 'latest.md'), report);
   writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(RESULTS_DIR, 'report.html'), reportHtml(results, markdown.join('\n\n')));
   process.stdout.write(report);
-  progress(`done in ${Math.round(seconds)} s; wrote bench/results/latest.json and latest.md`);
+  progress(`done in ${Math.round(seconds)} s; wrote bench/results/latest.json, latest.md and report.html`);
   return Object.keys(results.errors).length === 0 ? 0 : 1;
 }
 

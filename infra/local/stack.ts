@@ -19,7 +19,7 @@ import {
 } from '../../functions/core/config';
 import { ensureTables } from '../../functions/adapters/tables';
 import { createCallbackHandler, createLoginHandler, createScheduledRefresherHandler } from '../../functions/handlers';
-import { createServices, dynamoClient } from '../../functions/services';
+import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter } from './http-adapter';
 import { portInUse } from './ports';
@@ -34,6 +34,8 @@ export interface LocalStack {
   readonly env: Record<string, string>;
   readonly sandbox?: SandboxHandle;
   readonly dynamo?: DynamoLocalHandle;
+  /** The services the handlers were built from (their DynamoDB client, logger, ...): for tests and the bench. */
+  readonly services: Services;
   stop(): Promise<void>;
 }
 
@@ -195,6 +197,7 @@ export async function startLocalStack(
       env: publicEnv,
       sandbox,
       dynamo,
+      services,
       stop: stopAll,
     };
     return stack;
