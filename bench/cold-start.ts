@@ -25,7 +25,7 @@ export const COLD_START_GOAL = 1.1;
 
 /**
  * esbuild options equal to what `NodejsFunction` runs for the broker (`BUNDLING` in infra/broker/functions.ts):
- * ESM, minified, node22, `module` before `main`, external source map without sources, the SDK
+ * ESM, minified (names kept), node22, `module` before `main`, external source map without sources, the SDK
  * bundled, and the createRequire banner. Each handler is rebuilt with them and compared with the
  * synthesized bundle, so a drift between this copy and the construct shows in the report.
  */
@@ -36,6 +36,7 @@ export const CONSTRUCT_ESBUILD_OPTIONS: BuildOptions = {
   target: 'node22',
   mainFields: ['module', 'main'],
   minify: true,
+  keepNames: true,
   sourcemap: true,
   sourcesContent: false,
   external: ['@aws-sdk/client-eventbridge'],
@@ -262,7 +263,8 @@ export async function measureColdStart(
 /** `cdk synth` into `outDir`; needs no AWS credentials. Telemetry and notices off: no network here. */
 async function synth(outDir: string): Promise<void> {
   try {
-    await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', outDir], {
+    // A client id is required to synth; the bundles do not depend on its value.
+    await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '-o', outDir, '-c', 'clientId=bench-client'], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' },
       maxBuffer: 64 * 1024 * 1024,

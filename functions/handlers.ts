@@ -6,6 +6,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { readFlowConfig, readIntSetting } from './core/config';
 import type { CompleteFunctionResult } from './core/connect';
+import { HEALTH_PATH, healthResult, readBrokerVersion } from './core/health';
 import type { HttpResult } from './core/http';
 import type { RefreshFunctionResult } from './core/refresh-protocol';
 import { REFRESHER_SETTINGS, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from './core/schema';
@@ -37,6 +38,27 @@ export function createLoginHandler(services: Services): HttpHandler {
     logger: services.logger,
   };
   return (event) => handleLogin(event, deps);
+}
+
+/**
+ * GET /health, for uptime checks: reads the version once, here, and answers every call from memory
+ * (no table, no secret, nothing that could leak).
+ */
+export function createHealthHandler(services: Services): HttpHandler {
+  const version = readBrokerVersion(services.env);
+  return async () => healthResult(version);
+}
+
+/**
+ * The login function: GET /login, and GET /health on the same function, so that an uptime check
+ * proves the function and configuration people meet at /login start (and keeps it warm). Both are
+ * built at init: a bad configuration fails both routes.
+ */
+export function createLoginFunctionHandler(services: Services): HttpHandler {
+  const login = createLoginHandler(services);
+  const health = createHealthHandler(services);
+  const healthRoute = `GET ${HEALTH_PATH}`;
+  return (event) => (event.routeKey === healthRoute ? health(event) : login(event));
 }
 
 /** GET /callback. The client secret is read from Secrets Manager on first use and cached. */

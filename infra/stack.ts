@@ -2,25 +2,29 @@
  * The deployable stack: one {@link KrogerTokenBroker} configured from props or CDK context, and the
  * outputs a person needs after `cdk deploy`.
  */
-import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { KrogerTokenBroker, KrogerTokenBrokerProps } from './broker';
-
-/**
- * Used when no client id is configured, so `cdk synth` works on a fresh checkout. The stack warns
- * about it; deploy with `-c clientId=...`.
- */
-export const PLACEHOLDER_CLIENT_ID = 'set-me';
 
 /** Broker settings a stack takes; anything omitted is read from CDK context. */
 export interface BrokerSettings extends Partial<Omit<KrogerTokenBrokerProps, 'clientSecret'>> {
   /**
-   * Name of an existing Secrets Manager secret holding the client secret.
-   * @default - the broker creates one
+   * Name of an existing Secrets Manager secret holding the client secret, for example the
+   * `<stack name>/kroger-client-secret` a deploy before 0.2 created and retained (docs/deploy.md,
+   * upgrade notes).
+   * @default - the broker creates one, named by CloudFormation
    */
   readonly clientSecretName?: string;
+  /**
+   * ARN of an existing SNS topic (in the stack's region) every alarm notifies, on alarm and on OK;
+   * an `alarmTopic` prop wins over it.
+   * @default - no existing topic
+   */
+  readonly alarmTopicArn?: string;
   /**
    * Name of an existing event bus (in the stack's account and region) for lifecycle events; an
    * `eventBus` prop wins over it.
@@ -34,9 +38,11 @@ export interface KrogerTokenBrokerStackProps extends StackProps {
   /**
    * Broker settings. Each one omitted falls back to the context key of the same name
    * (`cdk deploy -c clientId=... -c scopes="a b"`, or cdk.json), then to the broker's default;
-   * `clientId` also falls back to the `CLIENT_ID` environment variable. In context,
+   * `clientId` also falls back to the `CLIENT_ID` environment variable, and synth fails without
+   * one. In context,
    * `refreshSchedule` and `refreshWindow` are whole minutes, `refresherReservedConcurrency` is a
-   * whole number, `eventBusName` names the bus, and `publicLogin=false` turns the public /login off.
+   * whole number, `logRetention` is days, `eventBusName` names the bus, and `publicLogin=false` turns the
+   * public /login off.
    * @default - everything from context
    */
   readonly broker?: BrokerSettings;
@@ -49,14 +55,16 @@ export class KrogerTokenBrokerStack extends Stack {
   constructor(scope: Construct, id: string, props: KrogerTokenBrokerStackProps = {}) {
     super(scope, id, props);
     const settings = { ...settingsFromContext(this), ...definedOnly(props.broker ?? {}) };
-    const { clientSecretName, eventBusName, ...brokerProps } = settings;
+    const { clientSecretName, eventBusName, alarmTopicArn, ...brokerProps } = settings;
 
-    let clientId = brokerProps.clientId ?? process.env.CLIENT_ID;
+    // No placeholder: a broker deployed without its client id sends people to Kroger with a client
+    // id Kroger does not know, and the deploy would look like it worked.
+    const clientId = brokerProps.clientId ?? process.env.CLIENT_ID?.trim();
     if (!clientId) {
-      clientId = PLACEHOLDER_CLIENT_ID;
-      Annotations.of(this).addWarningV2(
-        'kroger-token-broker:clientId',
-        `no Kroger client id configured; deploy with "-c clientId=<your client id>" (using "${PLACEHOLDER_CLIENT_ID}" so synth works)`,
+      throw new Error(
+        `KrogerTokenBrokerStack "${id}": no Kroger client id: set the "clientId" context key ` +
+          '(cdk deploy -c clientId=<client id of your Kroger application>), the CLIENT_ID environment variable, ' +
+          'or the broker.clientId prop',
       );
     }
 
@@ -69,6 +77,11 @@ export class KrogerTokenBrokerStack extends Stack {
       eventBus:
         brokerProps.eventBus ??
         (eventBusName ? events.EventBus.fromEventBusName(this, 'ImportedEventBus', eventBusName) : undefined),
+      alarmTopic:
+        brokerProps.alarmTopic ??
+        (alarmTopicArn
+          ? sns.Topic.fromTopicArn(this, 'ImportedAlarmTopic', checkedTopicArn(this, alarmTopicArn))
+          : undefined),
     });
 
     new CfnOutput(this, 'LoginUrl', {
@@ -111,7 +124,38 @@ export class KrogerTokenBrokerStack extends Stack {
       value: this.broker.clientSecret.secretArn,
       description: 'Put the Kroger client secret here (aws secretsmanager put-secret-value)',
     });
+    new CfnOutput(this, 'HealthUrl', {
+      value: this.broker.healthUrl,
+      description: 'GET it from an uptime check: 200 {"status":"ok","version":...} while the login function starts',
+    });
+    new CfnOutput(this, 'ApiId', {
+      value: this.broker.api.apiId,
+      description: 'The HTTP API, for an API mapping on a custom domain (docs/deploy.md)',
+    });
+    if (this.broker.alarmTopic) {
+      new CfnOutput(this, 'AlarmTopicArn', {
+        value: this.broker.alarmTopic.topicArn,
+        description: 'Every alarm notifies this topic on alarm and on OK; subscribe more endpoints to it',
+      });
+    }
+    if (brokerProps.returnToAllowlist?.length) {
+      new CfnOutput(this, 'ReturnToAllowlist', {
+        value: brokerProps.returnToAllowlist.join(' '),
+        description: 'RETURN_TO_ALLOWLIST for connect-link creators (the tokens CLI reads it with --stack)',
+      });
+    }
   }
+}
+
+/** An SNS topic ARN from context, checked here so a typo is named before anything is created. */
+function checkedTopicArn(scope: Construct, arn: string): string {
+  if (Token.isUnresolved(arn)) return arn;
+  if (!/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/.test(arn)) {
+    throw new Error(
+      `KrogerTokenBrokerStack "${scope.node.id}": "alarmTopicArn" must be the ARN of an SNS topic (arn:aws:sns:<region>:<account>:<name>), got "${arn}"`,
+    );
+  }
+  return arn;
 }
 
 /**
@@ -155,6 +199,13 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     return value === undefined ? undefined : Duration.minutes(value);
   };
   const refreshEvery = minutes('refreshSchedule');
+  const retentionDays = wholeNumber('logRetention');
+  const allowedRetention = Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number');
+  if (retentionDays !== undefined && !allowedRetention.includes(retentionDays)) {
+    throw new Error(
+      `context "logRetention" must be a number of days CloudWatch Logs offers (${allowedRetention.join(', ')}; ${logs.RetentionDays.INFINITE} keeps logs forever), got ${retentionDays}`,
+    );
+  }
   const removal = str('removalPolicy');
   const removalPolicies: Record<string, RemovalPolicy> = {
     retain: RemovalPolicy.RETAIN,
@@ -172,6 +223,8 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     revocationUrl: str('revocationUrl'),
     redirectUrl: str('redirectUrl'),
     clientSecretName: str('clientSecretName'),
+    alarmTopicArn: str('alarmTopicArn'),
+    alarmEmail: str('alarmEmail'),
     returnToAllowlist: list('returnToAllowlist'),
     successRedirect: str('successRedirect'),
     pkce: bool('pkce'),
@@ -183,6 +236,7 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     refreshConcurrency: wholeNumber('refreshConcurrency', 64),
     refresherReservedConcurrency: wholeNumber('refresherReservedConcurrency'),
     eventBusName: str('eventBusName'),
+    logRetention: retentionDays as logs.RetentionDays | undefined,
   });
 }
 

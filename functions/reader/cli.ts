@@ -1,5 +1,6 @@
 /**
- * `npm run tokens -- <command>`: the operator's view of stored tokens, on the reader library.
+ * `npm run tokens -- [--stack NAME [--region REGION]] <command>`: the operator's view of stored
+ * tokens, on the reader library.
  *
  *   get <user-id>          a valid access token (refreshed first when needed), as one JSON object
  *   list                   users, status and expiry (never a token value)
@@ -8,8 +9,10 @@
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
  *   complete <connect-code> <app-user-id>   complete a link's connection for that app user
  *
- * It reads the same configuration as `npm start`; while `npm start` runs, it also finds that
- * stack's DynamoDB Local and sandbox through `.local/stack.json`.
+ * Where the tokens are comes from one of three places, and from nowhere else: a deployed stack's
+ * outputs (`--stack`), explicit variables (`DYNAMODB_ENDPOINT`, `TOKENS_TABLE`, `SESSIONS_TABLE`),
+ * or the running local stack (`npm start`, found through `.local/stack.json`). Without any of them
+ * it refuses (exit 2) rather than read default table names in whatever AWS account the shell has.
  * Exit codes: 0 ok, 2 usage (a malformed connect code too), 3 unknown user, 4 re-auth required,
  * 5 provider unavailable, 6 connect code refused (unknown, used, expired, cancelled, or another app
  * user's), 1 other.
@@ -17,6 +20,7 @@
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
 import { existsSync, readFileSync } from 'node:fs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Env } from '../core/config';
 import {
   ArgumentError,
@@ -29,16 +33,29 @@ import {
 import { createLogger } from '../adapters/logger';
 import { createServices, dynamoClient, providerClient, type Services, tokenStore } from '../services';
 import { completeConnection } from './connect';
+import { envFromStack } from './deployed-stack';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
 
-const USAGE = `usage: npm run tokens -- <command>
+const USAGE = `usage: npm run tokens -- [--stack NAME [--region REGION]] <command>
   get <user-id>                 print a valid access token as JSON (refreshes when needed)
   list                          list users with status and expiry
   refresh <user-id>             force a refresh
   disconnect <user-id>          delete the user's tokens and revoke the grant
   link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link
-  complete <connect-code> <app-user-id>   complete a connect link's sign-in for that app user`;
+  complete <connect-code> <app-user-id>   complete a connect link's sign-in for that app user
+  --stack NAME                  a deployed broker stack: its tables and refresh function, from its outputs
+  --region REGION               the region of that stack (default: your AWS configuration's)`;
+
+/** Variables that name where the tokens are: setting one is choosing a target explicitly. */
+const TARGET_VARIABLES = ['DYNAMODB_ENDPOINT', 'TOKENS_TABLE', 'SESSIONS_TABLE'] as const;
+
+/** Why the CLI refuses to guess, and the three ways to tell it. */
+const NO_TARGET = `no broker to talk to; tell the tokens CLI where the tokens are, one of:
+  --stack NAME [--region REGION]   a deployed stack (reads its CloudFormation outputs)
+  DYNAMODB_ENDPOINT, or TOKENS_TABLE and SESSIONS_TABLE   explicit variables
+  npm start                        a running local stack, found through .local/stack.json
+(it does not fall back to default table names in whatever AWS account your shell has)`;
 
 /** A malformed command line: an argument error whose message ends with the usage. */
 class UsageError extends ArgumentError {}
@@ -81,6 +98,31 @@ function needArg(args: string[], what: string): string {
   return value;
 }
 
+/** Takes `--stack NAME` and `--region REGION` out of `argv`, wherever they are. */
+function globalFlags(argv: string[]): { rest: string[]; stack?: string; region?: string } {
+  const rest = [...argv];
+  const take = (name: string): string | undefined => {
+    const index = rest.indexOf(name);
+    if (index < 0) return undefined;
+    const value = rest[index + 1];
+    if (!value || value.startsWith('--')) throw new UsageError(`${name} needs a value\n${USAGE}`);
+    rest.splice(index, 2);
+    return value;
+  };
+  return { stack: take('--stack'), region: take('--region'), rest };
+}
+
+/**
+ * The environment to run with: a stack's outputs for `--stack`; else `env` as given, when it names
+ * a target (explicit variables, or the local stack's, merged in by {@link resolveEnv}).
+ * @throws {UsageError} no target at all: nothing is read from AWS
+ */
+async function targetEnv(env: Env, stack: string | undefined, region: string | undefined): Promise<Env> {
+  if (stack) return envFromStack({ stackName: stack, region: region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION }, env);
+  if (!TARGET_VARIABLES.some((name) => env[name]?.trim())) throw new UsageError(NO_TARGET);
+  return region ? { ...env, AWS_REGION: region } : env;
+}
+
 function flag(args: string[], name: string): string | undefined {
   const index = args.indexOf(name);
   if (index < 0) return undefined;
@@ -89,17 +131,30 @@ function flag(args: string[], name: string): string | undefined {
   return value;
 }
 
+/** Options of {@link runCli}. */
+export interface CliOptions {
+  /** @default a client for the target's endpoint and region, destroyed when the command ends */
+  readonly dynamo?: DynamoDBClient;
+}
+
 /** Runs one command; returns the exit code. Output goes to `out`, messages to `err`. */
 export async function runCli(
   argv: string[],
-  env: Env,
+  givenEnv: Env,
   io: { out: (line: string) => void; err: (line: string) => void },
+  options: CliOptions = {},
 ): Promise<number> {
-  const [command, ...args] = argv;
-  const logger = createLogger({ level: env.LOG_LEVEL ?? 'warn', write: io.err });
+  const logger = createLogger({ level: givenEnv.LOG_LEVEL ?? 'warn', write: io.err });
+  let env = givenEnv;
+  let stack: string | undefined;
   let services: Services | undefined;
   try {
-    services = createServices(env, { logger });
+    const flags = globalFlags(argv);
+    stack = flags.stack;
+    const [command, ...args] = flags.rest;
+    if (!command) throw new UsageError(USAGE);
+    env = await targetEnv(givenEnv, flags.stack, flags.region);
+    services = createServices(env, { logger, dynamo: options.dynamo });
     const dynamo = dynamoClient(services);
     const tokens = tokenStore(services);
     switch (command) {
@@ -126,6 +181,12 @@ export async function runCli(
         const userId = needArg(args, 'user id');
         const removed = await tokens.delete(userId);
         if (!removed) throw new UnknownUserError(userId);
+        if (stack) {
+          // The deployed CLI holds no client secret, and revocation needs client authentication.
+          io.err('tokens deleted; the grant was not revoked at the provider (docs/operations.md, "Disconnect")');
+          io.out(JSON.stringify({ userId, disconnected: true, revoked: false }));
+          return 0;
+        }
         let revoked = false;
         try {
           revoked = await providerClient(services).revoke(removed.refreshToken);
@@ -162,16 +223,18 @@ export async function runCli(
     }
   } catch (error) {
     let message = (error as Error).message;
-    if ((error as Error).name === 'CredentialsProviderError' && !env.DYNAMODB_ENDPOINT) {
-      // No local stack found and no AWS credentials: say where the tool looked.
+    if ((error as Error).name === 'CredentialsProviderError' && (stack || !env.DYNAMODB_ENDPOINT)) {
+      // A deployed target and no AWS credentials: say what is missing and for what.
       message =
-        'no DynamoDB to read: start the local stack with `npm start` (found through .local/stack.json), ' +
-        'set DYNAMODB_ENDPOINT, or configure AWS credentials for the deployed tables';
+        `no AWS credentials for ${stack ? `stack "${stack}"` : 'the deployed tables'}: configure them ` +
+        '(aws configure, AWS_PROFILE; see docs/operations.md for the IAM each command needs), ' +
+        'or use the local stack (`npm start`)';
     }
     io.err(`error: ${message}`);
     return exitCodeFor(error);
   } finally {
-    if (services) dynamoClient(services).destroy();
+    // A client passed in belongs to the caller.
+    if (services && !options.dynamo) dynamoClient(services).destroy();
   }
 }
 

@@ -60,11 +60,12 @@ function errorFromResult(result: { code: string; message: string }): BrokerError
   return new CompleteFunctionError(result.code, result.message);
 }
 
-function lambdaInvoker(functionName: string): CompleteInvoker {
+function lambdaInvoker(functionName: string, region: string | undefined): CompleteInvoker {
   let send: Promise<(payload: string) => Promise<string>> | undefined;
   const load = async () => {
     const sdk = await import('@aws-sdk/client-lambda');
-    const lambda = new sdk.LambdaClient({});
+    // The region of the environment given (a deployed stack's for `tokens --stack`).
+    const lambda = new sdk.LambdaClient(region ? { region } : {});
     return async (payload: string) => {
       const out = await lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }));
       if (out.FunctionError) throw new CompleteFunctionError(out.FunctionError, 'the complete function failed');
@@ -96,7 +97,7 @@ export async function completeConnection(
   const env = options.env ?? process.env;
   const functionName = env.COMPLETE_FUNCTION_NAME?.trim();
   if (functionName || options.invokeComplete) {
-    const invoke = options.invokeComplete ?? lambdaInvoker(functionName!);
+    const invoke = options.invokeComplete ?? lambdaInvoker(functionName!, env.AWS_REGION?.trim());
     const result = await invoke(request);
     if (!result.ok) throw errorFromResult(result);
     return { userId: result.userId, profileId: result.profileId };

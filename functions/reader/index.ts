@@ -101,11 +101,12 @@ function errorFromCode(userId: string, result: { code: string; message: string }
   }
 }
 
-function lambdaInvoker(functionName: string): RefreshInvoker {
+function lambdaInvoker(functionName: string, region: string | undefined): RefreshInvoker {
   let client: Promise<(payload: string) => Promise<string>> | undefined;
   const load = async () => {
     const sdk = await import('@aws-sdk/client-lambda');
-    const lambda = new sdk.LambdaClient({});
+    // The region of the tables (the environment's, e.g. a deployed stack's for `tokens --stack`).
+    const lambda = new sdk.LambdaClient(region ? { region } : {});
     return async (payload: string) => {
       const out = await lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }));
       if (out.FunctionError) throw new ProviderUnavailableError(`the refresh function failed (${out.FunctionError})`);
@@ -128,7 +129,7 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
   const functionName = env.REFRESH_FUNCTION_NAME?.trim();
 
   if (functionName || options.invokeRefresh) {
-    const invoke = options.invokeRefresh ?? lambdaInvoker(functionName!);
+    const invoke = options.invokeRefresh ?? lambdaInvoker(functionName!, env.AWS_REGION?.trim());
     return {
       async getAccessToken(userId, opts = {}) {
         const margin = opts.marginSeconds ?? DEFAULT_MARGIN_SECONDS;

@@ -1,14 +1,24 @@
 /**
  * The broker's alarms (errors and throttles of each function, the API's 5xx, the refresher's lost
- * runs, persistent failures and backlog) and the refresher's per-run metrics they watch. Created in
- * the broker's scope under the IDs `<Function>ErrorsAlarm`, `<Function>ThrottlesAlarm`,
- * `Api5xxAlarm` and `Refresher{Errors,Failures,Backlog}Alarm`.
+ * runs, persistent failures and backlog), the refresher's per-run metrics they watch, and where they
+ * notify. Created in the broker's scope under the IDs `<Function>ErrorsAlarm`,
+ * `<Function>ThrottlesAlarm`, `Api5xxAlarm` and `Refresher{Errors,Failures,Backlog}Alarm`; with
+ * `alarmEmail`, also `AlarmTopicKey` and `AlarmTopic`.
+ *
+ * Notifications are attached in one place, {@link notifyOnEveryAlarm}: an aspect that gives every
+ * alarm in the broker's scope the same alarm and OK actions at synth, so an alarm added later (here
+ * or anywhere else in the broker) cannot be created without them.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Aspects, Duration, type IAspect, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type { Construct } from 'constructs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct, IConstruct } from 'constructs';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type RefresherMetricName } from '../../functions/core/schema';
 import type { BrokerFunctions } from './functions';
 
@@ -31,8 +41,91 @@ export function refresherMetric(
 }
 
 /**
+ * The topic alarms notify: the given one, or a new one with an e-mail subscription, or none.
+ * The new topic is encrypted under a key of its own (the AWS managed SNS key cannot be used by
+ * CloudWatch), accepts only TLS, and lets CloudWatch alarms of this account publish to it.
  * @param scope the broker: the IDs are relative to it
- * @param action notified by every alarm, if given
+ */
+export function alarmTopicFor(
+  scope: Construct,
+  topic: sns.ITopic | undefined,
+  email: string | undefined,
+): sns.ITopic | undefined {
+  if (topic || !email) return topic;
+  const { account, partition, region } = Stack.of(scope);
+  const key = new kms.Key(scope, 'AlarmTopicKey', {
+    description: 'Encrypts the Kroger token broker alarm topic',
+    enableKeyRotation: true,
+    // Notifications are transient: nothing stays encrypted under this key once they are delivered,
+    // so it goes with the stack whatever the removal policy of the data is.
+    removalPolicy: RemovalPolicy.DESTROY,
+    pendingWindow: Duration.days(7),
+  });
+  // CloudWatch encrypts each notification it publishes to the topic with this key.
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'AllowCloudWatchAlarmsToPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+    }),
+  );
+  const created = new sns.Topic(scope, 'AlarmTopic', {
+    displayName: 'Kroger token broker alarms',
+    masterKey: key,
+    enforceSSL: true,
+  });
+  // A topic policy replaces SNS's default one: say explicitly that this account's alarms may publish.
+  created.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'AllowCloudWatchAlarmsOfThisAccount',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [created.topicArn],
+      conditions: {
+        ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
+        StringEquals: { 'aws:SourceAccount': account },
+      },
+    }),
+  );
+  created.addSubscription(new subscriptions.EmailSubscription(email));
+  return created;
+}
+
+/**
+ * Gives every CloudWatch alarm in `scope` (the broker), whoever creates it and whenever, `targets`
+ * as its alarm actions and its OK actions: a page when something breaks, and word when it recovers.
+ * Runs as an aspect at synth, so alarms created after the broker's constructor are covered too.
+ */
+export function notifyOnEveryAlarm(scope: Construct, targets: readonly cloudwatch.IAlarmAction[]): void {
+  if (targets.length === 0) return;
+  Aspects.of(scope).add(new AlarmActions(targets));
+}
+
+/** The aspect behind {@link notifyOnEveryAlarm}. */
+class AlarmActions implements IAspect {
+  constructor(private readonly targets: readonly cloudwatch.IAlarmAction[]) {}
+
+  public visit(node: IConstruct): void {
+    // AlarmBase covers metric and composite alarms alike.
+    if (node instanceof cloudwatch.AlarmBase) {
+      node.addAlarmAction(...this.targets);
+      node.addOkAction(...this.targets);
+    }
+  }
+}
+
+/** The actions every alarm runs: `alarmAction`, and the alarm topic. */
+export function alarmTargets(
+  action: cloudwatch.IAlarmAction | undefined,
+  topic: sns.ITopic | undefined,
+): cloudwatch.IAlarmAction[] {
+  return [...(action ? [action] : []), ...(topic ? [new actions.SnsAction(topic)] : [])];
+}
+
+/**
+ * Alarm and OK actions come from {@link notifyOnEveryAlarm}, not from here.
+ * @param scope the broker: the IDs are relative to it
  * @param runPeriod the schedule period (a rate schedule's, else 5 minutes): one refresher run per
  * datapoint of the refresher's metric alarms
  */
@@ -40,7 +133,6 @@ export function createAlarms(
   scope: Construct,
   functions: BrokerFunctions,
   stage: apigwv2.HttpStage,
-  action: cloudwatch.IAlarmAction | undefined,
   runPeriod: Duration,
 ): cloudwatch.Alarm[] {
   const period = Duration.minutes(5);
@@ -50,7 +142,7 @@ export function createAlarms(
     description: string,
     options: Partial<cloudwatch.AlarmProps> = {},
   ): cloudwatch.Alarm => {
-    const created = new cloudwatch.Alarm(scope, id, {
+    return new cloudwatch.Alarm(scope, id, {
       metric,
       threshold: 1,
       evaluationPeriods: 1,
@@ -60,8 +152,6 @@ export function createAlarms(
       alarmDescription: description,
       ...options,
     });
-    if (action) created.addAlarmAction(action);
-    return created;
   };
   const alarms: cloudwatch.Alarm[] = [];
   const requestFunctions: Array<[string, lambda.Function]> = [

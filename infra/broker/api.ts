@@ -1,5 +1,5 @@
 /**
- * The HTTP API serving `GET /login` and `GET /callback`: the API, its `$default` stage with access
+ * The HTTP API serving `GET /login`, `GET /callback` and `GET /health`: the API, its `$default` stage with access
  * logs and throttling, the public routes, and the URLs a person and Kroger are given. Created in
  * the broker's scope under the IDs `Api`, `ApiAccessLogs` and `DefaultStage`.
  */
@@ -20,6 +20,7 @@ export interface BrokerApi {
   readonly callbackUrl: string;
   readonly redirectUrl: string;
   readonly loginUrl: string;
+  readonly healthUrl: string;
 }
 
 /**
@@ -42,9 +43,14 @@ export function createApi(scope: Construct, props: ResolvedBrokerProps): BrokerA
     redirectUrl: props.redirectUrl ?? callbackUrl,
     // Login and callback on one host: the browser-binding cookie /login sets (host-only) must be
     // sent to the callback Kroger redirects to.
-    loginUrl: props.redirectUrl ? loginUrlFor(props.redirectUrl) : `${api.apiEndpoint}/login`,
+    loginUrl: props.redirectUrl ? siblingOfCallback(props.redirectUrl, '/login') : `${api.apiEndpoint}/login`,
+    healthUrl: props.redirectUrl ? siblingOfCallback(props.redirectUrl, '/health') : `${api.apiEndpoint}/health`,
   };
 }
+
+/** Why the sign-in routes are open to anyone (cdk-nag AwsSolutions-APIG4). */
+const SIGN_IN_ROUTE_REASON =
+  "is public by design: a person's browser reaches it before any identity exists; the OAuth2 state, PKCE and the browser-binding cookie protect the flow.";
 
 /** A `GET` route open to anyone, with the cdk-nag acknowledgment that says why. */
 export function addPublicRoute(
@@ -52,6 +58,7 @@ export function addPublicRoute(
   routePath: string,
   integrationId: string,
   fn: lambda.IFunction,
+  reason = SIGN_IN_ROUTE_REASON,
 ): void {
   const [route] = api.addRoutes({
     path: routePath,
@@ -60,7 +67,7 @@ export function addPublicRoute(
   });
   Validations.of(route).acknowledge({
     id: 'AwsSolutions::AwsSolutions-APIG4',
-    reason: `${routePath} is public by design: a person's browser reaches it before any identity exists; the OAuth2 state, PKCE and the browser-binding cookie protect the flow.`,
+    reason: `${routePath} ${reason}`,
   });
 }
 
@@ -96,13 +103,14 @@ function createStage(scope: Construct, httpApi: apigwv2.HttpApi, props: Resolved
 }
 
 /**
- * The login URL on the host and path of a redirect URI: its trailing `/callback` becomes `/login`
- * (query dropped), as `createLoginLink` derives it from `REDIRECT_URL`. An unresolved token (a
- * deploy-time value) is cut at its first `/callback` in CloudFormation instead.
+ * A route beside the callback on the host and path of a redirect URI: its trailing `/callback`
+ * becomes `route` (query dropped), as `createLoginLink` derives the login URL from `REDIRECT_URL`.
+ * An unresolved token (a deploy-time value) is cut at its first `/callback` in CloudFormation instead.
  */
-function loginUrlFor(redirectUrl: string): string {
+function siblingOfCallback(redirectUrl: string, route: '/login' | '/health'): string {
   if (Token.isUnresolved(redirectUrl)) {
-    return Fn.join('', [Fn.select(0, Fn.split('/callback', redirectUrl)), '/login']);
+    return Fn.join('', [Fn.select(0, Fn.split('/callback', redirectUrl)), route]);
   }
-  return loginUrlFromRedirect(redirectUrl);
+  const login = loginUrlFromRedirect(redirectUrl);
+  return route === '/login' ? login : login.replace(/\/login$/, route);
 }

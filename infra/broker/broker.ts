@@ -1,5 +1,5 @@
 /**
- * The broker as one L3 construct: an HTTP API with `GET /login` and `GET /callback`, a refresh
+ * The broker as one L3 construct: an HTTP API with `GET /login`, `GET /callback` and `GET /health`, a refresh
  * function other services invoke, a complete function an app backend invokes to finish a connect
  * link's connection, a scheduled refresher that keeps tokens fresh, two DynamoDB tables
  * under a customer-managed KMS key, the client secret in Secrets Manager, lifecycle events on
@@ -17,8 +17,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { createAlarms, refresherMetric } from './alarms';
+import { alarmTargets, alarmTopicFor, createAlarms, notifyOnEveryAlarm, refresherMetric } from './alarms';
 import { addPublicRoute, createApi } from './api';
 import { runPeriod, withDefaults } from './defaults';
 import { createFunctions, optionalEnv } from './functions';
@@ -45,7 +46,7 @@ import { validateProps, warnOnRefreshGap } from './validation';
  * broker.addLoginLinkCreator(myBackendFunction);
  */
 export class KrogerTokenBroker extends Construct {
-  /** The HTTP API serving /login and /callback. */
+  /** The HTTP API serving /login, /callback and /health. */
   public readonly api: apigwv2.HttpApi;
   /** The `$default` stage (access logs, throttling). */
   public readonly stage: apigwv2.HttpStage;
@@ -54,6 +55,11 @@ export class KrogerTokenBroker extends Construct {
    * `/login`, so the browser-binding cookie set here is sent to the callback.
    */
   public readonly loginUrl: string;
+  /**
+   * `GET` it from an uptime check: `200 {"status":"ok","version":...}` whenever the login function
+   * starts with its configuration. Served by the login function, on the host of {@link loginUrl}.
+   */
+  public readonly healthUrl: string;
   /** The callback; register this exact URL with Kroger as the redirect URI. */
   public readonly callbackUrl: string;
   /** The redirect URI sent to Kroger (`callbackUrl` unless overridden). */
@@ -86,9 +92,12 @@ export class KrogerTokenBroker extends Construct {
   public readonly eventBus: events.IEventBus;
   /**
    * Errors and throttles of each function, the API's 5xx, and the refresher's persistent failures
-   * and backlog.
+   * and backlog. Every alarm in the broker (these and any added to it later) notifies
+   * {@link alarmTopic} and `alarmAction` on alarm and on OK.
    */
   public readonly alarms: readonly cloudwatch.Alarm[];
+  /** The topic every alarm notifies: `alarmTopic`, or the one created for `alarmEmail`. */
+  public readonly alarmTopic?: sns.ITopic;
   /** The refresher's schedule. */
   public readonly refreshSchedule: events.Schedule;
   /** The environment a token reader needs: `TOKENS_TABLE` and `REFRESH_FUNCTION_NAME`. */
@@ -123,6 +132,7 @@ export class KrogerTokenBroker extends Construct {
     this.callbackUrl = api.callbackUrl;
     this.redirectUrl = api.redirectUrl;
     this.loginUrl = api.loginUrl;
+    this.healthUrl = api.healthUrl;
 
     const functions = createFunctions(this, resolved, this.storage, this.eventBus, this.redirectUrl);
     this.loginFunction = functions.login;
@@ -134,6 +144,15 @@ export class KrogerTokenBroker extends Construct {
 
     addPublicRoute(this.api, '/login', 'LoginIntegration', this.loginFunction);
     addPublicRoute(this.api, '/callback', 'CallbackIntegration', this.callbackFunction);
+    // On the login function, not a function of its own: an uptime check then proves that the
+    // function and configuration people meet at /login start, and keeps that function warm.
+    addPublicRoute(
+      this.api,
+      '/health',
+      'HealthIntegration',
+      this.loginFunction,
+      'is public by design, for uptime checks: it answers a fixed status and the broker version, reads no table or secret, and is throttled with the stage.',
+    );
 
     this.readerEnvironment = {
       TOKENS_TABLE: this.tokensTable.tableName,
@@ -145,7 +164,9 @@ export class KrogerTokenBroker extends Construct {
       COMPLETE_FUNCTION_NAME: this.completeFunction.functionName,
       ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
     };
-    this.alarms = createAlarms(this, functions, this.stage, props.alarmAction, runPeriod(resolved, 60, 3600));
+    this.alarms = createAlarms(this, functions, this.stage, runPeriod(resolved, 60, 3600));
+    this.alarmTopic = alarmTopicFor(this, props.alarmTopic, props.alarmEmail);
+    notifyOnEveryAlarm(this, alarmTargets(props.alarmAction, this.alarmTopic));
   }
 
   /**

@@ -8,6 +8,7 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 
 export type { RefresherMetricName } from '../../functions/core/schema';
 
@@ -54,8 +55,9 @@ export interface KrogerTokenBrokerProps {
   readonly redirectUrl?: string;
   /**
    * An existing secret holding the client secret as a plain SecretString.
-   * @default - a new secret named `<stack name>/kroger-client-secret` with a generated placeholder
-   * value; put the real client secret into it after the first deploy
+   * @default - a new secret, named by CloudFormation (so a stack deployed again after a destroy never
+   * meets the retained secret of the last one), with a generated placeholder value; put the real
+   * client secret into it after the first deploy
    */
   readonly clientSecret?: secretsmanager.ISecret;
   /**
@@ -141,10 +143,25 @@ export interface KrogerTokenBrokerProps {
    */
   readonly appName?: string;
   /**
-   * An action (e.g. an SNS topic) every alarm notifies.
-   * @default - alarms have no action; add one through `alarms`
+   * An action every alarm of the broker runs when it goes into ALARM and when it returns to OK.
+   * @default - none; see `alarmTopic` and `alarmEmail`
    */
   readonly alarmAction?: cloudwatch.IAlarmAction;
+  /**
+   * An existing SNS topic (in the stack's region) every alarm of the broker notifies, on alarm and
+   * on OK. A topic encrypted with the AWS managed key `alias/aws/sns` cannot receive alarms: use a
+   * customer managed key whose policy lets `cloudwatch.amazonaws.com` use it.
+   * @default - none, unless `alarmEmail` creates one
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * An e-mail address every alarm of the broker notifies, on alarm and on OK, through a new SNS
+   * topic (encrypted under its own KMS key, publishing over TLS only). The address receives a
+   * confirmation mail from AWS first; nothing arrives until the link in it is followed.
+   * Not together with `alarmTopic` (subscribe the address to that topic instead).
+   * @default - no e-mail
+   */
+  readonly alarmEmail?: string;
 }
 
 /** What a token reader (another service) needs in its environment. */

@@ -5,7 +5,7 @@
  * `TokensTable`, `SessionsTable` and `ClientSecret`: those IDs are the resources' logical IDs, and
  * changing one would replace a retained table.
  */
-import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -23,7 +23,7 @@ export interface BrokerStorage {
 /**
  * Creates the key, both tables and, unless one is given, the client secret.
  * @param scope the broker: the IDs are relative to it
- * @param clientSecret an existing secret; none creates `<stack name>/kroger-client-secret`
+ * @param clientSecret an existing secret; none creates one, named by CloudFormation
  */
 export function createStorage(
   scope: Construct,
@@ -80,8 +80,10 @@ function createTable(
 
 function createClientSecret(scope: Construct, removalPolicy: RemovalPolicy): secretsmanager.Secret {
   const secret = new secretsmanager.Secret(scope, 'ClientSecret', {
-    // Scoped by stack name so two stages can live in one account and region.
-    secretName: `${Stack.of(scope).stackName}/kroger-client-secret`,
+    // No secretName: CloudFormation names it (`BrokerClientSecret…-<random>`). A fixed name broke the
+    // next deploy after a destroy, as the retained (or pending-deletion) secret still held the name;
+    // a generated one never collides, across stacks or deploys. Reusing a secret is explicit: the
+    // stack's `clientSecretName`.
     description: 'Kroger OAuth2 client secret (plain SecretString); replace the placeholder after deploy',
     // A random placeholder until the real value is put in; the value never appears in the template.
     generateSecretString: { excludePunctuation: true, passwordLength: 32 },

@@ -83,6 +83,15 @@ export function validateProps(props: KrogerTokenBrokerProps): void {
   if (resolved(props.appName)) {
     check('appName', () => readAppName({ APP_NAME: props.appName }));
   }
+  if (props.alarmTopic && props.alarmEmail !== undefined) {
+    fail(
+      'alarmEmail',
+      'give either alarmTopic or alarmEmail (a new topic): to mail from your topic, subscribe the address to it',
+    );
+  }
+  if (resolved(props.alarmEmail) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
+    fail('alarmEmail', `must be one e-mail address, got "${props.alarmEmail}"`);
+  }
   if (resolved(props.successRedirect)) {
     const allowlist = props.returnToAllowlist ?? [];
     if (!isAllowedTarget(props.successRedirect, allowlist)) {

@@ -18,13 +18,19 @@ import {
   readStoreConfig,
 } from '../../functions/core/config';
 import { ensureTables } from '../../functions/adapters/tables';
-import { createCallbackHandler, createLoginHandler, createScheduledRefresherHandler } from '../../functions/handlers';
+import {
+  createCallbackHandler,
+  createHealthHandler,
+  createLoginHandler,
+  createScheduledRefresherHandler,
+} from '../../functions/handlers';
 import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter } from './http-adapter';
 import { portInUse } from './ports';
 import { startSandbox, type SandboxHandle } from './sandbox/launch';
 import { type LocalStackState, localStateFile } from '../../functions/reader/local-state';
+import { brokerVersion } from '../version';
 
 /** A running local stack. */
 export interface LocalStack {
@@ -87,6 +93,7 @@ export async function startLocalStack(
     const runEnv: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) if (value !== undefined) runEnv[key] = value;
     runEnv.REDIRECT_URL ||= `${baseUrl}/callback`;
+    runEnv.BROKER_VERSION ||= brokerVersion();
     // Checked before anything starts, so a bad value is named here and not by the sandbox.
     parseUrlSetting('REDIRECT_URL', runEnv.REDIRECT_URL);
     readLogLevel(runEnv);
@@ -140,7 +147,8 @@ export async function startLocalStack(
 
     const login = createLoginHandler(services);
     const callback = createCallbackHandler(services);
-    server.on('request', createRouter({ '/login': login, '/callback': callback }));
+    const health = createHealthHandler(services);
+    server.on('request', createRouter({ '/login': login, '/callback': callback, '/health': health }));
 
     // The scheduled refresher runs here on the same schedule as in AWS (0 turns it off).
     if (scheduleSeconds > 0) {

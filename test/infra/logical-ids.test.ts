@@ -52,8 +52,9 @@ function deployedStack(): Template {
 
 /**
  * The construct with every option that adds resources or changes which ones are created (an event
- * bus of its own, a custom redirect URL, reserved concurrency, an alarm action, an imported secret
- * with its own key, another schedule), and every public grant used, as a consumer stack would.
+ * bus of its own, a custom redirect URL, reserved concurrency, an alarm action, an alarm e-mail, an
+ * imported secret with its own key, another schedule), and every public grant used, as a consumer
+ * stack would.
  */
 function constructWithOptions(): Template {
   const stack = new Stack(newApp({}, false), 'LogicalIds', { env: { account: '123456789012', region: 'eu-west-1' } });
@@ -79,6 +80,7 @@ function constructWithOptions(): Template {
     refreshConcurrency: 4,
     refresherReservedConcurrency: 1,
     alarmAction: new actions.SnsAction(topic),
+    alarmEmail: 'oncall@example.com',
     removalPolicy: RemovalPolicy.DESTROY,
     logRetention: logs.RetentionDays.ONE_WEEK,
     logLevel: 'DEBUG',

@@ -12,7 +12,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
-import { KrogerTokenBrokerStack, PLACEHOLDER_CLIENT_ID } from '../../infra/stack';
+import { KrogerTokenBrokerStack } from '../../infra/stack';
 import { PROJECT_ROOT, SYNTH_TIMEOUT_MS, environmentOf, newApp, policyLinesForRole, roleOfFunction } from './support';
 
 /** Synthesizes the stack with AwsSolutions checks, as infra/app.ts does; throws on a finding. */
@@ -72,6 +72,7 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       visit(stack);
       expect(acknowledged.map(([where, id]) => `${id} @ ${where}`).sort()).toEqual([
         'AwsSolutions::AwsSolutions-APIG4 @ KrogerTokenBroker/Broker/Api/GET--callback',
+        'AwsSolutions::AwsSolutions-APIG4 @ KrogerTokenBroker/Broker/Api/GET--health',
         'AwsSolutions::AwsSolutions-APIG4 @ KrogerTokenBroker/Broker/Api/GET--login',
         'AwsSolutions::AwsSolutions-SMG4 @ KrogerTokenBroker/Broker/ClientSecret',
       ]);
@@ -194,22 +195,6 @@ describe('Stack: KrogerTokenBrokerStack', () => {
       );
     });
 
-    it('synthesizes with a placeholder client id and a warning when none is configured', () => {
-      const previous = process.env.CLIENT_ID;
-      delete process.env.CLIENT_ID;
-      // In-memory synth prints warnings through console.error; capture instead of cluttering output.
-      const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
-      try {
-        const app = newApp({}, false);
-        const template = Template.fromStack(new KrogerTokenBrokerStack(app, 'NoClientId'));
-        expect(environmentOf(template, 'Broker/Login').CLIENT_ID).toBe(PLACEHOLDER_CLIENT_ID);
-        expect(printed.mock.calls.flat().join('\n')).toContain('deploy with "-c clientId=<your client id>"');
-      } finally {
-        printed.mockRestore();
-        if (previous !== undefined) process.env.CLIENT_ID = previous;
-      }
-    });
-
     it.each([
       [{ removalPolicy: 'keep' }, /context "removalPolicy" must be "retain" or "destroy", got "keep"/],
       [{ pkce: 'yes' }, /context "pkce" must be true or false/],
@@ -247,10 +232,12 @@ describe('Stack: KrogerTokenBrokerStack', () => {
         expect(result.status).toBe(0);
         const template = JSON.parse(fs.readFileSync(path.join(outdir, 'KrogerTokenBroker.template.json'), 'utf8'));
         expect(Object.keys(template.Outputs).sort()).toEqual([
+          'ApiId',
           'CallbackUrl',
           'ClientSecretArn',
           'CompleteFunctionName',
           'EventBusArn',
+          'HealthUrl',
           'LoginUrl',
           'RefreshFunctionName',
           'RefresherFunctionName',
