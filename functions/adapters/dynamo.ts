@@ -4,6 +4,7 @@
  */
 import { type AttributeValue, ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { StoreConfig } from '../core/config';
+import { withoutNodeVersionNotice } from './sdk-notice';
 
 /** A DynamoDB item in the low-level attribute-value form. */
 export type Item = Record<string, AttributeValue>;
@@ -14,13 +15,16 @@ export type Item = Record<string, AttributeValue>;
  */
 export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   if (config.endpoint) {
-    return new DynamoDBClient({
-      endpoint: config.endpoint,
-      region: config.region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    return withoutNodeVersionNotice(
+      () =>
+        new DynamoDBClient({
+          endpoint: config.endpoint,
+          region: config.region,
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }),
+    );
   }
-  return new DynamoDBClient({ region: config.region });
+  return withoutNodeVersionNotice(() => new DynamoDBClient({ region: config.region }));
 }
 
 /** True for a failed `ConditionExpression`. */

@@ -55,6 +55,24 @@ export interface TokenRecord {
   readonly boundBy?: 'connect' | 'public';
 }
 
+/** A valid access token as handed to readers. */
+export interface AccessToken {
+  readonly userId: string;
+  readonly accessToken: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  readonly scope: string;
+  readonly tokenType: string;
+}
+
+/** Options of one read. */
+export interface GetTokenOptions {
+  /** Minimum remaining lifetime in seconds. @default 300 */
+  readonly marginSeconds?: number;
+  /** Refresh even if the stored token is still valid (unless another process just did). */
+  readonly forceRefresh?: boolean;
+}
+
 /** Kroger documents 30-minute access tokens; used only when a response omits `expires_in`. */
 export const DEFAULT_EXPIRES_IN_SECONDS = 1800;
 

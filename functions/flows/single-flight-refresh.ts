@@ -17,8 +17,10 @@ import {
   UnknownUserError,
 } from '../core/errors';
 import {
+  type AccessToken,
   afterTransientFailure,
   DEFAULT_MARGIN_SECONDS,
+  type GetTokenOptions,
   isFresh,
   reauthDeleteAfter,
   scheduleAfterTokens,
@@ -30,23 +32,8 @@ import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
 import type { TokenStore } from '../adapters/token-store';
 
-/** A valid access token as handed to readers. */
-export interface AccessToken {
-  readonly userId: string;
-  readonly accessToken: string;
-  /** Epoch seconds. */
-  readonly expiresAt: number;
-  readonly scope: string;
-  readonly tokenType: string;
-}
-
-/** Options of one read. */
-export interface GetTokenOptions {
-  /** Minimum remaining lifetime in seconds. @default 300 */
-  readonly marginSeconds?: number;
-  /** Refresh even if the stored token is still valid (unless another process just did). */
-  readonly forceRefresh?: boolean;
-}
+// Defined in core (the published reader's declarations must not reach the provider client's).
+export type { AccessToken, GetTokenOptions };
 
 /** Options of the scheduled sweep's refresh of one due user (not part of the reader API). */
 export interface DueRefreshOptions {

@@ -8,6 +8,8 @@
  *   disconnect <user-id>   delete the user's tokens and revoke the grant at the provider (RFC 7009)
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
  *   complete <connect-code> <app-user-id>   complete a link's connection for that app user
+ *   env                    `export KEY=value` lines for another local service's reader (production
+ *                          path against the running `npm start`; never the secret or provider settings)
  *
  * Where the tokens are comes from one of three places, and from nowhere else: a deployed stack's
  * outputs (`--stack`), explicit variables (`DYNAMODB_ENDPOINT`, `TOKENS_TABLE`, `SESSIONS_TABLE`),
@@ -15,7 +17,7 @@
  * it refuses (exit 2) rather than read default table names in whatever AWS account the shell has.
  * Exit codes: 0 ok, 2 usage (a malformed connect code too), 3 unknown user, 4 re-auth required,
  * 5 provider unavailable, 6 connect code refused (unknown, used, expired, cancelled, or another app
- * user's), 1 other.
+ * user's), 1 other (`env` without a running local stack is 1).
  */
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
@@ -44,6 +46,8 @@ const USAGE = `usage: npm run tokens -- [--stack NAME [--region REGION]] <comman
   disconnect <user-id>          delete the user's tokens and revoke the grant
   link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link
   complete <connect-code> <app-user-id>   complete a connect link's sign-in for that app user
+  env                           print the settings another local service's reader needs:
+                                eval "$(npm run --silent tokens -- env)"
   --stack NAME                  a deployed broker stack: its tables and refresh function, from its outputs
   --region REGION               the region of that stack (default: your AWS configuration's)`;
 
@@ -69,17 +73,47 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The state of the local stack running in this directory, if one is. */
+function runningLocalStack(stateFile: string): LocalStackState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalStackState;
+  return isAlive(state.pid) ? state : undefined;
+}
+
 /**
  * The environment with the running local stack's settings filled in where the environment says
  * nothing (so `npm run tokens` works beside `npm start` with no configuration).
  */
 export function resolveEnv(env: Env, stateFile = localStateFile()): Env {
-  if (env.DYNAMODB_ENDPOINT || !existsSync(stateFile)) return env;
-  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalStackState;
-  if (!isAlive(state.pid)) return env;
+  if (env.DYNAMODB_ENDPOINT) return env;
+  const state = runningLocalStack(stateFile);
+  if (!state) return env;
   const merged: Record<string, string | undefined> = { ...state.env };
   for (const [key, value] of Object.entries(env)) if (value) merged[key] = value;
   return merged;
+}
+
+/** A value as a POSIX shell word: bare when that is safe, else single-quoted. */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_./:@%+,=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `env`: the running local stack's settings for another local service's reader, as `export` lines
+ * for `eval`. Only what the stack put in its state for readers (see `LocalStack.readerEnv`).
+ */
+function printReaderEnv(stateFile: string, io: { out: (line: string) => void; err: (line: string) => void }): number {
+  const state = runningLocalStack(stateFile);
+  if (!state?.reader) {
+    io.err(
+      state
+        ? 'error: the running local stack is older than `tokens env`: restart it (Ctrl+C, then npm start)'
+        : 'error: no local stack is running in this directory: start it with `npm start`, then run `npm run --silent tokens -- env` again',
+    );
+    return 1;
+  }
+  for (const [name, value] of Object.entries(state.reader)) io.out(`export ${name}=${shellWord(value)}`);
+  return 0;
 }
 
 function exitCodeFor(error: unknown): number {
@@ -135,6 +169,8 @@ function flag(args: string[], name: string): string | undefined {
 export interface CliOptions {
   /** @default a client for the target's endpoint and region, destroyed when the command ends */
   readonly dynamo?: DynamoDBClient;
+  /** The local stack's state file (`env`). @default `.local/stack.json` under the working directory */
+  readonly stateFile?: string;
 }
 
 /** Runs one command; returns the exit code. Output goes to `out`, messages to `err`. */
@@ -153,6 +189,11 @@ export async function runCli(
     stack = flags.stack;
     const [command, ...args] = flags.rest;
     if (!command) throw new UsageError(USAGE);
+    if (command === 'env') {
+      // Reads the local stack's state file only, and prints nothing but the lines.
+      if (args.length || flags.stack || flags.region) throw new UsageError(`env takes no arguments\n${USAGE}`);
+      return printReaderEnv(options.stateFile ?? localStateFile(), io);
+    }
     env = await targetEnv(givenEnv, flags.stack, flags.region);
     services = createServices(env, { logger, dynamo: options.dynamo });
     const dynamo = dynamoClient(services);

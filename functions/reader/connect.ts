@@ -6,77 +6,24 @@
  * session, the ids differ, and the code is cancelled.
  *
  * Two modes, like the token reader:
- * - remote (`COMPLETE_FUNCTION_NAME` set; an app in AWS): invokes the broker's complete function,
- *   which answers ids only. The app's role needs `lambda:InvokeFunction` on it and nothing on the
- *   tokens table: `grantCreateLoginLinks()` grants exactly that (with the link writes).
- * - in process (the tables reachable directly; local runs, the CLI): the same flow, here.
+ * - through the broker's complete function (`COMPLETE_FUNCTION_NAME` set; an app in AWS, or locally
+ *   through `npm start`'s stand-in of it), which answers ids only (`connect-remote.ts`; the whole of
+ *   it in the published package). The app's role needs `lambda:InvokeFunction` on it and nothing on
+ *   the tokens table: `grantCreateLoginLinks()` grants exactly that (with the link writes).
+ * - in process (the tables reachable directly; the broker's CLI and tests): the same flow, here.
  *
  * @example
  * import { completeConnection, ConnectionRefusedError } from 'kroger-token-broker';
  * const { userId, profileId } = await completeConnection(req.query.connect_code, session.userId);
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Env } from '../core/config';
-import {
-  type CompleteRequest,
-  type Connection,
-  parseAppUserId,
-  parseConnectCode,
-  type ReceivedCompleteResult,
-} from '../core/connect';
-import { ArgumentError, type BrokerError, CompleteFunctionError, ConnectionRefusedError } from '../core/errors';
-import { createLogger, type Logger } from '../adapters/logger';
+import { parseAppUserId, parseConnectCode, type Connection } from '../core/connect';
+import { createLogger } from '../adapters/logger';
 import { completeConnection as complete } from '../flows/complete-flow';
 import { createServices, eventPublisher, sessionStore, tokenStore } from '../services';
+import { completeInvoker, type CompleteConnectionOptions, completeThroughFunction } from './connect-remote';
+import { lambdaClientSettings } from './remote';
 
-/** Invokes the broker's complete function; injectable for tests. */
-export type CompleteInvoker = (request: CompleteRequest) => Promise<ReceivedCompleteResult>;
-
-/** Options of {@link completeConnection}. */
-export interface CompleteConnectionOptions {
-  /** @default process.env */
-  readonly env?: Env;
-  /** @default a client for the configured endpoint and region (in-process mode) */
-  readonly dynamo?: DynamoDBClient;
-  /** @default invokes `COMPLETE_FUNCTION_NAME` with the AWS SDK Lambda client */
-  readonly invokeComplete?: CompleteInvoker;
-  /** @default a JSON logger at `LOG_LEVEL` (warn) */
-  readonly logger?: Logger;
-}
-
-const REFUSALS: Readonly<Record<string, ConstructorParameters<typeof ConnectionRefusedError>[0]>> = {
-  CONNECT_CODE_UNKNOWN: 'unknown',
-  CONNECT_CODE_USED: 'used',
-  CONNECT_CODE_EXPIRED: 'expired',
-  CONNECT_CODE_FOREIGN: 'foreign',
-  CONNECT_CODE_CANCELLED: 'cancelled',
-};
-
-/** The typed error for a complete function failure; unknown codes keep code and message. */
-function errorFromResult(result: { code: string; message: string }): BrokerError {
-  const refusal = REFUSALS[result.code];
-  if (refusal) return new ConnectionRefusedError(refusal);
-  if (result.code === 'BAD_REQUEST') return new ArgumentError(result.message);
-  return new CompleteFunctionError(result.code, result.message);
-}
-
-function lambdaInvoker(functionName: string, region: string | undefined): CompleteInvoker {
-  let send: Promise<(payload: string) => Promise<string>> | undefined;
-  const load = async () => {
-    const sdk = await import('@aws-sdk/client-lambda');
-    // The region of the environment given (a deployed stack's for `tokens --stack`).
-    const lambda = new sdk.LambdaClient(region ? { region } : {});
-    return async (payload: string) => {
-      const out = await lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }));
-      if (out.FunctionError) throw new CompleteFunctionError(out.FunctionError, 'the complete function failed');
-      return new TextDecoder().decode(out.Payload);
-    };
-  };
-  return async (request) => {
-    send ??= load();
-    return JSON.parse(await (await send)(JSON.stringify(request))) as ReceivedCompleteResult;
-  };
-}
+export type { CompleteConnectionOptions, CompleteInvoker } from './connect-remote';
 
 /**
  * Completes the connection of `connectCode` (from the `connect_code` query parameter of the link's
@@ -97,10 +44,10 @@ export async function completeConnection(
   const env = options.env ?? process.env;
   const functionName = env.COMPLETE_FUNCTION_NAME?.trim();
   if (functionName || options.invokeComplete) {
-    const invoke = options.invokeComplete ?? lambdaInvoker(functionName!, env.AWS_REGION?.trim());
-    const result = await invoke(request);
-    if (!result.ok) throw errorFromResult(result);
-    return { userId: result.userId, profileId: result.profileId };
+    return completeThroughFunction(
+      request,
+      options.invokeComplete ?? completeInvoker(functionName!, lambdaClientSettings(env)),
+    );
   }
   const logger =
     options.logger ?? createLogger({ level: env.LOG_LEVEL ?? 'warn', base: { service: 'kroger-token-broker' } });

@@ -5,13 +5,20 @@
  * same esbuild bundling. Created in the broker's scope: `<id>`, `<id>Role`, `<id>Logs`, and
  * `RefreshSchedule`.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import {
+  type BundlingOptions,
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+  SourceMapMode,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { brokerVersion } from '../version';
@@ -39,9 +46,9 @@ export const HANDLER_EXPORT = 'handler';
 
 /**
  * How every entry file is bundled (`bench/cold-start.ts` rebuilds the bundles with the same esbuild
- * options and reports a drift).
+ * options and reports a drift; `scripts/build-package.ts` prebuilds the package's bundles with them).
  */
-const BUNDLING: BundlingOptions = {
+export const BUNDLING: BundlingOptions = {
   // Local esbuild only: this must synth on a machine without Docker or network.
   forceDockerBundling: false,
   format: OutputFormat.ESM,
@@ -69,6 +76,53 @@ const BUNDLING: BundlingOptions = {
   banner:
     "import { createRequire as __brokerCreateRequire } from 'node:module'; const require = __brokerCreateRequire(import.meta.url);",
 };
+
+/**
+ * The packaged construct's prebuilt bundles: `npm pack` bundles every entry file with
+ * {@link BUNDLING} into `dist/lambda/<entry file name>/index.mjs`, beside the construct's own bundle
+ * in `dist/cdk`, so another team's CDK app needs neither esbuild nor the broker's sources. In this
+ * repository there is no such directory beside `infra/broker`, and functions bundle from source.
+ */
+export const PREBUILT_DIR = path.join(__dirname, '..', 'lambda');
+
+/** The name of an entry file's prebuilt bundle directory: `functions/login.ts` -> `login`. */
+export function bundleNameOf(entry: string): string {
+  return path.basename(entry).replace(/\.[cm]?[jt]s$/, '');
+}
+
+/** The props that say where a function's code comes from. */
+type CodeProps = Pick<
+  NodejsFunctionProps,
+  'code' | 'handler' | 'entry' | 'projectRoot' | 'depsLockFilePath' | 'bundling'
+>;
+
+let prebuilt: boolean | undefined;
+
+/**
+ * Where a function's code comes from, decided once per process: the prebuilt bundle as an asset when
+ * the construct runs from the package (no bundling, no esbuild), else the entry file bundled by
+ * NodejsFunction. Both give the same resource (`index.handler`, the same bundle), so the logical IDs
+ * and properties do not depend on where the construct was imported from.
+ */
+function codeProps(entry: string): CodeProps {
+  prebuilt ??= fs.existsSync(PREBUILT_DIR);
+  if (prebuilt) {
+    const dir = path.join(PREBUILT_DIR, bundleNameOf(entry));
+    if (!fs.existsSync(path.join(dir, 'index.mjs'))) {
+      throw new Error(
+        `no prebuilt bundle for ${path.basename(entry)} in ${PREBUILT_DIR}: reinstall kroger-token-broker`,
+      );
+    }
+    return { code: lambda.Code.fromAsset(dir), handler: `index.${HANDLER_EXPORT}` };
+  }
+  return {
+    entry,
+    handler: HANDLER_EXPORT,
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    bundling: BUNDLING,
+  };
+}
 
 /** The broker's functions and the rule that starts the refresher. */
 export interface BrokerFunctions {
@@ -267,8 +321,7 @@ function createFunction(
   });
 
   return new NodejsFunction(scope, id, {
-    entry: options.entry,
-    handler: HANDLER_EXPORT,
+    ...codeProps(options.entry),
     description: options.description,
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
@@ -285,8 +338,5 @@ function createFunction(
     // drops the handlers' DEBUG lines.
     applicationLogLevelV2: lambda.ApplicationLogLevel.TRACE,
     environment: options.environment,
-    projectRoot: PROJECT_ROOT,
-    depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-    bundling: BUNDLING,
   });
 }
