@@ -24,6 +24,7 @@ export const RESULT_KINDS = [
   'code-refused',
   'unavailable',
   'bad-response',
+  'service-rejected',
   'link-bound',
   'public-off',
   'invalid-link',
@@ -75,6 +76,7 @@ const STATUS: Readonly<Record<ResultKind, number>> = {
   'code-refused': 400,
   unavailable: 503,
   'bad-response': 502,
+  'service-rejected': 502,
   'link-bound': 409,
   'public-off': 403,
   'invalid-link': 400,
@@ -160,6 +162,12 @@ function words(outcome: Outcome, app: string, hasAction: boolean): Words {
         tone: 'error',
         title: 'Not connected',
         message: `Kroger gave an unexpected answer. ${NOTHING_SAVED} Please try again later.`,
+      };
+    case 'service-rejected':
+      return {
+        tone: 'error',
+        title: 'Not connected',
+        message: `Kroger did not accept this service, so nothing was saved. The service operator has to fix this; please try again later.`,
       };
     case 'link-bound':
       return {

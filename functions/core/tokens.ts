@@ -67,9 +67,15 @@ export interface AccessToken {
 
 /** Options of one read. */
 export interface GetTokenOptions {
-  /** Minimum remaining lifetime in seconds. @default 300 */
+  /**
+   * Minimum remaining lifetime in seconds, capped at half the token's lifetime.
+   * @default 300
+   */
   readonly marginSeconds?: number;
-  /** Refresh even if the stored token is still valid (unless another process just did). */
+  /**
+   * Refresh even if the stored token is still valid: honoured at most once per user per
+   * `FORCE_REFRESH_MIN_INTERVAL_SECONDS` (60 s by default); within it, the current token is returned.
+   */
   readonly forceRefresh?: boolean;
 }
 

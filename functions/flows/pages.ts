@@ -5,6 +5,7 @@
  */
 import { DEFAULT_APP_NAME, type FlowConfig, loginUrlFromRedirect, type ProviderConfig } from '../core/config';
 import {
+  ClientCredentialsRejectedError,
   type ErrorCode,
   InvalidGrantError,
   IssuerMismatchError,
@@ -60,6 +61,11 @@ export function failureKind(error: unknown, logger: Logger): ResultKind {
   if (error instanceof InvalidGrantError) {
     logger.warn('sign-in code refused by the provider', { error });
     return 'code-refused';
+  }
+  if (error instanceof ClientCredentialsRejectedError) {
+    // The operator's problem: the person can do nothing about it but come back later.
+    logger.error("the provider refused the broker's client credentials", { errorCode: error.code, error });
+    return 'service-rejected';
   }
   if (error instanceof ProviderUnavailableError) {
     logger.warn('provider unavailable', { error });

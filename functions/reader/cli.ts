@@ -4,8 +4,9 @@
  *
  *   get <user-id>          a valid access token (refreshed first when needed), as one JSON object
  *   list                   users, status and expiry (never a token value)
- *   refresh <user-id>      force a refresh now
- *   disconnect <user-id>   delete the user's tokens and revoke the grant at the provider (RFC 7009)
+ *   refresh <user-id>      force a refresh now (at most once per FORCE_REFRESH_MIN_INTERVAL_SECONDS)
+ *   disconnect <user-id> [--force]   revoke the grant at the provider (RFC 7009), then delete the
+ *                          user's tokens; --force deletes without revoking
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
  *   complete <connect-code> <app-user-id>   complete a link's connection for that app user
  *   env                    `export KEY=value` lines for another local service's reader (production
@@ -16,8 +17,9 @@
  * or the running local stack (`npm start`, found through `.local/stack.json`). Without any of them
  * it refuses (exit 2) rather than read default table names in whatever AWS account the shell has.
  * Exit codes: 0 ok, 2 usage (a malformed connect code too), 3 unknown user, 4 re-auth required,
- * 5 provider unavailable, 6 connect code refused (unknown, used, expired, cancelled, or another app
- * user's), 1 other (`env` without a running local stack is 1).
+ * 5 provider unavailable (for `disconnect`: the revocation failed and the tokens are kept),
+ * 6 connect code refused (unknown, used, expired, cancelled, or another app user's), 1 other (`env`
+ * without a running local stack is 1).
  */
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
@@ -33,7 +35,8 @@ import {
   UnknownUserError,
 } from '../core/errors';
 import { createLogger } from '../adapters/logger';
-import { createServices, dynamoClient, providerClient, type Services, tokenStore } from '../services';
+import { disconnectUser } from '../flows/disconnect-flow';
+import { createServices, dynamoClient, providerClient, providerConfig, type Services, tokenStore } from '../services';
 import { completeConnection } from './connect';
 import { envFromStack } from './deployed-stack';
 import { createLoginLink, createTokenReader } from './index';
@@ -42,8 +45,9 @@ import { type LocalStackState, localStateFile } from './local-state';
 const USAGE = `usage: npm run tokens -- [--stack NAME [--region REGION]] <command>
   get <user-id>                 print a valid access token as JSON (refreshes when needed)
   list                          list users with status and expiry
-  refresh <user-id>             force a refresh
-  disconnect <user-id>          delete the user's tokens and revoke the grant
+  refresh <user-id>             force a refresh (at most once a minute per user)
+  disconnect <user-id> [--force]   revoke the grant at the provider, then delete the user's tokens
+                                (--force: delete without revoking; the grant stays live at the provider)
   link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link
   complete <connect-code> <app-user-id>   complete a connect link's sign-in for that app user
   env                           print the settings another local service's reader needs:
@@ -203,15 +207,20 @@ export async function runCli(
       case 'refresh': {
         const userId = needArg(args, 'user id');
         const reader = createTokenReader({ env, dynamo, logger });
-        const token = await reader.getAccessToken(userId, { forceRefresh: command === 'refresh' });
-        const { accessToken, expiresAt, scope } = token;
-        io.out(
-          JSON.stringify(
-            command === 'get'
-              ? { userId, accessToken, expiresAt, scope }
-              : { userId, expiresAt, scope, refreshed: true },
-          ),
-        );
+        if (command === 'get') {
+          const { accessToken, expiresAt, scope } = await reader.getAccessToken(userId);
+          io.out(JSON.stringify({ userId, accessToken, expiresAt, scope }));
+          return 0;
+        }
+        const before = await tokens.getForReader(userId);
+        const { accessToken, expiresAt, scope } = await reader.getAccessToken(userId, { forceRefresh: true });
+        const refreshed = accessToken !== before?.accessToken;
+        if (!refreshed) {
+          io.err(
+            'not refreshed: the tokens were issued less than FORCE_REFRESH_MIN_INTERVAL_SECONDS ago; the current token is still valid',
+          );
+        }
+        io.out(JSON.stringify({ userId, expiresAt, scope, refreshed }));
         return 0;
       }
       case 'list': {
@@ -219,23 +228,29 @@ export async function runCli(
         return 0;
       }
       case 'disconnect': {
-        const userId = needArg(args, 'user id');
-        const removed = await tokens.delete(userId);
-        if (!removed) throw new UnknownUserError(userId);
-        if (stack) {
-          // The deployed CLI holds no client secret, and revocation needs client authentication.
-          io.err('tokens deleted; the grant was not revoked at the provider (docs/operations.md, "Disconnect")');
-          io.out(JSON.stringify({ userId, disconnected: true, revoked: false }));
-          return 0;
+        const force = args.includes('--force');
+        const userId = needArg(
+          args.filter((arg) => arg !== '--force'),
+          'user id',
+        );
+        const built = services;
+        // The deployed CLI holds no client secret (revocation needs client authentication); and
+        // without a revocation endpoint (Kroger documents none) there is nothing to call.
+        const revoker = () =>
+          !stack && providerConfig(built).revocationUrl !== undefined ? providerClient(built) : undefined;
+        const outcome = await disconnectUser(userId, { tokens, revoker, logger }, { force });
+        if (outcome === 'forced') {
+          io.err('tokens deleted without revoking (--force): the grant is still live at the provider');
+        } else if (outcome === 'not-revocable') {
+          io.err(
+            `tokens deleted; the grant was not revoked at the provider: ${
+              stack
+                ? 'the deployed CLI holds no client secret'
+                : 'no revocation endpoint is configured (OAUTH2_REVOCATION_URL)'
+            }. It stays live at the provider until it expires or the person removes this app's access in their account (docs/operations.md, "Disconnect and revoke")`,
+          );
         }
-        let revoked = false;
-        try {
-          revoked = await providerClient(services).revoke(removed.refreshToken);
-        } catch (error) {
-          // The tokens are gone from the broker either way; say that the provider still has the grant.
-          io.err(`tokens deleted, but revoking the grant at the provider failed: ${(error as Error).message}`);
-        }
-        io.out(JSON.stringify({ userId, disconnected: true, revoked }));
+        io.out(JSON.stringify({ userId, disconnected: true, revoked: outcome === 'revoked' }));
         return 0;
       }
       case 'link': {

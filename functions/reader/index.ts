@@ -24,6 +24,7 @@ import { carriesConnectCode } from '../core/connect';
 import {
   ArgumentError,
   BrokerError,
+  ClientCredentialsRejectedError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -52,6 +53,7 @@ import {
 export {
   ArgumentError,
   BrokerError,
+  ClientCredentialsRejectedError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,

@@ -14,6 +14,7 @@ import { type Env, parseUrlSetting, readStoreConfig } from '../core/config';
 import {
   ArgumentError,
   type BrokerError,
+  ClientCredentialsRejectedError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -21,7 +22,7 @@ import {
   RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
-import type { ReceivedRefreshResult, RefreshRequest } from '../core/refresh-protocol';
+import { capMarginSeconds, type ReceivedRefreshResult, type RefreshRequest } from '../core/refresh-protocol';
 import { type AccessToken, DEFAULT_MARGIN_SECONDS, type GetTokenOptions, isFresh } from '../core/tokens';
 import type { Logger } from '../adapters/logger';
 import { withoutNodeVersionNotice } from '../adapters/sdk-notice';
@@ -36,6 +37,7 @@ export interface TokenReader {
   /**
    * A token valid for at least `marginSeconds` (default 300), refreshed first when needed.
    * @throws {UnknownUserError} | {ReauthRequiredError} | {ProviderUnavailableError} | {RefreshInProgressError}
+   * | {ClientCredentialsRejectedError} (the broker's client credentials were refused: an operator must act)
    */
   getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
 }
@@ -122,6 +124,8 @@ export function errorFromCode(userId: string, result: { code: string; message: s
       return new RefreshInProgressError(userId);
     case 'PROVIDER_UNAVAILABLE':
       return new ProviderUnavailableError(result.message);
+    case 'PROVIDER_CLIENT_REJECTED':
+      return new ClientCredentialsRejectedError(result.message);
     case 'BAD_REQUEST':
       return new ArgumentError(result.message);
     default:
@@ -155,12 +159,15 @@ export function createRemoteReader(tokens: TokenStore, invoke: RefreshInvoker): 
       const record = await tokens.getForReader(userId);
       if (!record) throw new UnknownUserError(userId);
       if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
-      if (!opts.forceRefresh && isFresh(record, Math.floor(Date.now() / 1000), margin)) return toAccessToken(record);
+      // The refresh function holds the margin to the same cap; a reader does not see when the token
+      // was issued, so it assumes Kroger's lifetime.
+      const fresh = isFresh(record, Math.floor(Date.now() / 1000), capMarginSeconds(margin));
+      if (!opts.forceRefresh && fresh) return toAccessToken(record);
       const result = await invoke({ userId, forceRefresh: opts.forceRefresh, marginSeconds: margin });
       if (!result.ok) throw errorFromCode(userId, result);
-      const fresh = await tokens.getForReader(userId);
-      if (!fresh) throw new UnknownUserError(userId);
-      return toAccessToken(fresh);
+      const stored = await tokens.getForReader(userId);
+      if (!stored) throw new UnknownUserError(userId);
+      return toAccessToken(stored);
     },
   };
 }

@@ -23,7 +23,15 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { brokerVersion } from '../version';
 import { type ResolvedBrokerProps, runPeriod } from './defaults';
-import { grantClientSecret, grantDueIndex, grantPutEvents, grantSessions, grantTokens } from './grants';
+import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/refresh-budget';
+import {
+  grantClientSecret,
+  grantDueIndex,
+  grantPutEvents,
+  grantRefusalCounters,
+  grantSessions,
+  grantTokens,
+} from './grants';
 import type { BrokerStorage } from './storage';
 
 /** The repository root: entry files and the lock file are resolved from here, not from the cwd. */
@@ -185,9 +193,10 @@ export function createFunctions(
   const refresh = createFunction(scope, props, 'Refresh', {
     entry: ENTRY_FILES.refresh,
     description: 'Kroger token broker: refreshes one user\'s tokens ({"userId": "...", "forceRefresh"?: boolean})',
-    // A caller may first wait up to 12 s for another process's refresh, then make one provider
-    // call of at most 8 s: the function must outlive both.
-    timeout: Duration.seconds(30),
+    // A caller may first wait up to 12 s for another process's refresh, then hold the lease for a
+    // whole refresh (provider call, every write attempt): the function must outlive all of it
+    // (functions/core/refresh-budget.ts; 91 s).
+    timeout: Duration.seconds(REFRESH_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
     environment: common,
   });
@@ -195,14 +204,14 @@ export function createFunctions(
   grantClientSecret(refresh, storage.clientSecret);
   // token.refresh_failed, token.reauth_required, token.recovered.
   grantPutEvents(refresh, eventBus);
-  // Name only (shared config reads it); refresh is granted nothing on the sessions table.
-  refresh.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
+  // The mass-refusal counters only: nothing else of the sessions table.
+  grantRefusalCounters(refresh, storage);
 
   const refresher = createFunction(scope, props, 'Refresher', {
     entry: ENTRY_FILES.refresher,
     description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
-    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (45 s) before the timeout
-    // and leaves them for the next run.
+    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (91 s, one whole refresh)
+    // before the timeout and leaves them for the next run.
     timeout: Duration.minutes(5),
     memorySize: 512,
     // Not reserved unless asked for: reserving fails the deploy in accounts at the default limit
@@ -221,8 +230,8 @@ export function createFunctions(
   grantDueIndex(refresher, storage.tokensTable);
   grantClientSecret(refresher, storage.clientSecret);
   grantPutEvents(refresher, eventBus);
-  // Name only (shared config reads it); the refresher is granted nothing on the sessions table.
-  refresher.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
+  // The mass-refusal counters only: nothing else of the sessions table.
+  grantRefusalCounters(refresher, storage);
   // A run that fails is not retried, and one that cannot start within a period (throttled) is
   // dropped: the next scheduled run does the same work, and retries would only stack up runs.
   const staleAfter = runPeriod(props, 60, 6 * 3600);

@@ -14,6 +14,7 @@ import {
   readIntSetting,
   readLogLevel,
   readProviderConfig,
+  readRefreshLimits,
   readSecretConfig,
   readStoreConfig,
 } from '../../functions/core/config';
@@ -152,6 +153,7 @@ export async function startLocalStack(
     readSecretConfig(runEnv);
     readFlowConfig(runEnv);
     readStoreConfig(runEnv);
+    readRefreshLimits(runEnv);
 
     let dynamo: DynamoLocalHandle | undefined;
     if (!runEnv.DYNAMODB_ENDPOINT) {
@@ -245,6 +247,10 @@ export async function startLocalStack(
           'RETURN_TO_ALLOWLIST',
           'SUCCESS_REDIRECT',
           'PROVIDER_TIMEOUT_MS',
+          'REFRESH_TIMEOUT_MS',
+          'FORCE_REFRESH_MIN_INTERVAL_SECONDS',
+          'MASS_REFUSAL_THRESHOLD',
+          'MASS_REFUSAL_WINDOW_SECONDS',
           // The sandbox's generated secret only: a real CLIENT_SECRET is never written to disk.
           ...(sandbox ? ['CLIENT_SECRET'] : []),
         ]),

@@ -258,8 +258,11 @@ describe('Connect: link, sign-in, complete', () => {
       appUserId: 'app-carol',
     });
     const before = (await stores.tokens.get('app-carol'))!;
+    // As a refresh that met a dead grant does it: under the lease, at the version it read.
+    await stores.tokens.acquireLease('app-carol', 'test-refresher', Date.now(), 10_000);
     await stores.tokens.markReauthRequired({
       userId: 'app-carol',
+      owner: 'test-refresher',
       version: before.version,
       reason: 'invalid_grant',
       now: Math.floor(Date.now() / 1000),
