@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { CALLBACK_LIMITS } from '../../functions/core/callback';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import { CONNECT_CODE_LENGTH, hashConnectCode, newConnectCode } from '../../functions/core/connect';
@@ -228,8 +228,17 @@ describe('Connect: link, sign-in, complete', () => {
     const got = await cli('get', 'app-alice');
     expect(got.code).toBe(0);
     expect(JSON.parse(got.out[0])).toMatchObject({ userId: 'app-alice', accessToken: record!.accessToken });
-    // The grant is live at the provider: a forced refresh works and keeps the link-bound mark.
-    expect((await cli('refresh', 'app-alice')).code).toBe(0);
+    // The grant is live at the provider: once the token expires, `get` refreshes it, and the item
+    // keeps its link-bound mark.
+    await stores.client.send(
+      new UpdateItemCommand({
+        TableName: stores.config.tokensTable,
+        Key: { userId: { S: 'app-alice' } },
+        UpdateExpression: 'SET expiresAt = :past',
+        ExpressionAttributeValues: { ':past': { N: String(Math.floor(Date.now() / 1000) - 60) } },
+      }),
+    );
+    expect((await cli('get', 'app-alice')).code).toBe(0);
     expect(await stores.tokens.get('app-alice')).toMatchObject({ version: 2, boundBy: 'connect' });
   });
 
