@@ -149,6 +149,7 @@ async function countCalls(endpoint: string, users: number): Promise<KmsCallsRow[
         tokens: set,
         now: at,
         schedule: scheduleAfterTokens(userId, set, at),
+        boundBy: 'public',
       });
     }
   };

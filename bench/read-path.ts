@@ -25,7 +25,7 @@ import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
 import { createTokenReader, type ReceivedRefreshResult, type RefreshInvoker } from '../functions/reader/index';
 import { createRefreshFunctionHandler } from '../functions/handlers';
 import type { LocalStack } from '../infra/local/stack';
-import { get, startLogin } from './callback-latency';
+import { get, startLogin, storedGrant } from './callback-latency';
 import { type DynamoCounter, type DynamoRequest, HttpClock, type LogTap } from './instrument';
 import { int, median, progress, quantile, round, table } from './stats';
 
@@ -144,7 +144,7 @@ export async function measureReadPath(
   const userId = 'bench-reader';
   const pending = await startLogin(stack, userId);
   const done = await get(`${stack.baseUrl}/callback${pending.search}`, pending.cookie);
-  if (done.status !== 200) throw new Error(`login for the read path answered ${done.status}`);
+  if (!storedGrant(stack, done)) throw new Error(`login for the read path answered ${done.status}`);
 
   // The real refresh function, configured from the same environment the stack gave the handlers.
   const refreshHandler = createRefreshFunctionHandler(stack.services);

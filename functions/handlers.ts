@@ -7,11 +7,13 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 // Static on purpose: the bundler keeps only the KMS commands used (adapters/field-key.ts).
 import { createKmsKeyProvider } from './adapters/kms-key';
 import { readFlowConfig, readIntSetting } from './core/config';
+import type { CompleteFunctionResult } from './core/connect';
 import { HEALTH_PATH, healthResult, readBrokerVersion } from './core/health';
 import type { HttpResult } from './core/http';
 import type { RefreshFunctionResult } from './core/refresh-protocol';
 import { REFRESHER_SETTINGS, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from './core/schema';
 import { handleCallback } from './flows/callback-flow';
+import { handleCompleteRequest } from './flows/complete-flow';
 import { handleLogin } from './flows/login-flow';
 import { handleRefreshRequest } from './flows/refresh-function-flow';
 import { type RefreshSweepReport, runRefreshSweep } from './flows/refresh-sweep';
@@ -79,9 +81,26 @@ export function createCallbackHandler(services: Services): HttpHandler {
     tokens: tokenStore(services),
     events: eventPublisher(services),
     logger: services.logger,
+    flow: readFlowConfig(services.env),
   };
   fieldCipher(services, createKmsKeyProvider);
   return (event) => handleCallback(event, deps);
+}
+
+/**
+ * The complete function an app backend invokes with `{"connectCode": ..., "appUserId": ...}`. It needs
+ * the tables and the event bus, and neither the provider settings nor the client secret.
+ */
+export function createCompleteFunctionHandler(services: Services): (event: unknown) => Promise<CompleteFunctionResult> {
+  const deps = {
+    sessions: sessionStore(services),
+    tokens: tokenStore(services),
+    events: eventPublisher(services),
+    logger: services.logger,
+  };
+  // It seals the refresh token it stores.
+  fieldCipher(services, createKmsKeyProvider);
+  return (event) => handleCompleteRequest(event, deps);
 }
 
 /** The refresh function other services' readers invoke with `{"userId": ...}`. */

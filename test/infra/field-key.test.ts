@@ -51,7 +51,7 @@ beforeAll(() => {
 /** The key policy as `<principal>: <actions> [if <condition>]` lines, principals named by construct. */
 function keyPolicyLines(): string[] {
   const roles: Record<string, string> = {};
-  for (const name of ['Login', 'Callback', 'Refresh', 'Refresher']) {
+  for (const name of ['Login', 'Callback', 'Refresh', 'Refresher', 'Complete']) {
     roles[roleOfFunction(template, `Broker/${name}`)] = name;
   }
   const statements: KeyStatement[] = propertiesOf(template, 'Broker/FieldKey/Resource').KeyPolicy.Statement;
@@ -99,6 +99,7 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(keyPolicyLines()).toEqual([
         `Callback: kms:Decrypt if ${context('sessions')}`,
         `Callback: kms:GenerateDataKey if ${context('tokens')}`,
+        `Complete: kms:GenerateDataKey if ${context('tokens')}`,
         `Login: kms:GenerateDataKey if ${context('sessions')}`,
         `Refresh: kms:Decrypt,kms:GenerateDataKey if ${context('tokens')}`,
         `Refresher: kms:Decrypt,kms:GenerateDataKey if ${context('tokens')}`,
@@ -111,7 +112,7 @@ describe('Construct: KrogerTokenBroker', () => {
       const statements: KeyStatement[] = propertiesOf(template, 'Broker/FieldKey/Resource').KeyPolicy.Statement;
       const usable = statements.filter((st) => [st.Action].flat().some((action) => USE.test(action)));
       // Every statement that allows a use names one role and carries a purpose condition.
-      expect(usable).toHaveLength(5);
+      expect(usable).toHaveLength(6);
       for (const statement of usable) {
         expect(statement.Principal.AWS).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/Role/), 'Arn'] });
         expect(statement.Condition).toEqual({
@@ -142,8 +143,8 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(environmentOf(template, 'LinkCreator')).not.toHaveProperty('FIELD_KEY_ARN');
     });
 
-    it('names the field key (FIELD_KEY_ARN) to the four functions it is granted to', () => {
-      for (const name of ['Login', 'Callback', 'Refresh', 'Refresher']) {
+    it('names the field key (FIELD_KEY_ARN) to the five functions it is granted to', () => {
+      for (const name of ['Login', 'Callback', 'Refresh', 'Refresher', 'Complete']) {
         expect(environmentOf(template, `Broker/${name}`).FIELD_KEY_ARN).toBe('Broker/FieldKey.Arn');
       }
     });
