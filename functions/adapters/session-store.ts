@@ -250,7 +250,7 @@ export class DynamoSessionStore implements SessionStore {
           id: s(PENDING + pending.codeHash),
           appUserId: s(pending.appUserId),
           profileId: s(pending.profileId),
-          ...(await this.sealPendingTokens(pending.tokens)),
+          ...(await this.sealPendingTokens(PENDING + pending.codeHash, pending.tokens)),
           tokenType: s(pending.tokens.tokenType),
           scope: s(pending.tokens.scope),
           tokenExpiresAt: n(pending.tokens.expiresAt),
@@ -293,7 +293,7 @@ export class DynamoSessionStore implements SessionStore {
     if (!old) return { outcome: 'unknown' };
     const linkAppUserId = str(old, 'appUserId') ?? '';
     if (linkAppUserId !== appUserId) return { outcome: 'foreign', linkAppUserId };
-    const tokens = await this.openPendingTokens(old);
+    const tokens = await this.openPendingTokens(PENDING + codeHash, old);
     return {
       outcome: 'consumed',
       pending: {
@@ -313,15 +313,27 @@ export class DynamoSessionStore implements SessionStore {
   }
 
   /**
-   * The one place a pending connection's tokens become item attributes: the seam where field
-   * encryption (a KMS data key) wraps them, so they are as protected as the tokens table's.
+   * The one place a pending connection's tokens become item attributes: both sealed under the field
+   * key and bound to the pending item `id`, so they are at least as protected as the tokens table's
+   * (where the access token stays readable for readers; here nobody reads it but the completion).
    */
-  private async sealPendingTokens(tokens: Pick<TokenSet, 'accessToken'> & { refreshToken: string }): Promise<Item> {
-    return { accessToken: { S: tokens.accessToken }, refreshToken: { S: tokens.refreshToken } };
+  private async sealPendingTokens(
+    id: string,
+    tokens: Pick<TokenSet, 'accessToken'> & { refreshToken: string },
+  ): Promise<Item> {
+    const [accessToken, refreshToken] = await Promise.all([
+      this.seal(id, 'accessToken', tokens.accessToken),
+      this.seal(id, 'refreshToken', tokens.refreshToken),
+    ]);
+    return compact({ accessToken, refreshToken });
   }
 
   /** The one place those attributes become tokens again (see {@link sealPendingTokens}). */
-  private async openPendingTokens(item: Item): Promise<{ accessToken: string; refreshToken: string }> {
-    return { accessToken: str(item, 'accessToken') ?? '', refreshToken: str(item, 'refreshToken') ?? '' };
+  private async openPendingTokens(id: string, item: Item): Promise<{ accessToken: string; refreshToken: string }> {
+    const [accessToken, refreshToken] = await Promise.all([
+      this.open(id, 'accessToken', item),
+      this.open(id, 'refreshToken', item),
+    ]);
+    return { accessToken: accessToken ?? '', refreshToken: refreshToken ?? '' };
   }
 }

@@ -190,8 +190,9 @@ export function createFunctions(
   grantSessions(callback, storage, 'dynamodb:DeleteItem', 'dynamodb:PutItem');
   // saveLogin is one UpdateItem; the callback never reads a token item.
   grantTokens(callback, storage, 'dynamodb:UpdateItem');
-  // Decrypts the code verifier, encrypts the refresh token; cannot decrypt a stored refresh token.
-  grantFieldKey(callback, storage.fieldKey, { encrypt: ['tokens'], decrypt: ['sessions'] });
+  // Decrypts the code verifier; seals the refresh token it stores and a connect link's pending tokens;
+  // cannot decrypt a stored refresh token.
+  grantFieldKey(callback, storage.fieldKey, { encrypt: ['tokens', 'sessions'], decrypt: ['sessions'] });
   grantClientSecret(callback, storage.clientSecret);
   // token.connected, token.recovered (a reconnect after reauth_required).
   grantPutEvents(callback, eventBus);
@@ -269,9 +270,9 @@ export function createFunctions(
   // UpdateItem stores the grant under the app's user.
   grantSessions(complete, storage, 'dynamodb:UpdateItem');
   grantTokens(complete, storage, 'dynamodb:UpdateItem');
-  // Seals the refresh token it stores. (Pending connections' tokens are not sealed yet: when they
-  // are, the callback encrypts and this function decrypts `sessions` too.)
-  grantFieldKey(complete, storage.fieldKey, { encrypt: ['tokens'] });
+  // Opens the pending connection's sealed tokens and seals the refresh token it stores; cannot
+  // decrypt a stored refresh token.
+  grantFieldKey(complete, storage.fieldKey, { encrypt: ['tokens'], decrypt: ['sessions'] });
   // token.connected, token.recovered.
   grantPutEvents(complete, eventBus);
 

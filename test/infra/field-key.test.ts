@@ -97,8 +97,9 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it('lets each broker role use the key for its own purposes only, and nobody else use it at all', () => {
       expect(keyPolicyLines()).toEqual([
-        `Callback: kms:Decrypt if ${context('sessions')}`,
+        `Callback: kms:Decrypt,kms:GenerateDataKey if ${context('sessions')}`,
         `Callback: kms:GenerateDataKey if ${context('tokens')}`,
+        `Complete: kms:Decrypt if ${context('sessions')}`,
         `Complete: kms:GenerateDataKey if ${context('tokens')}`,
         `Login: kms:GenerateDataKey if ${context('sessions')}`,
         `Refresh: kms:Decrypt,kms:GenerateDataKey if ${context('tokens')}`,
@@ -112,7 +113,7 @@ describe('Construct: KrogerTokenBroker', () => {
       const statements: KeyStatement[] = propertiesOf(template, 'Broker/FieldKey/Resource').KeyPolicy.Statement;
       const usable = statements.filter((st) => [st.Action].flat().some((action) => USE.test(action)));
       // Every statement that allows a use names one role and carries a purpose condition.
-      expect(usable).toHaveLength(6);
+      expect(usable).toHaveLength(7);
       for (const statement of usable) {
         expect(statement.Principal.AWS).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/Role/), 'Arn'] });
         expect(statement.Condition).toEqual({
@@ -125,7 +126,7 @@ describe('Construct: KrogerTokenBroker', () => {
       const callback = policyLinesForRole(template, roleOfFunction(template, 'Broker/Callback'));
       const login = policyLinesForRole(template, roleOfFunction(template, 'Broker/Login'));
       expect(callback.filter((line) => line.includes('FieldKey'))).toEqual([
-        `kms:Decrypt -> Broker/FieldKey.Arn if ${context('sessions')}`,
+        `kms:Decrypt,kms:GenerateDataKey -> Broker/FieldKey.Arn if ${context('sessions')}`,
         `kms:GenerateDataKey -> Broker/FieldKey.Arn if ${context('tokens')}`,
       ]);
       expect(login.filter((line) => line.includes('FieldKey'))).toEqual([
