@@ -36,7 +36,6 @@ export const CONSTRUCT_ESBUILD_OPTIONS: BuildOptions = {
   target: 'node22',
   mainFields: ['module', 'main'],
   minify: true,
-  keepNames: true,
   sourcemap: true,
   sourcesContent: false,
   external: ['@aws-sdk/client-eventbridge'],

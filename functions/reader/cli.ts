@@ -67,7 +67,9 @@ const NO_TARGET = `no broker to talk to; tell the tokens CLI where the tokens ar
 (it does not fall back to default table names in whatever AWS account your shell has)`;
 
 /** A malformed command line: an argument error whose message ends with the usage. */
-class UsageError extends ArgumentError {}
+class UsageError extends ArgumentError {
+  override readonly name: string = 'UsageError';
+}
 
 function isAlive(pid: number): boolean {
   try {
