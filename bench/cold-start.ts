@@ -1,7 +1,7 @@
 /**
  * Section 1, cold start: every handler bundle `cdk synth` produces, its size and the time a fresh
- * Node process takes to import it, against the floor any handler using the DynamoDB and Secrets
- * Manager clients pays (`bench/floor.ts`, bundled here with the construct's esbuild options).
+ * Node process takes to import it, against the floor a broker handler pays for the SDK clients it
+ * needs: DynamoDB, Secrets Manager and KMS (`bench/floor.ts`, bundled with the construct's options).
  *
  * Import time is what Lambda's init phase spends loading the module: measured inside the child
  * around `await import(bundle)`, so process start-up is not counted. All bundles are timed round
@@ -169,7 +169,7 @@ export async function measureColdStart(
     metafile: true,
   });
   const floor: Target = {
-    name: 'floor (DynamoDB + Secrets Manager clients)',
+    name: 'floor (DynamoDB + Secrets Manager + KMS clients)',
     entry: 'bench/floor.ts',
     file: floorFile,
     displayPath: 'bench/floor.ts, bundled here',
