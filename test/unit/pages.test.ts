@@ -1,0 +1,56 @@
+import { RequestRejectedError } from '../../functions/core/errors';
+import { errorPage } from '../../functions/flows/pages';
+import { captureLogger } from '../support/logs';
+
+describe('Function: errorPage', () => {
+  it('shows a refused request with its own status, its message as a sentence, and its detail', () => {
+    const logs = captureLogger();
+    const error = new RequestRejectedError(
+      'the "state" parameter is missing',
+      'CALLBACK_MISSING_PARAMETERS',
+      400,
+      'more',
+    );
+
+    const page = errorPage(error, logs.logger, ['c=; Max-Age=0']);
+
+    expect(page.statusCode).toBe(400);
+    expect(page.cookies).toEqual(['c=; Max-Age=0']);
+    expect(page.body).toContain('<title>Sign-in not completed</title>');
+    expect(page.body).toContain('<p>The &#34;state&#34; parameter is missing.</p><p class="detail">more</p>');
+    expect(logs.lines.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'request refused',
+        errorCode: 'CALLBACK_MISSING_PARAMETERS',
+        status: 400,
+      }),
+    ]);
+  });
+
+  it.each([
+    ['a sentence that already ends', 'open the link again.', 'Open the link again.'],
+    ['a question', 'did you cancel?', 'Did you cancel?'],
+    ['an exclamation', 'too late!', 'Too late!'],
+  ])('does not add a full stop to %s', (_name, message, shown) => {
+    const page = errorPage(new RequestRejectedError(message, 'CALLBACK_INVALID_STATE', 400), captureLogger().logger);
+
+    expect(page.body).toContain(`<p>${shown}</p>`);
+  });
+
+  it('answers anything unexpected with a generic 500 and logs the details only', () => {
+    const logs = captureLogger();
+
+    const page = errorPage(new Error('secret internals'), logs.logger);
+
+    expect(page.statusCode).toBe(500);
+    expect(page.cookies).toBeUndefined();
+    expect(page.body).toContain('<title>Something went wrong</title>');
+    expect(page.body).not.toContain('secret internals');
+    expect(JSON.parse(logs.lines[0])).toMatchObject({
+      level: 'ERROR',
+      message: 'unexpected error',
+      error: { name: 'Error', message: 'secret internals' },
+    });
+  });
+});
