@@ -108,6 +108,21 @@ describe('Function: handleCallback', () => {
     expect(result.statusCode).toBe(200);
   });
 
+  it('handles an event with no headers, no cookies and no request context', async () => {
+    await started();
+    const event = getEvent('/callback', `code=c&state=${STATE}`);
+    delete (event as { headers?: unknown }).headers;
+    delete (event as { requestContext?: unknown }).requestContext;
+
+    const result = await handleCallback(event, deps());
+
+    expect(result.statusCode).toBe(400);
+    expect(result.body).toContain('The sign-in cookie is missing.');
+    expect(entries()).toContainEqual(
+      expect.objectContaining({ route: 'callback', errorCode: 'CALLBACK_BROWSER_MISMATCH' }),
+    );
+  });
+
   it('clears the cookie without Secure when the callback is served over plain http', async () => {
     await started();
 

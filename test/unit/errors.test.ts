@@ -19,27 +19,29 @@ import {
 describe('Named errors', () => {
   const cause = new Error('underlying');
 
-  it.each([
-    [new ConfigError('X is not set'), 'ConfigError', 'CONFIG_INVALID', 'X is not set'],
-    [new ProviderUnavailableError('down', { cause }), 'ProviderUnavailableError', 'PROVIDER_UNAVAILABLE', 'down'],
-    [new InvalidGrantError('refused', { cause }), 'InvalidGrantError', 'PROVIDER_INVALID_GRANT', 'refused'],
-    [new ProviderResponseError('odd', { cause }), 'ProviderResponseError', 'PROVIDER_BAD_RESPONSE', 'odd'],
-    [new UnknownUserError('u1'), 'UnknownUserError', 'UNKNOWN_USER', 'no tokens stored for user "u1"'],
-    [new ConcurrentUpdateError('lost', { cause }), 'ConcurrentUpdateError', 'CONCURRENT_UPDATE', 'lost'],
-    [new ReauthRequiredError('u1'), 'ReauthRequiredError', 'REAUTH_REQUIRED', 'user "u1" must sign in again'],
+  // Built inside each test (not in the table), so every constructor runs while the test runs.
+  it.each<[string, () => BrokerError, string, string]>([
+    ['ConfigError', () => new ConfigError('X is not set'), 'CONFIG_INVALID', 'X is not set'],
+    ['ProviderUnavailableError', () => new ProviderUnavailableError('down', { cause }), 'PROVIDER_UNAVAILABLE', 'down'],
+    ['InvalidGrantError', () => new InvalidGrantError('refused', { cause }), 'PROVIDER_INVALID_GRANT', 'refused'],
+    ['ProviderResponseError', () => new ProviderResponseError('odd', { cause }), 'PROVIDER_BAD_RESPONSE', 'odd'],
+    ['UnknownUserError', () => new UnknownUserError('u1'), 'UNKNOWN_USER', 'no tokens stored for user "u1"'],
+    ['ConcurrentUpdateError', () => new ConcurrentUpdateError('lost', { cause }), 'CONCURRENT_UPDATE', 'lost'],
+    ['ReauthRequiredError', () => new ReauthRequiredError('u1'), 'REAUTH_REQUIRED', 'user "u1" must sign in again'],
     [
-      new ReauthRequiredError('u1', 'invalid_grant'),
       'ReauthRequiredError',
+      () => new ReauthRequiredError('u1', 'invalid_grant'),
       'REAUTH_REQUIRED',
       'user "u1" must sign in again (invalid_grant)',
     ],
     [
-      new RefreshInProgressError('u1'),
       'RefreshInProgressError',
+      () => new RefreshInProgressError('u1'),
       'REFRESH_IN_PROGRESS',
       'a refresh for user "u1" is in progress; try again',
     ],
-  ])('%s has its name, stable code and message', (error, name, code, message) => {
+  ])('%s has its name, stable code and message', (name, make, code, message) => {
+    const error = make();
     expect(error).toBeInstanceOf(BrokerError);
     expect(error).toBeInstanceOf(Error);
     expect({ name: error.name, code: error.code, message: error.message }).toEqual({ name, code, message });

@@ -163,6 +163,32 @@ describe('Function: handleLogin', () => {
     ]);
   });
 
+  it.each([
+    [
+      'a returnTo off the allow-list',
+      `returnTo=${encodeURIComponent('https://evil.test/')}`,
+      'The &#34;returnTo&#34; address is not on the allow-list.',
+    ],
+    ['an oversized query', `pad=${'p'.repeat(2049)}`, 'The sign-in request is too large.'],
+    ['a repeated returnTo', 'returnTo=a&returnTo=b', 'The &#34;returnTo&#34; parameter appears more than once.'],
+    ['an oversized session', `session=${'s'.repeat(129)}`, 'The &#34;session&#34; parameter is too long.'],
+  ])('says what is wrong with %s', async (_name, query, text) => {
+    const result = await login(query);
+
+    expect(result.body).toContain(`<p>${text}</p>`);
+  });
+
+  it('handles an event with no query string and no request context', async () => {
+    const event = getEvent('/login');
+    delete (event as { rawQueryString?: string }).rawQueryString;
+    delete (event as { requestContext?: unknown }).requestContext;
+
+    const result = await handleLogin(event, deps());
+
+    expect(result.statusCode).toBe(302);
+    expect(JSON.parse(logs.lines[0])).toMatchObject({ message: 'login started', route: 'login' });
+  });
+
   it('accepts the longest allowed query, session and returnTo', async () => {
     await sessions.putLink({ id: 's'.repeat(128), appUserId: 'app-9', expiresAt: NOW + 60 });
     const returnTo = `${ALLOWED}/${'x'.repeat(1024 - ALLOWED.length - 1)}`;

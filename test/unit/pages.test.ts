@@ -1,4 +1,9 @@
-import { RequestRejectedError } from '../../functions/core/errors';
+import {
+  InvalidGrantError,
+  ProviderResponseError,
+  ProviderUnavailableError,
+  RequestRejectedError,
+} from '../../functions/core/errors';
 import { errorPage } from '../../functions/flows/pages';
 import { captureLogger } from '../support/logs';
 
@@ -36,6 +41,57 @@ describe('Function: errorPage', () => {
     const page = errorPage(new RequestRejectedError(message, 'CALLBACK_INVALID_STATE', 400), captureLogger().logger);
 
     expect(page.body).toContain(`<p>${shown}</p>`);
+  });
+
+  it('adds a full stop to a message whose only stop is inside it', () => {
+    const page = errorPage(
+      new RequestRejectedError('see example.com', 'CALLBACK_INVALID_STATE'),
+      captureLogger().logger,
+    );
+
+    expect(page.body).toContain('<p>See example.com.</p>');
+  });
+
+  it.each([
+    [
+      'a refused code',
+      new InvalidGrantError('refused'),
+      400,
+      'Sign-in not completed',
+      'The sign-in code was already used or has expired. Please open the sign-in link again.',
+      'WARN',
+      'sign-in code refused by the provider',
+    ],
+    [
+      'an outage',
+      new ProviderUnavailableError('down'),
+      503,
+      'Kroger is not answering',
+      'Nothing was saved. Please try again in a few minutes.',
+      'WARN',
+      'provider unavailable',
+    ],
+    [
+      'a bad answer',
+      new ProviderResponseError('odd'),
+      502,
+      'Sign-in not completed',
+      'Kroger gave an unexpected answer, so nothing was saved. Please try again later.',
+      'ERROR',
+      'provider gave an unexpected response',
+    ],
+  ])('answers %s with its status and page, and logs the error', (_n, error, status, title, text, level, message) => {
+    const logs = captureLogger();
+
+    const page = errorPage(error, logs.logger, ['c=; Max-Age=0']);
+
+    expect(page.statusCode).toBe(status);
+    expect(page.cookies).toEqual(['c=; Max-Age=0']);
+    expect(page.body).toContain(`<title>${title}</title>`);
+    expect(page.body).toContain(`<p>${text}</p>`);
+    expect(logs.lines.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({ level, message, error: expect.objectContaining({ name: error.name }) }),
+    ]);
   });
 
   it('answers anything unexpected with a generic 500 and logs the details only', () => {

@@ -154,6 +154,8 @@ describe('Function: createTokenRefresher', () => {
         nextRefreshAt: T0 + 1800,
       });
       expect(store.raw('u')?.leaseOwner).toBeUndefined();
+      // The save drops the lease with it: no separate release write.
+      expect(store.calls).toEqual(['get:u', 'acquireLease:u', 'saveRefresh:u']);
       expect(logged('tokens refreshed')).toEqual([expect.objectContaining({ userId: 'u', rotated: true })]);
       expect(logs.text()).not.toMatch(/access-1|refresh-1/);
       // Below the failure threshold before, so nothing to announce.
@@ -209,6 +211,8 @@ describe('Function: createTokenRefresher', () => {
       const first = refresher().getAccessToken('u');
       await settle();
       expect(store.raw('u')?.leaseUntil).toBe(T0 * 1000 + 30_000);
+      // Its own owner id per call, under the process's prefix.
+      expect(store.raw('u')?.leaseOwner).toMatch(/^proc:[0-9a-f-]{36}$/);
 
       clockMs += 29_999; // the first call is still at the provider, long past any provider timeout
       const second = refresher({ maxWaitMs: 0 }).getAccessToken('u');
@@ -427,6 +431,14 @@ describe('Function: createTokenRefresher', () => {
       ]);
     });
 
+    it('publishes recovered after a success that ends exactly three failures in a row', async () => {
+      store.seed(activeRecord('u', { expiresAt: T0 - 1, consecutiveFailures: 3 }));
+
+      await refresher().getAccessToken('u');
+
+      expect(events.published.map((e) => e.type)).toEqual(['token.recovered']);
+    });
+
     it('uses the failure threshold it is given', async () => {
       store.seed(activeRecord('u', { expiresAt: T0 - 1, consecutiveFailures: 1 }));
       provider.onRefresh = async () => {
@@ -460,9 +472,12 @@ describe('Function: createTokenRefresher', () => {
     /** Makes the first `count` saves fail as a DynamoDB outage would; counts every save. */
     function failSaves(count: number, error: Error = new Error('service unavailable')) {
       const save = store.saveRefresh.bind(store);
-      const attempts = { n: 0 };
+      const attempts = { n: 0, at: [] as number[] };
+      let first: number | undefined;
       store.saveRefresh = async (...args) => {
         attempts.n++;
+        first ??= Date.now();
+        attempts.at.push(Date.now() - first);
         if (attempts.n <= count) throw error;
         return save(...args);
       };
@@ -476,6 +491,8 @@ describe('Function: createTokenRefresher', () => {
       const token = await withFakeTimers(() => refresher().getAccessToken('u'));
 
       expect(attempts.n).toBe(3);
+      // 250 ms, then 500 ms between attempts: all well inside the 30 s lease.
+      expect(attempts.at).toEqual([0, 250, 750]);
       expect(token.accessToken).toBe('access-1');
       expect(store.raw('u')?.refreshToken).toBe('refresh-1');
       expect(logs.text()).not.toContain('ROTATED_TOKEN_NOT_SAVED');
@@ -524,6 +541,34 @@ describe('Function: createTokenRefresher', () => {
       await expect(refresher().refreshIfNeeded('u', { dueBy: T0 + 600 })).rejects.toBeInstanceOf(ReauthRequiredError);
 
       expect(store.raw('u')?.leaseOwner).toBeUndefined();
+      expect(provider.total()).toBe(0);
+    });
+
+    it("refreshes a user due exactly at the run's horizon", async () => {
+      store.seed(activeRecord('u', { tokensIssuedAt: T0, expiresAt: T0 + 7200, nextRefreshAt: T0 + 600 }));
+
+      await expect(refresher().refreshIfNeeded('u', { marginSeconds: 600, dueBy: T0 + 600 })).resolves.toBe(
+        'refreshed',
+      );
+    });
+
+    it('after waiting for another process, re-reads what it wrote instead of taking the lease again', async () => {
+      store.seed(
+        activeRecord('u', {
+          expiresAt: T0 - 1,
+          nextRefreshAt: T0,
+          leaseOwner: 'other',
+          leaseUntil: T0 * 1000 + 60_000,
+        }),
+      );
+      const running = refresher({ maxWaitMs: 10_000 }).refreshIfNeeded('u', { marginSeconds: 600, dueBy: T0 + 600 });
+      await settle();
+      await store.saveRefresh('u', 1, provider.issue(), T0);
+      store.calls.length = 0;
+
+      await expect(within(running, 5000)).resolves.toBe('fresh');
+
+      expect(store.calls).toEqual(['get:u']);
     });
 
     it('throws UnknownUserError for a user deleted since the index was read', async () => {
