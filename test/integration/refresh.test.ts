@@ -12,6 +12,7 @@ import {
   ConcurrentUpdateError,
   ProviderUnavailableError,
   ReauthRequiredError,
+  RefreshFunctionError,
   RefreshInProgressError,
   UnknownUserError,
 } from '../../functions/core/errors';
@@ -426,7 +427,12 @@ describe('Single flight', () => {
       version: login!.version,
     });
     expect(login!.leaseOwner).toBeUndefined();
-    expect(logs.text()).not.toContain('ROTATED_TOKEN_NOT_SAVED');
+    // The lost race is a warning that says why (the login's tokens are newer), never an error.
+    const lines = logs.lines.map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.errorCode === 'ROTATED_TOKEN_NOT_SAVED')).toEqual([
+      expect.objectContaining({ level: 'WARN', why: 'item_changed' }),
+    ]);
+    expect(lines.filter((l) => l.level === 'ERROR')).toEqual([]);
   });
 
   it('never lets an older pair overwrite a newer one (version condition)', async () => {
@@ -561,7 +567,8 @@ describe('Reader without the client secret (remote mode)', () => {
 
   it('forces a refresh through the refresh function when asked', async () => {
     const before = await connect('r-remote-force');
-    const broker = loadRefreshFunction();
+    // Honoured every time here; the minimum interval has its own tests (reader-limits.test.ts).
+    const broker = loadRefreshFunction({ FORCE_REFRESH_MIN_INTERVAL_SECONDS: '0' });
 
     const token = await remoteReader(broker.invokeRefresh).getAccessToken('r-remote-force', { forceRefresh: true });
 
@@ -620,7 +627,7 @@ describe('Reader without the client secret (remote mode)', () => {
     expect(error).toMatchObject({ code: 'UNKNOWN_USER', userId: 'r-remote-gone' });
   });
 
-  it('gets a typed "try again" (never a raw error) when the refresh function fails unexpectedly', async () => {
+  it('gets a typed RefreshFunctionError (never a raw error) when the refresh function fails unexpectedly', async () => {
     await connect('r-remote-broken');
     await expire('r-remote-broken');
     // A broker whose table is missing: DynamoDB's ResourceNotFoundException is no broker error.
@@ -630,8 +637,12 @@ describe('Reader without the client secret (remote mode)', () => {
       .getAccessToken('r-remote-broken')
       .catch((e: unknown) => e);
 
-    expect(error).toBeInstanceOf(ProviderUnavailableError);
-    expect(error).toMatchObject({ message: 'the refresh failed unexpectedly' });
+    expect(error).toBeInstanceOf(RefreshFunctionError);
+    expect(error).toMatchObject({
+      code: 'REFRESH_FUNCTION_FAILED',
+      remoteCode: 'INTERNAL',
+      message: 'the refresh function failed ("INTERNAL"): the refresh failed unexpectedly',
+    });
     const logged = broker.log.map((line) => JSON.parse(line));
     expect(logged.filter((l) => l.level === 'ERROR')).toEqual([
       expect.objectContaining({
