@@ -11,7 +11,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { readStoreConfig } from '../../functions/core/config';
-import { BINDING_COOKIE_PREFIX } from '../../functions/core/login';
+import { BINDING_COOKIE_PREFIX, bindingCookieName } from '../../functions/core/login';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import type { TokenStore } from '../../functions/adapters/token-store';
 import { createTokenReader, UnknownUserError } from '../../functions/reader';
@@ -167,7 +167,8 @@ beforeAll(async () => {
   if (launched.status === 'fulfilled') browser = launched.value;
   if (started.status === 'rejected') throw started.reason;
   if (launched.status === 'rejected') throw launched.reason;
-  expect(stack!.sandbox).toBeDefined();
+  // No provider configured: the local stack started its own sandbox and points the broker at it.
+  expect(stack!.env.OAUTH2_BASE_URL).toBe(stack!.sandbox?.oauth2BaseUrl);
 
   const storeConfig = readStoreConfig(stack!.env);
   dynamoClient = createDynamoClient(storeConfig);
@@ -206,11 +207,16 @@ test('sign in and allow: the success page, the binding cookie cleared, the token
 
   // A service reads the token with the reader library: fresh, and never seen by the browser.
   const token = await reader().getAccessToken('e2e-profile-1');
-  expect(token.userId).toBe('e2e-profile-1');
-  expect(token.accessToken.length).toBeGreaterThan(0);
-  expect(token.expiresAt).toBeGreaterThan(Math.floor(Date.now() / 1000));
   const stored = await tokens!.get('e2e-profile-1');
-  expect(stored?.refreshToken.length).toBeGreaterThan(0);
+  expect(token).toEqual({
+    userId: 'e2e-profile-1',
+    accessToken: stored!.accessToken,
+    expiresAt: stored!.expiresAt,
+    scope: stored!.scope,
+    tokenType: 'bearer',
+  });
+  expect(token.expiresAt).toBeGreaterThan(Math.floor(Date.now() / 1000) + 1700);
+  expect(stored!.refreshToken).toMatch(/^\S{20,}$/);
   expect(html).not.toContain(token.accessToken);
   expect(page.url()).not.toContain(token.accessToken);
   const everything = await received();
@@ -265,9 +271,18 @@ test('the callback URL opened in another browser is refused (400); the browser t
   const callbackUrl = new URL(await withTimeout(captured, 'the redirect to /callback'));
   await cdp.send('Fetch.disable');
   await cdp.detach();
-  expect(callbackUrl.searchParams.get('code')).toBeTruthy();
-  expect(callbackUrl.searchParams.get('state')).toBeTruthy();
-  expect(await bindingCookie(a.context)).toBeDefined();
+  // The redirect carries a code and the state /login made (256 random bits, base64url); browser A
+  // holds that attempt's own binding cookie, scoped to the callback path.
+  const state = callbackUrl.searchParams.get('state')!;
+  expect(state).toMatch(/^[\w-]{43}$/);
+  expect(callbackUrl.searchParams.get('code')).toMatch(/^\S{20,}$/);
+  expect(await bindingCookie(a.context)).toMatchObject({
+    name: bindingCookieName(state),
+    value: expect.stringMatching(/^[\w-]{43}$/),
+    path: '/callback',
+    httpOnly: true,
+    sameSite: 'Lax',
+  });
 
   // Browser B (fresh context, no binding cookie) opens the same URL: refused before any call to
   // /token, nothing stored.
@@ -288,6 +303,6 @@ test('the callback URL opened in another browser is refused (400); the browser t
   expect((await a.page.locator('body').innerText()).toLowerCase()).toContain('connected');
   expect(await bindingCookie(a.context)).toBeUndefined();
   const token = await reader().getAccessToken('e2e-profile-3');
-  expect(token.accessToken.length).toBeGreaterThan(0);
+  expect(token.accessToken).toBe((await tokens!.get('e2e-profile-3'))!.accessToken);
   expect(await a.page.content()).not.toContain(token.accessToken);
 });

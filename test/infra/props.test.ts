@@ -4,9 +4,10 @@
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { KrogerTokenBroker, KrogerTokenBrokerProps } from '../../infra/broker';
+import { tempDir } from './support';
 
 function create(props: Partial<KrogerTokenBrokerProps>): KrogerTokenBroker {
-  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'PropsTest');
+  const stack = new Stack(new App({ outdir: tempDir(), context: { 'aws:cdk:bundling-stacks': [] } }), 'PropsTest');
   return new KrogerTokenBroker(stack, 'Broker', { clientId: 'client', ...props } as KrogerTokenBrokerProps);
 }
 

@@ -19,13 +19,30 @@ export function cdkJsonContext(): Record<string, unknown> {
   return cdkJson.context ?? {};
 }
 
+const tempDirs: string[] = [];
+
 /**
- * A fresh App writing to its own temp directory.
+ * A new directory under the system temp directory, removed with everything in it once the test file
+ * that asked for it has finished (synth output and bundles take megabytes each).
+ */
+export function tempDir(prefix = 'broker-infra-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+// Registered when a test file imports this module, so it runs after that file's tests.
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A fresh App writing to its own temp directory (removed after the test file).
  * @param bundle false skips esbuild (for tests that do not look at the code assets)
  */
 export function newApp(context: Record<string, unknown> = {}, bundle = true): App {
   return new App({
-    outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'broker-infra-test-')),
+    outdir: tempDir(),
     context: {
       ...cdkJsonContext(),
       // The CLI turns this on; the helpers find resources by their construct path.

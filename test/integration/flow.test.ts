@@ -6,6 +6,8 @@
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
+import { DynamoSessionStore } from '../../functions/adapters/session-store';
+import { DynamoTokenStore } from '../../functions/adapters/token-store';
 import type { CallbackDeps } from '../../functions/flows/callback-flow';
 import { handleLogin, type LoginDeps } from '../../functions/flows/login-flow';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
@@ -163,17 +165,41 @@ describe('Flow: login and callback', () => {
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
   });
 
-  it('refuses a callback with no state, and one with an oversized code, before any I/O', async () => {
-    const { page: empty } = await visitCallback('code=abc', undefined, callbackDeps);
-    const { page: huge } = await visitCallback(`state=x&code=${'c'.repeat(5000)}`, undefined, callbackDeps);
+  it.each([
+    ['no state', 'code=abc', 400, 'CALLBACK_MISSING_PARAMETERS'],
+    ['an oversized code', `state=x&code=${'c'.repeat(2049)}`, 400, 'CALLBACK_INPUT_TOO_LARGE'],
+    ['an oversized query', `state=x&code=${'c'.repeat(5000)}`, 414, 'CALLBACK_INPUT_TOO_LARGE'],
+  ])(
+    'refuses a callback with %s before any I/O: no DynamoDB request, no provider request',
+    async (_n, query, status, code) => {
+      const io = { dynamo: 0, provider: 0 };
+      const dynamo = Object.create(stores.client) as typeof stores.client;
+      dynamo.send = ((command: never) => {
+        io.dynamo++;
+        return stores.client.send(command);
+      }) as typeof stores.client.send;
+      const countingFetch: typeof fetch = (input, init) => {
+        io.provider++;
+        return fetch(input, init);
+      };
+      const isolated: CallbackDeps = {
+        ...callbackDeps,
+        client: createProviderClient(provider, async () => sandbox.clientSecret, { fetch: countingFetch }),
+        sessions: new DynamoSessionStore(dynamo, stores.config.sessionsTable, stores.cipher),
+        tokens: new DynamoTokenStore(dynamo, stores.config.tokensTable, stores.cipher),
+      };
 
-    expect(empty.statusCode).toBe(400);
-    expect(empty.body).toMatch(/missing information/);
-    expect(logs.text()).toContain('"errorCode":"CALLBACK_MISSING_PARAMETERS"');
-    expect(huge.statusCode).toBeGreaterThanOrEqual(400);
-    expect(huge.statusCode).toBeLessThan(500);
-    expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
-  });
+      const { page } = await visitCallback(query, ['kroger_broker_login_x=y'], isolated);
+
+      expect(page.statusCode).toBe(400);
+      expect(page.body).toMatch(/missing information, or it is malformed or too long/);
+      expect(logs.lines.map((l) => JSON.parse(l))).toContainEqual(
+        expect.objectContaining({ message: 'request refused', errorCode: code, status }),
+      );
+      expect(io).toEqual({ dynamo: 0, provider: 0 });
+      expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 0 });
+    },
+  );
 
   it("shows the provider error in plain words, never the provider's text, stores nothing, no token request", async () => {
     const { query, cookie } = await startAndAuthorize('profile-cancel', { approve: false });
@@ -201,6 +227,23 @@ describe('Flow: login and callback', () => {
 
     expect(results.map((r) => r.page.statusCode).sort()).toEqual([200, 400]);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
+  });
+
+  it('completes the login when the event bus is down: the tokens are stored, the event is lost and logged', async () => {
+    const { query, cookie } = await startAndAuthorize('profile-nobus');
+    const failingBus = {
+      publish: async () => {
+        throw new Error('EventBridge refused the event: InternalFailure');
+      },
+    };
+
+    const { page: result } = await visitCallback(query, [cookie], { ...callbackDeps, events: failingBus });
+
+    expect(result.statusCode).toBe(200);
+    expect(result.body).toMatch(/connected/i);
+    expect(await stores.tokens.get('profile-nobus')).toMatchObject({ status: 'active', version: 1 });
+    const errors = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'ERROR');
+    expect(errors).toEqual([expect.objectContaining({ message: 'could not publish event', event: 'token.connected' })]);
   });
 
   it('answers a provider outage at /token with a 503 "try again" page and stores nothing', async () => {

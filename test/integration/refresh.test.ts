@@ -12,14 +12,20 @@ import {
   ConcurrentUpdateError,
   ProviderUnavailableError,
   ReauthRequiredError,
+  RefreshFunctionError,
+  RefreshInProgressError,
   UnknownUserError,
 } from '../../functions/core/errors';
+import type { TokenRecord } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
-import { createProviderClient } from '../../functions/adapters/provider';
+import { createProviderClient, type ProviderClient } from '../../functions/adapters/provider';
 import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/single-flight-refresh';
-import { createTokenReader } from '../../functions/reader/index';
+import { createTokenReader, type RefreshFunctionResult, type RefreshInvoker } from '../../functions/reader/index';
 import type { TokenStore } from '../../functions/adapters/token-store';
 import { READER_ATTRIBUTES } from '../../functions/core/schema';
+import { createLogger } from '../../functions/adapters/logger';
+import { createRefreshFunctionHandler } from '../../functions/handlers';
+import { createServices, dynamoClient } from '../../functions/services';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser } from '../support/connect';
 import { captureLogger } from '../support/logs';
@@ -75,6 +81,17 @@ function untilOutput(child: ReaderProcess, text: string): Promise<void> {
     child.stdout.on('data', onData);
     child.once('exit', (code) => reject(new Error(`child exited (${code}) before printing ${JSON.stringify(text)}`)));
   });
+}
+
+/** Rejects with "timed out" if `promise` has not settled in `ms`: a test fails instead of hanging. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Makes the stored access token look expired, as it will be 30 minutes later. */
@@ -219,7 +236,8 @@ describe('Refresh failures', () => {
       new GetItemCommand({ TableName: stores.config.tokensTable, Key: { userId: { S: 'r-back' } } }),
     );
     expect(raw.Item?.ttl).toBeUndefined();
-    expect(raw.Item?.nextRefreshAt).toBeDefined();
+    // Back in the refresher's index, due when the new token expires.
+    expect(raw.Item?.nextRefreshAt).toEqual({ N: String(record.expiresAt) });
     expect(logs.text()).toContain('"token.recovered"');
     await expect(refresher().getAccessToken('r-back')).resolves.toMatchObject({ accessToken: record.accessToken });
   });
@@ -282,12 +300,16 @@ describe('Storing a rotated token', () => {
   it('tries the write again, so a brief DynamoDB failure does not lose the only valid refresh token', async () => {
     await connect('r-save-retry');
     await expire('r-save-retry');
+    await sandbox.resetStats();
 
     const token = await refresher({ tokens: failingSaves(2) }).getAccessToken('r-save-retry');
 
     const stored = (await stores.tokens.get('r-save-retry'))!;
     expect(stored.accessToken).toBe(token.accessToken);
-    await expect(refresher().getAccessToken('r-save-retry', { forceRefresh: true })).resolves.toBeDefined();
+    // The stored refresh token is the rotated one: the next refresh with it works.
+    const next = await refresher().getAccessToken('r-save-retry', { forceRefresh: true });
+    expect(next.accessToken).not.toBe(token.accessToken);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 2 });
   });
 
   it('says so, with a stable code, when the write keeps failing', async () => {
@@ -358,6 +380,61 @@ describe('Single flight', () => {
     expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
   }, 60_000);
 
+  it('gives up with RefreshInProgressError when another process holds the lease past the wait', async () => {
+    await connect('r-busy');
+    await expire('r-busy');
+    await sandbox.resetStats();
+    await stores.tokens.acquireLease('r-busy', 'another-process', Date.now(), 60_000);
+    const started = Date.now();
+
+    const error = await within(
+      refresher({ maxWaitMs: 500 })
+        .getAccessToken('r-busy')
+        .catch((e: unknown) => e),
+      5000,
+    );
+
+    expect(error).toBeInstanceOf(RefreshInProgressError);
+    expect(error).toMatchObject({
+      code: 'REFRESH_IN_PROGRESS',
+      message: 'a refresh for user "r-busy" is in progress; try again',
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 0 });
+    expect((await stores.tokens.get('r-busy'))!.leaseOwner).toBe('another-process');
+  });
+
+  it("returns the new login's tokens when a login lands while it refreshes", async () => {
+    await connect('r-relogin');
+    await expire('r-relogin');
+    const real = createProviderClient(provider, async () => SECRET);
+    let login: TokenRecord | undefined;
+    // The person signs in again while the refresh is at the provider.
+    const client: Pick<ProviderClient, 'refresh'> = {
+      refresh: async (input) => {
+        const refreshed = await real.refresh(input);
+        login = await connect('r-relogin');
+        return refreshed;
+      },
+    };
+
+    const token = await refresher({ client }).getAccessToken('r-relogin');
+
+    expect(token.accessToken).toBe(login!.accessToken);
+    expect((await stores.tokens.get('r-relogin'))!).toMatchObject({
+      accessToken: login!.accessToken,
+      refreshToken: login!.refreshToken,
+      version: login!.version,
+    });
+    expect(login!.leaseOwner).toBeUndefined();
+    // The lost race is a warning that says why (the login's tokens are newer), never an error.
+    const lines = logs.lines.map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.errorCode === 'ROTATED_TOKEN_NOT_SAVED')).toEqual([
+      expect.objectContaining({ level: 'WARN', why: 'item_changed' }),
+    ]);
+    expect(lines.filter((l) => l.level === 'ERROR')).toEqual([]);
+  });
+
   it('never lets an older pair overwrite a newer one (version condition)', async () => {
     const record = await connect('r-version');
     await refresher().getAccessToken('r-version', { forceRefresh: true });
@@ -395,18 +472,53 @@ describe('Reader without the client secret (remote mode)', () => {
     REFRESH_FUNCTION_NAME: 'broker-refresh',
   });
 
+  interface RefreshFunction {
+    /** Calls the handler as Lambda's Invoke would. */
+    readonly invokeRefresh: RefreshInvoker;
+    /** The payloads it received. */
+    readonly requests: unknown[];
+    /** Its log lines (JSON). */
+    readonly log: string[];
+    dispose(): void;
+  }
+
+  let refreshFunction: RefreshFunction | undefined;
+  afterEach(() => refreshFunction?.dispose());
+
+  /**
+   * The broker's refresh function as its Lambda entry builds it (createRefreshFunctionHandler over
+   * createServices), configured from this file's tables and sandbox, each request and answer passed
+   * through JSON as Lambda's Invoke does. Its log lines are kept, not printed.
+   */
+  function loadRefreshFunction(overrides: Record<string, string> = {}): RefreshFunction {
+    const log: string[] = [];
+    const logger = createLogger({ level: 'info', write: (line) => log.push(line) });
+    const services = createServices({ ...env, LOG_LEVEL: 'info', ...overrides }, { logger });
+    const handler = createRefreshFunctionHandler(services);
+    const requests: unknown[] = [];
+    const invokeRefresh: RefreshInvoker = async (request) => {
+      const payload: unknown = JSON.parse(JSON.stringify(request));
+      requests.push(payload);
+      return JSON.parse(JSON.stringify(await handler(payload))) as RefreshFunctionResult;
+    };
+    refreshFunction = { invokeRefresh, requests, log, dispose: () => dynamoClient(services).destroy() };
+    return refreshFunction;
+  }
+
+  const remoteReader = (invokeRefresh: RefreshInvoker) => createTokenReader({ env: remoteEnv(), invokeRefresh });
+
   it('returns a fresh stored token without invoking the refresh function', async () => {
     const stored = await connect('r-remote-fresh');
-    const invoke = jest.fn();
+    const broker = loadRefreshFunction();
 
-    const token = await createTokenReader({ env: remoteEnv(), invokeRefresh: invoke }).getAccessToken('r-remote-fresh');
+    const token = await remoteReader(broker.invokeRefresh).getAccessToken('r-remote-fresh');
 
     expect(token.accessToken).toBe(stored.accessToken);
-    expect(invoke).not.toHaveBeenCalled();
+    expect(broker.requests).toEqual([]);
   });
 
   it('reads only the reader attributes, never the refresh token', async () => {
-    await connect('r-remote-projection');
+    const stored = await connect('r-remote-projection');
     const sent: unknown[] = [];
     const dynamo = Object.create(stores.client) as typeof stores.client;
     dynamo.send = ((command: { input: unknown }) => {
@@ -414,11 +526,13 @@ describe('Reader without the client secret (remote mode)', () => {
       return stores.client.send(command as never);
     }) as typeof stores.client.send;
 
-    const token = await createTokenReader({ env: remoteEnv(), dynamo, invokeRefresh: jest.fn() }).getAccessToken(
-      'r-remote-projection',
-    );
+    const token = await createTokenReader({
+      env: remoteEnv(),
+      dynamo,
+      invokeRefresh: loadRefreshFunction().invokeRefresh,
+    }).getAccessToken('r-remote-projection');
 
-    expect(token.accessToken).toBeTruthy();
+    expect(token.accessToken).toBe(stored.accessToken);
     expect(sent).toHaveLength(1);
     const names = Object.values(
       (sent[0] as { ExpressionAttributeNames: Record<string, string> }).ExpressionAttributeNames,
@@ -427,31 +541,116 @@ describe('Reader without the client secret (remote mode)', () => {
     expect(names).not.toContain('refreshToken');
   });
 
-  it('asks the broker to refresh an expired token, then reads what it wrote', async () => {
-    await connect('r-remote');
+  it('has the refresh function refresh an expired token, then reads what it wrote', async () => {
+    const before = await connect('r-remote');
     await expire('r-remote');
-    const broker = refresher();
-    const invoke = jest.fn(async (request: { userId: string }) => {
-      const t = await broker.getAccessToken(request.userId);
-      return { ok: true as const, expiresAt: t.expiresAt };
+    await sandbox.resetStats();
+    const broker = loadRefreshFunction();
+
+    const token = await remoteReader(broker.invokeRefresh).getAccessToken('r-remote');
+
+    expect(broker.requests).toEqual([{ userId: 'r-remote', marginSeconds: 300 }]);
+    const stored = (await stores.tokens.get('r-remote'))!;
+    expect(token).toEqual({
+      userId: 'r-remote',
+      accessToken: stored.accessToken,
+      expiresAt: stored.expiresAt,
+      scope: stored.scope,
+      tokenType: 'bearer',
     });
-
-    const token = await createTokenReader({ env: remoteEnv(), invokeRefresh: invoke }).getAccessToken('r-remote');
-
-    expect(invoke).toHaveBeenCalledWith(expect.objectContaining({ userId: 'r-remote' }));
-    expect(token.accessToken).toBe((await stores.tokens.get('r-remote'))!.accessToken);
+    expect(stored.accessToken).not.toBe(before.accessToken);
+    expect(stored.version).toBe(before.version + 1);
     expect(token.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
+    expect(await sandbox.stats()).toMatchObject({ refreshToken: 1 });
+    expect(broker.log.join('')).not.toContain(stored.refreshToken);
   });
 
-  it("maps the refresh function's error codes back to typed errors", async () => {
-    await connect('r-remote-err');
-    await expire('r-remote-err');
-    const reader = (code: string) =>
-      createTokenReader({ env: remoteEnv(), invokeRefresh: async () => ({ ok: false, code, message: 'm' }) });
+  it('forces a refresh through the refresh function when asked', async () => {
+    const before = await connect('r-remote-force');
+    // Honoured every time here; the minimum interval has its own tests (reader-limits.test.ts).
+    const broker = loadRefreshFunction({ FORCE_REFRESH_MIN_INTERVAL_SECONDS: '0' });
 
-    await expect(reader('REAUTH_REQUIRED').getAccessToken('r-remote-err')).rejects.toBeInstanceOf(ReauthRequiredError);
-    await expect(reader('PROVIDER_UNAVAILABLE').getAccessToken('r-remote-err')).rejects.toBeInstanceOf(
-      ProviderUnavailableError,
-    );
+    const token = await remoteReader(broker.invokeRefresh).getAccessToken('r-remote-force', { forceRefresh: true });
+
+    expect(broker.requests).toEqual([{ userId: 'r-remote-force', forceRefresh: true, marginSeconds: 300 }]);
+    expect(token.accessToken).not.toBe(before.accessToken);
+    expect(token.accessToken).toBe((await stores.tokens.get('r-remote-force'))!.accessToken);
+  });
+
+  it('gets ReauthRequiredError when the refresh function finds the grant revoked', async () => {
+    await connect('r-remote-revoked');
+    await sandbox.revokeAccount('r-remote-revoked');
+    await expire('r-remote-revoked');
+    const broker = loadRefreshFunction();
+
+    const error = await remoteReader(broker.invokeRefresh)
+      .getAccessToken('r-remote-revoked')
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ReauthRequiredError);
+    expect(error).toMatchObject({ code: 'REAUTH_REQUIRED', userId: 'r-remote-revoked' });
+    expect((await stores.tokens.get('r-remote-revoked'))!.status).toBe('reauth_required');
+  });
+
+  it('gets ProviderUnavailableError, with the reason, when the provider is down', async () => {
+    await connect('r-remote-outage');
+    await expire('r-remote-outage');
+    await sandbox.failToken('503');
+    const broker = loadRefreshFunction();
+
+    const error = await remoteReader(broker.invokeRefresh)
+      .getAccessToken('r-remote-outage')
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+    expect(error).toMatchObject({
+      code: 'PROVIDER_UNAVAILABLE',
+      message: 'the token endpoint answered with status 503',
+    });
+    expect((await stores.tokens.get('r-remote-outage'))!).toMatchObject({ status: 'active', consecutiveFailures: 1 });
+  });
+
+  it('gets UnknownUserError when the user was disconnected between its read and the refresh', async () => {
+    await connect('r-remote-gone');
+    await expire('r-remote-gone');
+    const broker = loadRefreshFunction();
+    const disconnectFirst: RefreshInvoker = async (request) => {
+      await stores.tokens.delete(request.userId);
+      return broker.invokeRefresh(request);
+    };
+
+    const error = await remoteReader(disconnectFirst)
+      .getAccessToken('r-remote-gone')
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(UnknownUserError);
+    expect(error).toMatchObject({ code: 'UNKNOWN_USER', userId: 'r-remote-gone' });
+  });
+
+  it('gets a typed RefreshFunctionError (never a raw error) when the refresh function fails unexpectedly', async () => {
+    await connect('r-remote-broken');
+    await expire('r-remote-broken');
+    // A broker whose table is missing: DynamoDB's ResourceNotFoundException is no broker error.
+    const broker = loadRefreshFunction({ TOKENS_TABLE: 'no-such-table' });
+
+    const error = await remoteReader(broker.invokeRefresh)
+      .getAccessToken('r-remote-broken')
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(RefreshFunctionError);
+    expect(error).toMatchObject({
+      code: 'REFRESH_FUNCTION_FAILED',
+      remoteCode: 'INTERNAL',
+      message: 'the refresh function failed ("INTERNAL"): the refresh failed unexpectedly',
+    });
+    const logged = broker.log.map((line) => JSON.parse(line));
+    expect(logged.filter((l) => l.level === 'ERROR')).toEqual([
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'refresh failed unexpectedly',
+        userId: 'r-remote-broken',
+        error: expect.objectContaining({ name: 'ResourceNotFoundException' }),
+      }),
+    ]);
   });
 });

@@ -1,14 +1,25 @@
 /**
  * The scheduled refresher against DynamoDB Local and the sandbox provider: it finds due users
- * through the sparse index without reading anyone else, survives individual failures, and stops
- * trying users whose grant is gone.
+ * through the sparse index without reading anyone else, survives individual failures, tries each
+ * user once per run, and stops trying users whose grant is gone. Each test gets tables of its own,
+ * so no test depends on what another left behind (or on running order).
  */
-import { BatchWriteItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, UpdateItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import type { Context } from 'aws-lambda';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import { nextRefreshAt } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
+import { DUE_INDEX, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from '../../functions/core/schema';
+import { createLogger } from '../../functions/adapters/logger';
+import { createScheduledRefresherHandler } from '../../functions/handlers';
+import { createServices, dynamoClient } from '../../functions/services';
 import { createTokenRefresher } from '../../functions/flows/single-flight-refresh';
-import { runRefreshSweep, type RefreshSweepOptions } from '../../functions/flows/refresh-sweep';
+import {
+  runRefreshSweep,
+  type RefreshSweepOptions,
+  type RefreshSweepReport,
+} from '../../functions/flows/refresh-sweep';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser } from '../support/connect';
 import { seededItem } from '../support/seed';
@@ -24,7 +35,7 @@ let provider: ProviderConfig;
 let logs: ReturnType<typeof captureLogger>;
 
 const now = () => Math.floor(Date.now() / 1000);
-/** A run's clock a few minutes ahead: tokens issued now then expire within the window. */
+/** A run's clock `minutes` ahead: tokens issued now (15 minutes) then expire within the window. */
 const later = (minutes: number) => () => Date.now() + minutes * 60_000;
 
 const connect = (login: string) => connectUser(login, { provider, secret: SECRET, stores, logger: logs.logger });
@@ -32,12 +43,9 @@ const connect = (login: string) => connectUser(login, { provider, secret: SECRET
 /** Writes `count` users that are not due (tokens valid for hours), straight into the table. */
 async function seedNotDue(count: number, prefix: string) {
   const t = now();
-  const requests: WriteRequest[] = Array.from({ length: count }, (_, i) => {
-    const userId = `${prefix}-${i}`;
-    return {
-      PutRequest: { Item: seededItem(userId, { issuedAt: t, expiresAt: t + 7200 }) },
-    };
-  });
+  const requests: WriteRequest[] = Array.from({ length: count }, (_, i) => ({
+    PutRequest: { Item: seededItem(`${prefix}-${i}`, { issuedAt: t, expiresAt: t + 7200 }) },
+  }));
   for (let i = 0; i < requests.length; i += 25) {
     await stores.client.send(
       new BatchWriteItemCommand({ RequestItems: { [stores.config.tokensTable]: requests.slice(i, i + 25) } }),
@@ -45,7 +53,7 @@ async function seedNotDue(count: number, prefix: string) {
   }
 }
 
-function run(options: { nowMs?: () => number } & RefreshSweepOptions = {}) {
+function run(options: { nowMs?: () => number } & RefreshSweepOptions = {}): Promise<RefreshSweepReport> {
   const { nowMs, ...runOptions } = options;
   const refresher = createTokenRefresher({
     tokens: stores.tokens,
@@ -57,16 +65,19 @@ function run(options: { nowMs?: () => number } & RefreshSweepOptions = {}) {
   return runRefreshSweep({ tokens: stores.tokens, refresher, logger: logs.logger, nowMs }, runOptions);
 }
 
-/** Records the name of every DynamoDB command sent while `body` runs. */
-async function commandsSentDuring<T>(body: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
-  const commands: string[] = [];
+/** What each DynamoDB request sent while `body` ran asked for: an item key, or a query of an index. */
+async function requestsDuring<T>(body: () => Promise<T>) {
+  const keys = new Set<string>();
+  const unkeyed: Array<{ IndexName?: string; KeyConditionExpression?: string }> = [];
   const send = stores.client.send.bind(stores.client);
-  const spy = jest.spyOn(stores.client, 'send').mockImplementation(((command: object) => {
-    commands.push(command.constructor.name);
+  const spy = jest.spyOn(stores.client, 'send').mockImplementation(((command: { input: Record<string, any> }) => {
+    const key = command.input.Key?.userId?.S;
+    if (key) keys.add(key);
+    else unkeyed.push(command.input);
     return send(command as never);
   }) as never);
   try {
-    return { result: await body(), commands };
+    return { result: await body(), keys, unkeyed };
   } finally {
     spy.mockRestore();
   }
@@ -81,7 +92,6 @@ beforeAll(async () => {
     // clock is moved forward by a few minutes.
     accessTokenTtlSeconds: 900,
   });
-  stores = await createTestStores('scheduled');
   provider = readProviderConfig({
     CLIENT_ID: sandbox.clientId,
     OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
@@ -94,63 +104,77 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sandbox?.stop();
-  stores?.client.destroy();
 });
 
 beforeEach(async () => {
   logs = captureLogger();
+  stores = await createTestStores('scheduled');
   await sandbox.failToken('none');
   await sandbox.resetStats();
 });
 
+afterEach(() => {
+  stores.client.destroy();
+});
+
 describe('Scheduled refresher', () => {
-  it('refreshes exactly the due users and reads no item that is not due', async () => {
+  it('refreshes exactly the due users and reads no item that is not due, never scanning', async () => {
     await seedNotDue(200, 'idle');
     for (const login of ['due-1', 'due-2', 'due-3']) await connect(login);
     await sandbox.resetStats();
 
-    const { result: report, commands } = await commandsSentDuring(() => run({ nowMs: later(7) }));
+    const { result: report, keys, unkeyed } = await requestsDuring(() => run({ nowMs: later(7) }));
 
-    expect(report).toMatchObject({ due: 3, refreshed: 3, failed: 0, reauth: 0, complete: true });
-    // Index queries and the due users' own items only: never a Scan, never a read of anyone else.
-    expect(new Set(commands)).toEqual(new Set(['QueryCommand', 'UpdateItemCommand']));
-    expect(commands.filter((c) => c === 'QueryCommand')).toHaveLength(16);
-    expect(await sandbox.stats()).toMatchObject({ refreshToken: 3 });
-    // 16 index queries of a few keys plus 3 consistent item reads per refresh: far below 200 items.
+    expect(report).toMatchObject({ due: 3, refreshed: 3, fresh: 0, failed: 0, reauth: 0, complete: true });
+    // The only items read or written are the due users'; everything else is a query of the index.
+    expect(keys).toEqual(new Set(['due-1', 'due-2', 'due-3']));
+    for (const request of unkeyed) {
+      expect(request).toMatchObject({ IndexName: DUE_INDEX, KeyConditionExpression: expect.any(String) });
+    }
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 3 });
+    // Queries of a few index keys plus a few consistent item reads per refresh: far below 200 items.
     expect(report.readUnits).toBeGreaterThan(0);
     expect(report.readUnits).toBeLessThan(16 * 0.5 + 3 * 3 + 5);
     expect(logs.text()).toContain('"_aws"');
 
-    const again = await run();
-    expect(again).toMatchObject({ due: 0, refreshed: 0 });
-    // Leave the table to the next tests as it was: without the 200 idle users.
-    for (let i = 0; i < 200; i += 25) {
-      await stores.client.send(
-        new BatchWriteItemCommand({
-          RequestItems: {
-            [stores.config.tokensTable]: Array.from({ length: 25 }, (_, j) => ({
-              DeleteRequest: { Key: { userId: { S: `idle-${i + j}` } } },
-            })),
-          },
-        }),
-      );
-    }
+    expect(await run()).toMatchObject({ due: 0, refreshed: 0 });
   });
 
-  it('refreshes an idle grant whose token outlives the window once a day has passed', async () => {
-    await seedNotDue(3, 'long-lived');
-    const before = (await stores.tokens.get('long-lived-0'))!;
-    expect((await run()).due).toBe(0);
+  it('refreshes a real idle grant, whose token outlives the window, once a day has passed', async () => {
+    const connected = await connect('idle-1');
+    expect(await run()).toMatchObject({ due: 0, refreshed: 0 });
+    // A day later: tokens issued 24 h ago, the access token still valid for two more hours.
+    const issuedAt = now() - 86_400 - 60;
+    const expiresAt = now() + 7200;
+    await stores.client.send(
+      new UpdateItemCommand({
+        TableName: stores.config.tokensTable,
+        Key: { userId: { S: 'idle-1' } },
+        UpdateExpression: 'SET tokensIssuedAt = :issued, expiresAt = :expires, nextRefreshAt = :next',
+        ExpressionAttributeValues: {
+          ':issued': { N: String(issuedAt) },
+          ':expires': { N: String(expiresAt) },
+          ':next': { N: String(nextRefreshAt({ expiresAt, tokensIssuedAt: issuedAt })) },
+        },
+      }),
+    );
+    await sandbox.resetStats();
+    const started = now();
 
-    // The seeded refresh tokens are not real: the refresher tries them and the sandbox refuses.
-    const report = await run({ nowMs: () => Date.now() + 86_400_000 + 60_000 });
+    const report = await run();
 
-    expect(report.due).toBeGreaterThanOrEqual(3);
-    const after = (await stores.tokens.get('long-lived-0'))!;
-    expect(after.lastRefreshAt).toBeGreaterThan(before.tokensIssuedAt);
+    expect(report).toMatchObject({ due: 1, refreshed: 1, failed: 0, reauth: 0 });
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 1 });
+    const after = (await stores.tokens.get('idle-1'))!;
+    expect(after).toMatchObject({ status: 'active', version: connected.version + 1, consecutiveFailures: 0 });
+    expect(after.refreshToken).not.toBe(connected.refreshToken);
+    expect(after.accessToken).not.toBe(connected.accessToken);
+    expect(after.tokensIssuedAt).toBeGreaterThanOrEqual(started);
+    expect(after.nextRefreshAt).toBe(after.expiresAt);
+    expect(await run()).toMatchObject({ due: 0, refreshed: 0 });
   });
 
-  it('keeps going when one user fails, and retries that user on a later run', async () => {
+  it('keeps going when one user fails, and retries that user on the next run', async () => {
     await connect('fail-a');
     await connect('fail-b');
     await sandbox.resetStats();
@@ -158,29 +182,39 @@ describe('Scheduled refresher', () => {
 
     const first = await run({ nowMs: later(7) });
 
-    expect(first.failed).toBe(1);
-    expect(first.refreshed).toBeGreaterThanOrEqual(1);
-    const failedUser = (await stores.tokens.get('fail-a'))!.consecutiveFailures ? 'fail-a' : 'fail-b';
-    expect((await stores.tokens.get(failedUser))!).toMatchObject({ status: 'active', consecutiveFailures: 1 });
+    expect(first).toMatchObject({ due: 2, refreshed: 1, failed: 1, reauth: 0 });
+    const failures = await Promise.all(['fail-a', 'fail-b'].map(async (id) => (await stores.tokens.get(id))!));
+    expect(failures.map((r) => r.consecutiveFailures).sort()).toEqual([0, 1]);
+    const failedUser = failures.find((r) => r.consecutiveFailures === 1)!;
+    expect(failedUser.status).toBe('active');
 
-    const next = await run({ nowMs: later(12) });
+    const next = await run({ nowMs: later(7) });
 
-    expect(next.failed).toBe(0);
-    expect((await stores.tokens.get(failedUser))!.consecutiveFailures).toBe(0);
+    // Both are due again (15-minute tokens, a run 7 minutes ahead); the failed one now succeeds.
+    expect(next).toMatchObject({ due: 2, refreshed: 2, failed: 0 });
+    expect((await stores.tokens.get(failedUser.userId))!.consecutiveFailures).toBe(0);
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 4 });
   });
 
-  it('tries each due user once per run, even when a failure puts it back in the window', async () => {
+  it('tries each due user once per run, even when its failure puts it back into the window', async () => {
     for (const login of ['once-1', 'once-2', 'once-3']) await connect(login);
     await sandbox.failToken('503');
     await sandbox.resetStats();
 
-    // Pages of one key: a user pushed back by its failure would show up again in a later page.
-    const report = await run({ nowMs: later(7), pageSize: 1 });
+    // 20 minutes ahead, the window reaches 30 minutes out: each failure pushes its user to a minute
+    // after the run's clock (21 minutes), still inside the window, so with pages of one key every
+    // later page of the shard lists it again.
+    const report = await run({ nowMs: later(20), pageSize: 1 });
 
-    await sandbox.failToken('none');
-    expect(report.failed).toBe(report.due);
-    expect((await sandbox.stats()).refreshToken).toBe(report.due);
-    await run({ nowMs: later(20) }); // leave nobody failing for the next test
+    expect(report).toMatchObject({ due: 3, failed: 3, refreshed: 0, reauth: 0, complete: true });
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 3 });
+    for (const id of ['once-1', 'once-2', 'once-3']) {
+      const record = (await stores.tokens.get(id))!;
+      expect(record.consecutiveFailures).toBe(1);
+      // Pushed back into the window: a later page of the same run did list it again.
+      expect(record.nextRefreshAt).toBeGreaterThan(record.expiresAt);
+      expect(record.nextRefreshAt).toBeLessThanOrEqual(Math.floor(later(20)() / 1000) + 600);
+    }
   });
 
   it('stops at the deadline, reading no further, and leaves the rest for the next run', async () => {
@@ -189,9 +223,9 @@ describe('Scheduled refresher', () => {
 
     const report = await run({ nowMs: later(7), deadlineMs: Date.now() - 1 });
 
-    expect(report).toMatchObject({ complete: false, refreshed: 0, due: 0 });
-    expect(await sandbox.stats()).toMatchObject({ refreshToken: 0 });
-    expect((await run({ nowMs: later(7) })).refreshed).toBeGreaterThanOrEqual(1);
+    expect(report).toMatchObject({ complete: false, refreshed: 0, due: 0, deferred: 0 });
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 0 });
+    expect(await run({ nowMs: later(7) })).toMatchObject({ due: 1, refreshed: 1, complete: true });
   });
 
   it('publishes one reauth_required event for a revoked grant and never tries that user again', async () => {
@@ -202,9 +236,82 @@ describe('Scheduled refresher', () => {
     const first = await run({ nowMs: later(7) });
     const second = await run({ nowMs: later(12) });
 
-    expect(first.reauth).toBeGreaterThanOrEqual(1);
-    expect(second.reauth).toBe(0);
+    expect(first).toMatchObject({ due: 1, reauth: 1, refreshed: 0, failed: 0 });
+    expect(second).toMatchObject({ due: 0, reauth: 0 });
     expect((await stores.tokens.get('revoked-1'))!.status).toBe('reauth_required');
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 1 });
     expect(logs.lines.filter((l) => l.includes('"token.reauth_required"') && l.includes('revoked-1'))).toHaveLength(1);
+  });
+});
+
+describe('Scheduled refresher: the handler (createScheduledRefresherHandler)', () => {
+  /**
+   * The handler as its Lambda entry builds it (createScheduledRefresherHandler over createServices),
+   * configured for this test's tables and the sandbox. Its log (the metric line) is collected.
+   */
+  async function invokeEntry(remainingMs: number): Promise<{ report: RefreshSweepReport; stdout: string[] }> {
+    const stdout: string[] = [];
+    const services = createServices(
+      {
+        CLIENT_ID: sandbox.clientId,
+        CLIENT_SECRET: SECRET,
+        OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
+        API_BASE_URL: sandbox.apiBaseUrl,
+        REDIRECT_URL: REDIRECT,
+        PROVIDER_TIMEOUT_MS: '2000',
+        DYNAMODB_ENDPOINT: stores.config.endpoint!,
+        TOKENS_TABLE: stores.config.tokensTable,
+        SESSIONS_TABLE: stores.config.sessionsTable,
+        FIELD_KEY_FILE: stores.fieldKeyFile,
+      },
+      { logger: createLogger({ level: 'error', write: (line) => stdout.push(line) }) },
+    );
+    const handler = createScheduledRefresherHandler(services);
+    try {
+      const context = { getRemainingTimeInMillis: () => remainingMs } as Context;
+      return { report: await handler({}, context), stdout };
+    } finally {
+      dynamoClient(services).destroy();
+    }
+  }
+
+  /** Makes a connected user due now, whatever the clock of the run. */
+  async function makeDue(userId: string) {
+    await stores.client.send(
+      new UpdateItemCommand({
+        TableName: stores.config.tokensTable,
+        Key: { userId: { S: userId } },
+        UpdateExpression: 'SET nextRefreshAt = :past',
+        ExpressionAttributeValues: { ':past': { N: String(now() - 10) } },
+      }),
+    );
+  }
+
+  it('starts no user when less than one whole refresh (REFRESHER_STOP_BEFORE_TIMEOUT_MS) is left', async () => {
+    await connect('entry-late');
+    await makeDue('entry-late');
+    await sandbox.resetStats();
+
+    const { report } = await invokeEntry(REFRESHER_STOP_BEFORE_TIMEOUT_MS - 5000);
+
+    expect(report).toMatchObject({ complete: false, due: 0, refreshed: 0 });
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 0 });
+  });
+
+  it('refreshes due users when there is time, and writes the metric line to stdout', async () => {
+    await connect('entry-ok');
+    await makeDue('entry-ok');
+    await sandbox.resetStats();
+
+    const { report, stdout } = await invokeEntry(REFRESHER_STOP_BEFORE_TIMEOUT_MS + 60_000);
+
+    expect(report).toMatchObject({ complete: true, due: 1, refreshed: 1 });
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 1 });
+    const metric = stdout.map((line) => JSON.parse(line)).find((e) => e.message === 'scheduled refresh finished');
+    expect(metric).toMatchObject({
+      due: 1,
+      refreshed: 1,
+      _aws: { CloudWatchMetrics: [{ Namespace: 'KrogerTokenBroker' }] },
+    });
   });
 });

@@ -1,4 +1,13 @@
-import { hashBinding, LOGIN_ATTEMPT_TTL_SECONDS, s256, startLogin } from '../../functions/core/login';
+import { createHash } from 'node:crypto';
+import {
+  BINDING_COOKIE_PREFIX,
+  bindingCookieName,
+  hashBinding,
+  LOGIN_ATTEMPT_TTL_SECONDS,
+  s256,
+  secureRandom,
+  startLogin,
+} from '../../functions/core/login';
 
 const config = {
   authorizeUrl: 'https://api.kroger.com/v1/connect/oauth2/authorize',
@@ -68,5 +77,50 @@ describe('Function: startLogin (encoding)', () => {
     const { authorizationUrl } = startLogin({ ...config, authorizeUrl: `${config.authorizeUrl}?tenant=x` }, { now: 0 });
     expect(new URL(authorizationUrl).searchParams.get('tenant')).toBe('x');
     expect(new URL(authorizationUrl).searchParams.get('client_id')).toBe('my-client');
+  });
+});
+
+describe('Function: bindingCookieName', () => {
+  it('is the prefix and 16 characters of the SHA-256 of the state, one per login attempt', () => {
+    const hash = createHash('sha256').update('state-1').digest('base64url');
+    expect(bindingCookieName('state-1')).toBe(`kroger_broker_login_${hash.slice(0, 16)}`);
+    expect(BINDING_COOKIE_PREFIX).toBe('kroger_broker_login_');
+    expect(bindingCookieName('state-2')).not.toBe(bindingCookieName('state-1'));
+  });
+});
+
+describe('Function: hashBinding', () => {
+  it('is the base64url SHA-256 of the cookie value', () => {
+    expect(hashBinding('v')).toBe(createHash('sha256').update('v').digest('base64url'));
+  });
+});
+
+describe('Function: startLogin (pinned randomness)', () => {
+  it('draws 32 bytes each for state, binding value and verifier, in that order', () => {
+    const asked: number[] = [];
+    const values = ['S', 'B', 'V'];
+    const login = startLogin(config, {
+      now: 0,
+      random: (bytes) => {
+        asked.push(bytes);
+        return values[asked.length - 1];
+      },
+      appUserId: 'app-1',
+      returnTo: 'https://app.example.com/done',
+    });
+    expect(asked).toEqual([32, 32, 32]);
+    expect(login.attempt).toEqual({
+      state: 'S',
+      codeVerifier: 'V',
+      bindingHash: hashBinding('B'),
+      appUserId: 'app-1',
+      returnTo: 'https://app.example.com/done',
+      expiresAt: LOGIN_ATTEMPT_TTL_SECONDS,
+    });
+    expect(login.bindingValue).toBe('B');
+  });
+  it('uses 256-bit values from the secure source by default', () => {
+    expect(Buffer.from(secureRandom(32), 'base64url')).toHaveLength(32);
+    expect(secureRandom(32)).toMatch(/^[\w-]{43}$/);
   });
 });

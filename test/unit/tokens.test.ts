@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   afterTransientFailure,
   DEFAULT_EXPIRES_IN_SECONDS,
@@ -93,6 +94,55 @@ describe('Function: scheduleAfterTokens', () => {
   });
 });
 
+describe('Function: toTokenSet (odd responses)', () => {
+  it.each([
+    ['zero', 0],
+    ['negative', -5],
+    ['not a number', '60' as unknown as number],
+  ])('assumes the documented lifetime when expires_in is %s', (_name, expiresIn) => {
+    expect(
+      toTokenSet({ access_token: 'a', token_type: 'bearer', expires_in: expiresIn }, { now: 5, requestedScope: '' })
+        .expiresAt,
+    ).toBe(5 + DEFAULT_EXPIRES_IN_SECONDS);
+  });
+  it('takes whole seconds of a fractional expires_in', () => {
+    expect(
+      toTokenSet({ access_token: 'a', token_type: 'bearer', expires_in: 1.9 }, { now: 5, requestedScope: '' })
+        .expiresAt,
+    ).toBe(6);
+  });
+  it('trims the granted scope, and takes the requested one when it is blank', () => {
+    const set = (scope: string) =>
+      toTokenSet({ access_token: 'a', token_type: 'bearer', scope }, { now: 0, requestedScope: 'req' }).scope;
+    expect(set(' a b ')).toBe('a b');
+    expect(set('   ')).toBe('req');
+  });
+  it('has no refresh token when the response has an empty one', () => {
+    expect(
+      toTokenSet({ access_token: 'a', refresh_token: '', token_type: 'bearer' }, { now: 0, requestedScope: '' })
+        .refreshToken,
+    ).toBeUndefined();
+  });
+});
+
+describe('Function: isFresh (the boundary)', () => {
+  it('is stale with exactly the margin left', () => {
+    expect(isFresh({ expiresAt: 1000 }, 700, 300)).toBe(false);
+    expect(isFresh({ expiresAt: 1000 }, 699, 300)).toBe(true);
+  });
+});
+
+describe('Function: nextRefreshAt (retries)', () => {
+  it('never brings a user forward for a retry', () => {
+    expect(nextRefreshAt({ expiresAt: 2000, tokensIssuedAt: 100, retryAt: 1500 })).toBe(2000);
+  });
+  it('is due exactly a day after the last tokens', () => {
+    expect(nextRefreshAt({ expiresAt: 100 + MAX_GRANT_IDLE_SECONDS + 1, tokensIssuedAt: 100 })).toBe(
+      100 + MAX_GRANT_IDLE_SECONDS,
+    );
+  });
+});
+
 describe('Function: afterTransientFailure', () => {
   it('counts the failure and pushes the next attempt back by the back-off for that count', () => {
     const record = { consecutiveFailures: 2, expiresAt: 1_000, tokensIssuedAt: 0 };
@@ -109,5 +159,23 @@ describe('Function: reauthDeleteAfter', () => {
   it('keeps a dead grant for the retention period', () => {
     expect(reauthDeleteAfter(1_000)).toBe(1_000 + REAUTH_RETENTION_SECONDS);
     expect(REAUTH_RETENTION_SECONDS).toBe(90 * 86_400);
+  });
+});
+
+describe('Function: retryDelaySeconds (bounds)', () => {
+  it('waits a minute after the first failure (and for nonsense counts), an hour at most', () => {
+    expect(retryDelaySeconds(0)).toBe(60);
+    expect(retryDelaySeconds(-3)).toBe(60);
+    expect(retryDelaySeconds(6)).toBe(1920);
+    expect(retryDelaySeconds(7)).toBe(3600);
+  });
+});
+
+describe('Function: refreshShard (values)', () => {
+  it('is the first four bytes of the SHA-256 of the user id, modulo the shard count', () => {
+    expect(refreshShard('user-1')).toBe(
+      createHash('sha256').update('user-1').digest().readUInt32BE(0) % REFRESH_SHARDS,
+    );
+    expect(REFRESH_SHARDS).toBe(16);
   });
 });
