@@ -45,6 +45,7 @@ export class DynamoCounter {
   /** Adds the counting middleware to `client` (idempotent per name). */
   attach(client: DynamoDBClient, name: string): void {
     const step = `bench-counter-${name}`;
+    forgetResolvedMiddleware(client);
     client.middlewareStack.remove(step);
     client.middlewareStack.add(
       (next, ctx) => async (args) => {
@@ -106,6 +107,14 @@ export class DynamoCounter {
   get mark(): number {
     return this.requests.length;
   }
+}
+
+/**
+ * A client created with `cacheMiddleware` (as the broker's are) resolves its middleware stack once
+ * per command class and keeps the result: after adding or removing a step, the cache must go.
+ */
+export function forgetResolvedMiddleware(client: DynamoDBClient): void {
+  delete (client as unknown as { handlers?: unknown }).handlers;
 }
 
 /** `{GetItemCommand: 2, UpdateItemCommand: 1}` style counts, with a `client/` prefix. */

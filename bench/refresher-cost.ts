@@ -27,7 +27,7 @@ import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
 import { runRefreshSweep } from '../functions/flows/refresh-sweep';
 import { seededItem } from '../test/support/seed';
-import { DynamoCounter } from './instrument';
+import { DynamoCounter, forgetResolvedMiddleware } from './instrument';
 import { int, num, progress, round, table } from './stats';
 
 /** One table size. */
@@ -261,6 +261,7 @@ async function measureSize(
   const fixed = await runRefreshSweep({ tokens, refresher, logger });
   const fixedLogBytes = logged.bytes - fixedLogStart - logBytesPerRun;
   client.middlewareStack.remove('bench-counter-refresher');
+  forgetResolvedMiddleware(client);
   const items = counter.requests.filter((r) => r.command !== 'QueryCommand');
   const perRefresh = {
     writes: round(items.filter((r) => r.writeUnits !== undefined || !r.ok).length / FIXED_DUE, 2),

@@ -13,14 +13,19 @@ export type Item = Record<string, AttributeValue>;
  * accepts any and a developer machine may have none.
  */
 export function createDynamoClient(config: StoreConfig): DynamoDBClient {
+  // The middleware stack is resolved once per command class instead of on every send (a clone and
+  // sort of some thirty steps): about 0.1-0.4 ms of CPU per request, measured by `npm run bench`.
+  // Nothing here changes the client's middleware after creation, which is what the cache requires.
+  const cacheMiddleware = true;
   if (config.endpoint) {
     return new DynamoDBClient({
       endpoint: config.endpoint,
       region: config.region,
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      cacheMiddleware,
     });
   }
-  return new DynamoDBClient({ region: config.region });
+  return new DynamoDBClient({ region: config.region, cacheMiddleware });
 }
 
 /** True for a failed `ConditionExpression`. */
