@@ -243,7 +243,7 @@ export function reportHtml(results: BenchResults, markdown: string): string {
               o.saveTokens.p50,
               o.handlerOwn.p50,
               o.httpAround.p50,
-              callback.outsideMs.p50,
+              callback.split.outsideMs.p50,
             ],
           },
           {
@@ -255,7 +255,7 @@ export function reportHtml(results: BenchResults, markdown: string): string {
               d.saveTokens.p50,
               undefined,
               d.loopback.p50,
-              callback.directMs.p50,
+              callback.split.directMs.p50,
             ],
           },
         ],

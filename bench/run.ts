@@ -3,8 +3,9 @@
  *
  * 1. cold start: each handler bundle `cdk synth` produces against the AWS SDK floor, under this
  *    machine's Node and Node 24 (Lambda's), interleaved (bench/cold-start.ts)
- * 2. callback overhead from outside: /callback through the local stack against the same I/O done
- *    directly, and CPU profiles of both (bench/callback-latency.ts)
+ * 2. callback overhead from outside: /callback through the local stack in its own process (as under
+ *    `npm start`) against the same I/O done directly, and CPU profiles of both
+ *    (bench/callback-latency.ts)
  * 3. the read path: `getAccessToken` for a fresh token, an expired one, and 100 concurrent readers
  *    of one expired token (bench/read-path.ts)
  * 4. refresher cost: DynamoDB read units per cycle as the table grows, writes per refresh
@@ -17,7 +18,8 @@
  * the machine is shared and noisy.
  *
  * `npm run bench -- --quick`: fewer runs and no 100,000-user table (about a minute less).
- * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (default 40),
+ * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (callback pairs per
+ * round, default 30), BENCH_CALLBACK_ROUNDS (stack processes, default 3),
  * BENCH_USERS (default "1000,10000,100000"), BENCH_SEED_BUDGET_SECONDS (default 360),
  * BENCH_SECTIONS (default "cold,callback,read,refresher,cost").
  */
@@ -26,6 +28,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startDynamoLocal, type DynamoLocalHandle } from '../infra/local/dynamodb-local';
+import { createDynamoClient } from '../functions/adapters/dynamo';
+import { readStoreConfig } from '../functions/core/config';
 import { callbackMarkdown, measureCallbackLatency, type CallbackLatencyResult } from './callback-latency';
 import { coldStartMarkdown, measureColdStart, type ColdStartResult } from './cold-start';
 import { costMarkdown, costModel, type CostResult, type MeasuredCounts } from './cost-model';
@@ -105,7 +109,8 @@ async function main(): Promise<number> {
   const started = performance.now();
   const quick = process.argv.includes('--quick');
   const importRuns = setting('BENCH_IMPORT_RUNS', quick ? 11 : 21, 9);
-  const logins = setting('BENCH_LOGINS', quick ? 15 : 40, 1);
+  const logins = setting('BENCH_LOGINS', quick ? 15 : 30, 1);
+  const callbackRounds = setting('BENCH_CALLBACK_ROUNDS', quick ? 2 : 3, 1);
   const seedBudgetSeconds = setting('BENCH_SEED_BUDGET_SECONDS', 360, 1);
   const sizes = (process.env.BENCH_USERS ?? (quick ? '1000,10000' : '1000,10000,100000')).split(',').map(Number);
   const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,cost').split(','));
@@ -162,27 +167,37 @@ async function main(): Promise<number> {
         coldStartMarkdown,
       );
     }
-    const needsStack = sections.has('callback') || sections.has('read') || sections.has('cost');
-    if (needsStack || sections.has('refresher')) {
+    const needsStack = sections.has('read') || sections.has('cost');
+    if (needsStack || sections.has('callback') || sections.has('refresher')) {
       progress('starting DynamoDB Local...');
       dynamo = await startDynamoLocal();
       const endpoint = dynamo.endpoint;
+      if (sections.has('callback')) {
+        // The bench's own client for the direct path; the stack runs in its own process.
+        const direct = createDynamoClient(readStoreConfig({ DYNAMODB_ENDPOINT: endpoint }));
+        results.callback = await section(
+          'callback overhead',
+          () =>
+            measureCallbackLatency(
+              endpoint,
+              { dynamo: direct, resultsDir: RESULTS_DIR },
+              {
+                rounds: callbackRounds,
+                logins,
+                warmup: Number(process.env.BENCH_WARMUP ?? 5),
+                splitLogins: quick ? 10 : 20,
+                profileLogins: quick ? 10 : 30,
+                adapterCalls: quick ? 30 : 100,
+              },
+            ),
+          callbackMarkdown,
+        );
+        direct.destroy();
+      }
       if (needsStack) {
         progress('starting the local stack (sandbox provider, handlers behind the HTTP adapter)...');
         bench = await startBenchStack(endpoint);
         const b = bench;
-        if (sections.has('callback')) {
-          results.callback = await section(
-            'callback overhead',
-            () =>
-              measureCallbackLatency(
-                b.stack,
-                { dynamo: b.handlerDynamo, counter: b.counter, logs: b.logs, resultsDir: RESULTS_DIR },
-                { logins, warmup: 5, profileLogins: quick ? 10 : 30, adapterCalls: quick ? 30 : 100 },
-              ),
-            callbackMarkdown,
-          );
-        }
         if (sections.has('read') || sections.has('cost')) {
           results.readPath = await section(
             'read path',
