@@ -93,10 +93,13 @@ export const ASSUMPTIONS = {
    */
   kmsPrincipals: 3,
   /**
-   * CloudWatch alarms and custom metrics the construct creates: errors and throttles of three
-   * functions, API 5xx, three on the refresher; metrics due, refreshed, failed, reauth, deferred.
+   * CloudWatch alarm metrics and custom metrics the construct creates: errors and throttles of three
+   * functions, API 5xx, three on the refresher, and two fault alarms of two metrics each (a metric
+   * math alarm is billed per metric it reads: client credentials refused, mass refusals held, each
+   * from the refresh function and the refresher); metrics due, refreshed, failed, reauth, deferred
+   * (the fault metrics exist only in a month with a fault, so they cost nothing otherwise).
    */
-  alarms: 10,
+  alarms: 14,
   customMetrics: 5,
 } as const;
 

@@ -13,6 +13,7 @@ import {
   type ProviderConfig,
   readLogLevel,
   readProviderConfig,
+  readRefreshLimits,
   readSecretConfig,
   readStoreConfig,
   type StoreConfig,
@@ -22,6 +23,7 @@ import { createEventPublisher } from './adapters/event-bus';
 import type { EventPublisher } from './adapters/events';
 import { createLogger, type Logger } from './adapters/logger';
 import { createProviderClient, type ProviderClient } from './adapters/provider';
+import { DynamoRefusalCounter, type RefusalCounter } from './adapters/refusal-counter';
 import { createSecretSource, type SecretSource } from './adapters/secret';
 import { DynamoSessionStore, type SessionStore } from './adapters/session-store';
 import { DynamoTokenStore, type TokenStore } from './adapters/token-store';
@@ -109,13 +111,26 @@ export const providerClient = (services: Services): ProviderClient =>
 export const eventPublisher = (services: Services): EventPublisher =>
   services.once('events', () => createEventPublisher(services.env, services.logger));
 
-/** The single-flight refresher over the tokens table and the provider. */
+/** The mass-refusal counters (in the sessions table, under their own key prefix). */
+export const refusalCounter = (services: Services): RefusalCounter =>
+  services.once('refusals', () => new DynamoRefusalCounter(dynamoClient(services), services.storeConfig.sessionsTable));
+
+/**
+ * The single-flight refresher over the tokens table and the provider, with the limits of
+ * `FORCE_REFRESH_MIN_INTERVAL_SECONDS` and `MASS_REFUSAL_*` and a lease sized from `REFRESH_TIMEOUT_MS`.
+ * @throws {ConfigError} a malformed limit
+ */
 export const tokenRefresher = (services: Services): TokenRefresher =>
-  services.once('refresher', () =>
-    createTokenRefresher({
+  services.once('refresher', () => {
+    const limits = readRefreshLimits(services.env);
+    return createTokenRefresher({
       tokens: tokenStore(services),
       client: providerClient(services),
       events: eventPublisher(services),
       logger: services.logger,
-    }),
-  );
+      refusals: refusalCounter(services),
+      refreshTimeoutMs: providerConfig(services).refreshTimeoutMs,
+      forceRefreshMinIntervalSeconds: limits.forceRefreshMinIntervalSeconds,
+      massRefusal: { threshold: limits.massRefusalThreshold, windowSeconds: limits.massRefusalWindowSeconds },
+    });
+  });

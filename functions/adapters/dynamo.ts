@@ -4,9 +4,30 @@
  */
 import { type AttributeValue, ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { StoreConfig } from '../core/config';
+import {
+  DYNAMODB_CONNECTION_TIMEOUT_MS,
+  DYNAMODB_MAX_ATTEMPTS,
+  DYNAMODB_REQUEST_TIMEOUT_MS,
+} from '../core/refresh-budget';
+import { withoutNodeVersionNotice } from './sdk-notice';
 
 /** A DynamoDB item in the low-level attribute-value form. */
 export type Item = Record<string, AttributeValue>;
+
+/**
+ * Timeouts and retries of every DynamoDB call: bounded, so one refresh has a known longest duration
+ * and the refresh lease can be made longer than it (see `core/refresh-budget.ts`). Without them the
+ * SDK waits on a stalled connection for minutes, long after the lease ran out.
+ */
+export const DYNAMODB_CLIENT_LIMITS = {
+  maxAttempts: DYNAMODB_MAX_ATTEMPTS,
+  requestHandler: {
+    connectionTimeout: DYNAMODB_CONNECTION_TIMEOUT_MS,
+    requestTimeout: DYNAMODB_REQUEST_TIMEOUT_MS,
+    // Without it, the SDK only warns when requestTimeout passes and keeps waiting.
+    throwOnRequestTimeout: true,
+  },
+} as const;
 
 /**
  * Creates the client. Against a local endpoint it uses fixed dummy credentials, since DynamoDB Local
@@ -18,14 +39,20 @@ export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   // Nothing here changes the client's middleware after creation, which is what the cache requires.
   const cacheMiddleware = true;
   if (config.endpoint) {
-    return new DynamoDBClient({
-      endpoint: config.endpoint,
-      region: config.region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      cacheMiddleware,
-    });
+    return withoutNodeVersionNotice(
+      () =>
+        new DynamoDBClient({
+          ...DYNAMODB_CLIENT_LIMITS,
+          endpoint: config.endpoint,
+          region: config.region,
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+          cacheMiddleware,
+        }),
+    );
   }
-  return new DynamoDBClient({ region: config.region, cacheMiddleware });
+  return withoutNodeVersionNotice(
+    () => new DynamoDBClient({ ...DYNAMODB_CLIENT_LIMITS, region: config.region, cacheMiddleware }),
+  );
 }
 
 /** True for a failed `ConditionExpression`. */

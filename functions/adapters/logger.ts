@@ -34,14 +34,32 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-/** Reduces an error to what is safe and useful in a log: name, stable code, message, cause chain. */
+/** What a dropped message is replaced with. */
+export const OMITTED_MESSAGE = '[omitted: may quote the data it failed on]';
+
+/**
+ * True for errors whose message may quote the input they failed on: a JSON parse error quotes the
+ * first characters of the body (`Unexpected token 'a', "access_tok"... is not valid JSON`), which can
+ * be a token when a provider answers in the wrong format.
+ */
+function mayQuoteInput(error: Error): boolean {
+  return error instanceof SyntaxError || error.name === 'SyntaxError';
+}
+
+/** An OAuth error code as RFC 6749 section 5.2 allows it, bounded; anything else is not logged. */
+const OAUTH_ERROR_CODE = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
+
+/**
+ * Reduces an error to what is safe and useful in a log: name, stable code, message, cause chain. The
+ * message is dropped for errors that may quote their input (see {@link OMITTED_MESSAGE}).
+ */
 export function describeError(error: unknown, depth = 0): LogFields | string {
   if (!(error instanceof Error)) return typeof error === 'string' ? error : 'non-error value thrown';
-  const out: LogFields = { name: error.name, message: error.message };
+  const out: LogFields = { name: error.name, message: mayQuoteInput(error) ? OMITTED_MESSAGE : error.message };
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' || typeof code === 'number') out.code = code;
-  const oauthError = (error as { error?: unknown }).error;
-  if (typeof oauthError === 'string') out.oauthError = oauthError;
+  const oauthError = (error as { error?: unknown }).error ?? (error as { oauthError?: unknown }).oauthError;
+  if (typeof oauthError === 'string' && OAUTH_ERROR_CODE.test(oauthError)) out.oauthError = oauthError;
   const status = (error as { status?: unknown }).status;
   if (typeof status === 'number') out.status = status;
   if (error.cause !== undefined && depth < 3) out.cause = describeError(error.cause, depth + 1);

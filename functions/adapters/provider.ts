@@ -1,19 +1,30 @@
 /**
  * The provider client: Kroger's token endpoint (authorization code, refresh, revocation) and the
  * identity profile endpoint. Protocol work is done by oauth4webapi (request building, HTTP Basic
- * client authentication, response validation); this module adds timeouts and maps every failure
- * to one of three named errors: unavailable (retry), invalid grant (re-auth), bad response (operator).
+ * client authentication, token response validation); this module adds timeouts, reads every body
+ * itself (bounded in size and time), and maps every failure to one named error:
+ *
+ * - {@link ProviderUnavailableError}: 5xx, 429, timeouts, unreachable, a body that stops arriving;
+ * - {@link InvalidGrantError}: any 4xx refusal of the grant, whatever its body shape;
+ * - {@link ClientCredentialsRejectedError}: `invalid_client` or a 401 (the operator's problem);
+ * - {@link ProviderResponseError}: an answer that is not usable (a 2xx that is not a token response,
+ *   an oversized body, a status that says the URL is wrong).
+ *
+ * Which non-2xx answer is which is decided by `core/refusals.ts`.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
 import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from '../core/config';
 import {
+  BrokerError,
+  ClientCredentialsRejectedError,
   InvalidGrantError,
   IssuerMismatchError,
   ProviderResponseError,
   ProviderUnavailableError,
 } from '../core/errors';
+import { classifyTokenError } from '../core/refusals';
 import { toTokenSet, type TokenSet } from '../core/tokens';
 import type { SecretSource } from './secret';
 
@@ -31,7 +42,23 @@ export interface ProviderClient {
 
 const MAX_PROFILE_ID_LENGTH = 256;
 
-/** Errors that mean "could not reach or hear from the provider": fetch failures and timeouts. */
+/**
+ * The most the broker reads of any provider answer: a token response or an OAuth error is well under
+ * 4 KiB; reading more only lets a broken or hostile answer fill the function's memory.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** Transport failure codes that mean the request never left this machine. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Errors that mean "could not reach or hear from the provider": fetch failures, aborts, timeouts. */
 function isTransportError(error: unknown): boolean {
   // Checked by name, not instanceof: AbortSignal.timeout() throws a DOMException, which comes from
   // another realm under some runtimes and test sandboxes.
@@ -44,39 +71,166 @@ function isTransportError(error: unknown): boolean {
   );
 }
 
-function unavailable(what: string, status?: number, cause?: unknown): ProviderUnavailableError {
+/** True unless the transport error says the request was never sent (connection refused, DNS). */
+function mayHaveBeenSent(error: unknown): boolean {
+  const code = (error as { cause?: { code?: unknown } })?.cause?.code;
+  return !(typeof code === 'string' && NOT_SENT_CODES.has(code));
+}
+
+function unavailable(what: string, status?: number, cause?: unknown, outcomeUnknown = false): ProviderUnavailableError {
   return new ProviderUnavailableError(
     status ? `${what} answered with status ${status}` : `${what} did not answer in time or could not be reached`,
-    { cause },
+    { cause, outcomeUnknown },
   );
 }
 
+/** A body that went over {@link MAX_RESPONSE_BYTES}. */
+class BodyTooLargeError extends Error {
+  constructor() {
+    super(`the answer is larger than ${MAX_RESPONSE_BYTES} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
 /**
- * Maps any failure of a token endpoint call to a named error. Runs on errors only, so the response
- * body (which may hold tokens) is never part of what is thrown.
+ * Reads a body up to `limit` bytes, giving up when `signal` aborts (a body that stops arriving).
+ * @throws {BodyTooLargeError} more than `limit` bytes (the rest is not read)
+ * @throws the signal's reason, or the stream's error, when the body does not arrive whole
  */
-function mapTokenError(error: unknown, what: string): Error {
-  if (error instanceof ProviderUnavailableError) return error;
-  if (isTransportError(error)) return unavailable(what, undefined, error);
-  if (error instanceof oauth.ResponseBodyError) {
-    if (error.error === 'invalid_grant') {
-      return new InvalidGrantError(`${what} refused the grant ("invalid_grant")`, { cause: error });
+async function readBounded(response: Response, limit: number, signal?: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
+  if (!response.body) return new Uint8Array(new ArrayBuffer(0));
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const aborted = new Promise<never>((_, reject) => {
+    if (!signal) return;
+    const fail = () => reject(signal.reason ?? new DOMException('aborted', 'AbortError'));
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+  aborted.catch(() => undefined); // handled where it is raced
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) throw new BodyTooLargeError();
+      chunks.push(value);
     }
-    if (error.status >= 500 || error.error === 'temporarily_unavailable') return unavailable(what, error.status, error);
-    return new ProviderResponseError(`${what} answered with error "${error.error}"`, {
-      cause: error,
-      oauthError: error.error,
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    throw error;
+  }
+  const out = new Uint8Array(new ArrayBuffer(size));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The HTTP oauth4webapi uses: the injected (or global) fetch, with the body read here, bounded, so
+ * oauth4webapi only ever parses a body already in memory.
+ */
+function boundedFetch(doFetch: typeof fetch): typeof fetch {
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await doFetch(input, init);
+    const body = await readBounded(response, MAX_RESPONSE_BYTES, init?.signal ?? undefined);
+    const headers = new Headers(response.headers);
+    // The body is in memory, decoded: the transfer headers no longer describe it.
+    headers.delete('content-length');
+    headers.delete('content-encoding');
+    headers.delete('transfer-encoding');
+    const empty = response.status === 204 || response.status === 304;
+    return new Response(empty ? null : body, { status: response.status, statusText: response.statusText, headers });
+  }) as typeof fetch;
+}
+
+/** Resolves like `promise`, or rejects with the signal's reason when it aborts first. */
+function withSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Which token request failed, for messages and for what its failure may have cost. */
+interface TokenCall {
+  /** For messages: "the token endpoint", "the revocation endpoint". */
+  readonly what: string;
+  /** A refresh: a 2xx the broker could not read probably rotated the refresh token. */
+  readonly rotates: boolean;
+  /** Revocation: RFC 7009 answers an unknown token with 200, so a 4xx is the request's fault. */
+  readonly revocation?: boolean;
+}
+
+/** Throws the named error for a token endpoint answer that is not 200. Reads the (bounded) body. */
+async function throwForStatus(response: Response, call: TokenCall): Promise<never> {
+  const { what } = call;
+  if (response.status < 400) {
+    throw new ProviderResponseError(`${what} answered with status ${response.status}, not 200`, {
+      outcomeUnknown: call.rotates && response.status < 300,
     });
   }
-  if (error instanceof oauth.WWWAuthenticateChallengeError) {
-    const challengeError = error.cause[0]?.parameters.error;
-    return new ProviderResponseError(`${what} refused the client credentials ("${challengeError ?? 'unauthorized'}")`, {
-      cause: error,
-      oauthError: challengeError,
+  const verdict = classifyTokenError({
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    wwwAuthenticate: response.headers.get('www-authenticate'),
+    body: await response.text(),
+  });
+  switch (verdict.kind) {
+    case 'unavailable':
+      throw unavailable(what, verdict.status);
+    case 'client-rejected':
+      throw new ClientCredentialsRejectedError(
+        `${what} refused the broker's client credentials ("${verdict.oauthError ?? `status ${verdict.status}`}"): ` +
+          'the operator must fix the client id or secret; users need not sign in again',
+        { oauthError: verdict.oauthError, status: verdict.status },
+      );
+    case 'grant-refused':
+      if (!call.revocation) {
+        throw new InvalidGrantError(`${what} refused the grant (${verdict.reason})`, {
+          confirmed: verdict.confirmed,
+          reason: verdict.reason,
+          shape: verdict.shape,
+        });
+      }
+      throw new ProviderResponseError(`${what} refused the request (${verdict.reason})`, {
+        oauthError: verdict.oauthError,
+      });
+    case 'bad-response':
+      throw new ProviderResponseError(`${what} answered with status ${verdict.status}: check OAUTH2_BASE_URL`, {
+        oauthError: verdict.oauthError,
+      });
+  }
+}
+
+/**
+ * Maps any failure of a token endpoint call to a named error. Messages never carry the body (which
+ * may hold tokens): only oauth4webapi's own fixed messages or this module's.
+ */
+function mapTokenError(error: unknown, call: TokenCall, sent: boolean): Error {
+  if (error instanceof BrokerError) return error;
+  const { what } = call;
+  if (error instanceof BodyTooLargeError) {
+    return new ProviderResponseError(`${what} gave an invalid response: ${error.message}`, {
+      outcomeUnknown: call.rotates,
     });
   }
-  const message = error instanceof Error ? error.message : 'unexpected failure';
-  return new ProviderResponseError(`${what} gave an invalid response: ${message}`, { cause: error });
+  if (isTransportError(error)) return unavailable(what, undefined, error, sent && mayHaveBeenSent(error));
+  if (error instanceof oauth.OperationProcessingError || error instanceof oauth.UnsupportedOperationError) {
+    // A 200 that is not a token response: the provider answered, so it probably issued tokens. Not
+    // kept as the cause: oauth4webapi's causes hold the parsed body (tokens) or the parse error
+    // (which quotes the body), and whoever prints an error prints its causes.
+    return new ProviderResponseError(`${what} gave an invalid response: ${error.message} (${error.code})`, {
+      outcomeUnknown: call.rotates,
+    });
+  }
+  return new ProviderResponseError(`${what} gave an invalid response`, { cause: error, outcomeUnknown: call.rotates });
 }
 
 /**
@@ -90,6 +244,7 @@ export function createProviderClient(
   options: { fetch?: typeof fetch } = {},
 ): ProviderClient {
   const doFetch = options.fetch ?? fetch;
+  const bounded = boundedFetch(doFetch);
   const as: oauth.AuthorizationServer = {
     issuer: config.issuer ?? new URL(config.tokenUrl).origin,
     token_endpoint: config.tokenUrl,
@@ -98,19 +253,34 @@ export function createProviderClient(
     authorization_response_iss_parameter_supported: config.issuer !== undefined,
   };
   const client: oauth.Client = { client_id: config.clientId };
-  const requestOptions = (): oauth.TokenEndpointRequestOptions => ({
-    signal: AbortSignal.timeout(config.timeoutMs),
+  const requestOptions = (signal: AbortSignal): oauth.TokenEndpointRequestOptions => ({
+    signal,
     [oauth.allowInsecureRequests]: config.allowInsecureHttp,
-    [oauth.customFetch]: doFetch,
+    [oauth.customFetch]: bounded,
   });
-  const auth = async () => oauth.ClientSecretBasic(await getSecret());
 
-  /** Guards the status before oauth4webapi reads the body: 5xx and 429 mean "try later". */
-  const checkAvailable = (response: Response, what: string): Response => {
-    if (response.status >= 500 || response.status === 429) {
-      throw unavailable(what, response.status);
+  /**
+   * Runs one token request under one timeout that covers reading the secret, the request and the
+   * body, and turns its answer (or failure) into a token set or a named error.
+   */
+  const tokenCall = async <T>(
+    call: TokenCall,
+    timeoutMs: number,
+    send: (auth: oauth.ClientAuth, options: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+    process: (response: Response) => Promise<T>,
+  ): Promise<T> => {
+    const signal = AbortSignal.timeout(timeoutMs);
+    let sent = false;
+    try {
+      // A secret that takes too long is a timeout before anything was sent: nothing was used up.
+      const auth = oauth.ClientSecretBasic(await withSignal(getSecret(), signal));
+      sent = true;
+      const response = await send(auth, requestOptions(signal));
+      if (response.status !== 200) await throwForStatus(response, call);
+      return await process(response);
+    } catch (error) {
+      throw mapTokenError(error, call, sent);
     }
-    return response;
   };
 
   return {
@@ -126,47 +296,53 @@ export function createProviderClient(
           { cause },
         );
       }
-      const what = 'the token endpoint';
-      try {
-        const response = await oauth.authorizationCodeGrantRequest(
-          as,
-          client,
-          await auth(),
-          callbackParams,
-          config.redirectUri,
-          codeVerifier ?? oauth.nopkce,
-          requestOptions(),
-        );
-        const body = await oauth.processAuthorizationCodeResponse(as, client, checkAvailable(response, what));
-        return toTokenSet(body, { now: nowSeconds(), requestedScope: config.scopes.join(' ') });
-      } catch (error) {
-        throw mapTokenError(error, what);
-      }
+      return tokenCall(
+        // A code is single-use too, but a lost answer costs only a new sign-in, never a stored grant.
+        { what: 'the token endpoint', rotates: false },
+        config.timeoutMs,
+        (auth, opts) =>
+          oauth.authorizationCodeGrantRequest(
+            as,
+            client,
+            auth,
+            callbackParams,
+            config.redirectUri,
+            codeVerifier ?? oauth.nopkce,
+            opts,
+          ),
+        async (response) => {
+          const body = await oauth.processAuthorizationCodeResponse(as, client, response);
+          return toTokenSet(body, { now: nowSeconds(), requestedScope: config.scopes.join(' ') });
+        },
+      );
     },
 
     async refresh({ refreshToken, scope }) {
-      const what = 'the token endpoint';
-      try {
-        const response = await oauth.refreshTokenGrantRequest(as, client, await auth(), refreshToken, requestOptions());
-        const body = await oauth.processRefreshTokenResponse(as, client, checkAvailable(response, what));
-        return toTokenSet(body, { now: nowSeconds(), requestedScope: scope });
-      } catch (error) {
-        throw mapTokenError(error, what);
-      }
+      return tokenCall(
+        { what: 'the token endpoint', rotates: true },
+        config.refreshTimeoutMs,
+        (auth, opts) => oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, opts),
+        async (response) => {
+          const body = await oauth.processRefreshTokenResponse(as, client, response);
+          return toTokenSet(body, { now: nowSeconds(), requestedScope: scope });
+        },
+      );
     },
 
     async fetchProfileId(accessToken) {
       const what = 'the profile endpoint';
+      const signal = AbortSignal.timeout(config.timeoutMs);
       let response: Response;
       try {
-        response = await doFetch(config.profileUrl, {
+        response = await bounded(config.profileUrl, {
           headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-          signal: AbortSignal.timeout(config.timeoutMs),
+          signal,
         });
       } catch (cause) {
+        if (cause instanceof BodyTooLargeError) throw new ProviderResponseError(`${what} gave an invalid response`);
         throw unavailable(what, undefined, cause);
       }
-      checkAvailable(response, what);
+      if (response.status >= 500 || response.status === 429) throw unavailable(what, response.status);
       if (response.status !== 200) {
         throw new ProviderResponseError(
           `${what} answered with status ${response.status}; the token needs the "profile.compact" scope`,
@@ -175,9 +351,9 @@ export function createProviderClient(
       let id: unknown;
       try {
         id = ((await response.json()) as { data?: { id?: unknown } })?.data?.id;
-      } catch (cause) {
-        if (isTransportError(cause)) throw unavailable(what, undefined, cause);
-        throw new ProviderResponseError(`${what} did not answer with JSON`, { cause });
+      } catch {
+        // Not kept as the cause: a parse error's message quotes the body's first characters.
+        throw new ProviderResponseError(`${what} did not answer with JSON`);
       }
       if (typeof id !== 'string' || id.length === 0 || id.length > MAX_PROFILE_ID_LENGTH) {
         throw new ProviderResponseError(`${what} answered without a valid "data.id"`);
@@ -187,17 +363,17 @@ export function createProviderClient(
 
     async revoke(refreshToken) {
       if (!config.revocationUrl) return false;
-      const what = 'the revocation endpoint';
-      try {
-        const response = await oauth.revocationRequest(as, client, await auth(), refreshToken, {
-          ...requestOptions(),
-          additionalParameters: { token_type_hint: 'refresh_token' },
-        });
-        await oauth.processRevocationResponse(checkAvailable(response, what));
-        return true;
-      } catch (error) {
-        throw mapTokenError(error, what);
-      }
+      await tokenCall(
+        { what: 'the revocation endpoint', rotates: false, revocation: true },
+        config.timeoutMs,
+        (auth, opts) =>
+          oauth.revocationRequest(as, client, auth, refreshToken, {
+            ...opts,
+            additionalParameters: { token_type_hint: 'refresh_token' },
+          }),
+        (response) => oauth.processRevocationResponse(response),
+      );
+      return true;
     },
   };
 }

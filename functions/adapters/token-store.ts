@@ -1,7 +1,9 @@
 /**
  * The tokens table: one item per user. Every write that changes tokens is conditional on `version`
  * (an older pair can never overwrite a newer one), the refresh lease is taken and released with
- * conditions on its owner, and lost races come back as {@link ConcurrentUpdateError}.
+ * conditions on its owner, every write made under the lease is fenced on its owner too (a holder
+ * whose lease was taken over cannot write), and lost races come back as {@link ConcurrentUpdateError}
+ * ({@link LeaseLostError} when the lease was taken over).
  */
 import {
   type AttributeValue,
@@ -12,7 +14,7 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { ConcurrentUpdateError, UnknownUserError } from '../core/errors';
+import { ConcurrentUpdateError, LeaseLostError, UnknownUserError } from '../core/errors';
 import type { FailureRecord, RefreshSchedule, TokenRecord, TokenSet, TokenStatus } from '../core/tokens';
 import { DUE_INDEX, READER_ATTRIBUTES } from '../core/schema';
 import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
@@ -61,12 +63,17 @@ export interface TokenStore {
   /** Releases the lease if `owner` still holds it; a no-op otherwise. */
   releaseLease(userId: string, owner: string): Promise<void>;
   /**
-   * Writes refreshed tokens if the item is still at `version`; keeps the stored refresh token when
-   * the response carried none. Clears the lease and the failure counter.
-   * @throws {ConcurrentUpdateError} the item changed since it was read
+   * Writes refreshed tokens if the item is still at `version` and `owner` still holds the lease;
+   * keeps the stored refresh token when the response carried none. Clears the lease and the failure
+   * counter. A write that finds these very tokens already stored (an earlier attempt whose answer was
+   * lost) returns the item as stored.
+   * @throws {LeaseLostError} another process took the lease over
+   * @throws {ConcurrentUpdateError} the item changed since it was read (a login, a disconnect)
    */
   saveRefresh(input: {
     userId: string;
+    /** The lease owner the write is fenced on. */
+    owner: string;
     version: number;
     tokens: TokenSet;
     now: number;
@@ -74,18 +81,25 @@ export interface TokenStore {
     nextRefreshAt: number;
   }): Promise<TokenRecord>;
   /**
-   * Records a transient refresh failure on the item if it is still at `version`: the count of
-   * failures in a row and the pushed-back next attempt, both computed by the caller.
+   * Records a transient refresh failure on the item if it is still at `version` and `owner` holds
+   * the lease: the count of failures in a row and the pushed-back next attempt, both computed by the
+   * caller. Releases the lease.
+   * @throws {LeaseLostError} another process took the lease over
    * @throws {ConcurrentUpdateError} the item changed since it was read
    */
-  recordFailure(input: { userId: string; version: number; reason: string; now: number } & FailureRecord): Promise<void>;
+  recordFailure(
+    input: { userId: string; owner: string; version: number; reason: string; now: number } & FailureRecord,
+  ): Promise<void>;
   /**
-   * Marks the user `reauth_required` if the item is still at `version`, takes them out of the
-   * refresher's index, and lets DynamoDB's TTL delete the item after `deleteAfter` (epoch seconds).
+   * Marks the user `reauth_required` if the item is still at `version` and `owner` holds the lease,
+   * takes them out of the refresher's index, and lets DynamoDB's TTL delete the item after
+   * `deleteAfter` (epoch seconds).
+   * @throws {LeaseLostError} another process took the lease over
    * @throws {ConcurrentUpdateError} the item changed since it was read
    */
   markReauthRequired(input: {
     userId: string;
+    owner: string;
     version: number;
     reason: string;
     now: number;
@@ -174,15 +188,30 @@ export class DynamoTokenStore implements TokenStore {
     private readonly table: string,
   ) {}
 
-  /** Runs a write conditional on the item's version, turning a lost race into a named error. */
-  private async conditional<T>(userId: string, write: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a write conditional on the item's version (and, given `fence.owner`, on the lease owner),
+   * turning a lost race into a named error: {@link LeaseLostError} when another process holds the
+   * lease now, else {@link ConcurrentUpdateError}. The write must ask for
+   * `ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`.
+   * @param fence.landed true when the item as found is this very write, applied by an earlier attempt
+   * whose answer was lost: then the found item is returned as `{ landed }`
+   */
+  private async conditional<T>(
+    userId: string,
+    fence: { owner?: string; landed?: (found: Item) => boolean },
+    write: () => Promise<T>,
+  ): Promise<T | { landed: Item }> {
     try {
       return await write();
     } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
+      if (!isConditionFailure(error)) throw error;
+      const found = error.Item;
+      if (found && fence.landed?.(found)) return { landed: found };
+      const holder = found && str(found, 'leaseOwner');
+      if (fence.owner !== undefined && holder !== undefined && holder !== fence.owner) {
+        throw new LeaseLostError(userId, { cause: error });
       }
-      throw error;
+      throw new ConcurrentUpdateError(`the tokens of user "${userId}" changed during the refresh`, { cause: error });
     }
   }
 
@@ -297,12 +326,16 @@ export class DynamoTokenStore implements TokenStore {
 
   async saveRefresh({
     userId,
+    owner,
     version,
     tokens,
     now,
     nextRefreshAt,
   }: Parameters<TokenStore['saveRefresh']>[0]): Promise<TokenRecord> {
-    const out = await this.conditional(userId, () =>
+    // An attempt whose answer was lost (a timeout) may have been applied: then these tokens are stored.
+    const landed = (found: Item) =>
+      num(found, 'version') === version + 1 && str(found, 'accessToken') === tokens.accessToken;
+    const out = await this.conditional(userId, { owner, landed }, () =>
       this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
@@ -324,19 +357,21 @@ export class DynamoTokenStore implements TokenStore {
             },
             {
               remove: ['leaseOwner', 'leaseUntil', 'lastRefreshError'],
-              values: { ':expected': { N: String(version) }, ':active': { S: 'active' } },
-              condition: '#version = :expected AND #status = :active',
+              values: { ':expected': { N: String(version) }, ':active': { S: 'active' }, ':owner': { S: owner } },
+              condition: '#version = :expected AND #status = :active AND #leaseOwner = :owner',
             },
           ),
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       ),
     );
-    return toRecord(out.Attributes ?? {});
+    return toRecord(('landed' in out ? out.landed : out.Attributes) ?? {});
   }
 
   async recordFailure({
     userId,
+    owner,
     version,
     reason,
     now,
@@ -344,7 +379,7 @@ export class DynamoTokenStore implements TokenStore {
     nextRefreshAt,
   }: Parameters<TokenStore['recordFailure']>[0]): Promise<void> {
     // One write: the count was computed from the item as read, which the version condition pins.
-    await this.conditional(userId, () =>
+    await this.conditional(userId, { owner }, () =>
       this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
@@ -359,10 +394,11 @@ export class DynamoTokenStore implements TokenStore {
             },
             {
               remove: ['leaseOwner', 'leaseUntil'],
-              values: { ':expected': { N: String(version) }, ':active': { S: 'active' } },
-              condition: '#version = :expected AND #status = :active',
+              values: { ':expected': { N: String(version) }, ':active': { S: 'active' }, ':owner': { S: owner } },
+              condition: '#version = :expected AND #status = :active AND #leaseOwner = :owner',
             },
           ),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       ),
     );
@@ -370,12 +406,13 @@ export class DynamoTokenStore implements TokenStore {
 
   async markReauthRequired({
     userId,
+    owner,
     version,
     reason,
     now,
     deleteAfter,
   }: Parameters<TokenStore['markReauthRequired']>[0]): Promise<void> {
-    await this.conditional(userId, () =>
+    await this.conditional(userId, { owner }, () =>
       this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
@@ -396,10 +433,11 @@ export class DynamoTokenStore implements TokenStore {
             {
               // Out of the sparse index: the refresher never looks at this user again.
               remove: ['leaseOwner', 'leaseUntil', 'refreshShard', 'nextRefreshAt'],
-              values: { ':expected': { N: String(version) } },
-              condition: '#version = :expected',
+              values: { ':expected': { N: String(version) }, ':owner': { S: owner } },
+              condition: '#version = :expected AND #leaseOwner = :owner',
             },
           ),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       ),
     );

@@ -5,6 +5,8 @@
  * that names the variable, so a bad deploy fails at init instead of on a user's request.
  */
 import { ConfigError } from './errors';
+import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_REFRESH_TIMEOUT_MS } from './refresh-budget';
+import { REFRESH_LIMIT_SETTINGS } from './schema';
 
 /** What a process reads configuration from: usually `process.env`. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -34,8 +36,14 @@ export interface ProviderConfig {
    * defend against (RFC 9700 section 4.4).
    */
   readonly issuer?: string;
-  /** Per-request timeout towards the provider, well inside API Gateway's 30 s. */
+  /** Per-request timeout towards the provider, well inside API Gateway's 30 s (`PROVIDER_TIMEOUT_MS`). */
   readonly timeoutMs: number;
+  /**
+   * Timeout of a refresh call (`REFRESH_TIMEOUT_MS`), longer than {@link timeoutMs}: nobody's browser
+   * waits on a refresh, and a refresh abandoned after it was sent may have rotated the refresh token
+   * (its outcome is unknown), so it is given more time to answer.
+   */
+  readonly refreshTimeoutMs: number;
   /** Plain `http:` is allowed only for loopback hosts (the local sandbox). */
   readonly allowInsecureHttp: boolean;
 }
@@ -141,6 +149,7 @@ export function readProviderConfig(env: Env): ProviderConfig {
   const revocation = optional(env, 'OAUTH2_REVOCATION_URL');
   const issuer = optional(env, 'OAUTH2_ISSUER');
   const insecure = [base, api, redirect].some((u) => u.protocol === 'http:');
+  const timeoutMs = readIntSetting(env, 'PROVIDER_TIMEOUT_MS', 8000, 1, 10_000);
   return {
     clientId,
     authorizeUrl: `${trimSlash(base)}/authorize`,
@@ -154,8 +163,47 @@ export function readProviderConfig(env: Env): ProviderConfig {
     // Compared as the exact string the provider sends (RFC 9207 section 2.4), so kept verbatim.
     issuer: issuer ? (parseUrlSetting('OAUTH2_ISSUER', issuer), issuer) : undefined,
     // At most 10 s: the callback makes two calls in a row inside its 25 s Lambda timeout.
-    timeoutMs: readIntSetting(env, 'PROVIDER_TIMEOUT_MS', 8000, 1, 10_000),
+    timeoutMs,
+    refreshTimeoutMs: readRefreshTimeout(env, timeoutMs),
     allowInsecureHttp: insecure,
+  };
+}
+
+/** `REFRESH_TIMEOUT_MS`: longer than `PROVIDER_TIMEOUT_MS`, at most {@link MAX_REFRESH_TIMEOUT_MS}. */
+function readRefreshTimeout(env: Env, providerTimeoutMs: number): number {
+  const fallback = Math.max(DEFAULT_REFRESH_TIMEOUT_MS, providerTimeoutMs + 1);
+  const value = readIntSetting(env, 'REFRESH_TIMEOUT_MS', fallback, 1, MAX_REFRESH_TIMEOUT_MS);
+  if (value <= providerTimeoutMs) {
+    throw new ConfigError(
+      `REFRESH_TIMEOUT_MS (${value}) must be longer than PROVIDER_TIMEOUT_MS (${providerTimeoutMs}): a refresh abandoned after it was sent may have used up the refresh token`,
+    );
+  }
+  return value;
+}
+
+/** Limits on what refreshes readers can cause, and the guard against mass expiry. */
+export interface RefreshLimitsConfig {
+  /** A forced refresh is honoured at most once per user per this many seconds (`FORCE_REFRESH_MIN_INTERVAL_SECONDS`). */
+  readonly forceRefreshMinIntervalSeconds: number;
+  /**
+   * At most this many grants are marked `reauth_required` per window for one shape of refusal
+   * (`MASS_REFUSAL_THRESHOLD`); more are held (kept active, retried) and alarmed. 0 turns the guard off.
+   */
+  readonly massRefusalThreshold: number;
+  /** The guard's window (`MASS_REFUSAL_WINDOW_SECONDS`). */
+  readonly massRefusalWindowSeconds: number;
+}
+
+/** Reads {@link RefreshLimitsConfig} from the settings of the same names (see `REFRESH_LIMIT_SETTINGS`). */
+export function readRefreshLimits(env: Env): RefreshLimitsConfig {
+  const setting = (name: keyof typeof REFRESH_LIMIT_SETTINGS) => {
+    const { default: fallback, min, max } = REFRESH_LIMIT_SETTINGS[name];
+    return readIntSetting(env, name, fallback, min, max);
+  };
+  return {
+    forceRefreshMinIntervalSeconds: setting('FORCE_REFRESH_MIN_INTERVAL_SECONDS'),
+    massRefusalThreshold: setting('MASS_REFUSAL_THRESHOLD'),
+    massRefusalWindowSeconds: setting('MASS_REFUSAL_WINDOW_SECONDS'),
   };
 }
 

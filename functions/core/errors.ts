@@ -24,11 +24,18 @@ export const ERROR_CODES = [
   'LOGIN_INPUT_TOO_LARGE',
   'PROVIDER_UNAVAILABLE',
   'PROVIDER_INVALID_GRANT',
+  /**
+   * The provider refused the broker's client credentials (`invalid_client`, a 401) or the client
+   * itself (`unauthorized_client`, `unsupported_grant_type`): the operator's problem, not the user's.
+   */
+  'PROVIDER_CLIENT_REJECTED',
   'PROVIDER_BAD_RESPONSE',
   'PROVIDER_ISSUER_MISMATCH',
   'SECRET_UNAVAILABLE',
   'UNKNOWN_USER',
   'CONCURRENT_UPDATE',
+  /** A write made under the refresh lease found the lease taken over by another process. */
+  'LEASE_LOST',
   'REAUTH_REQUIRED',
   'REFRESH_IN_PROGRESS',
   /** The broker's refresh function failed in a way this reader does not know (see `remoteCode`). */
@@ -95,10 +102,22 @@ export class RequestRejectedError extends BrokerError {
   }
 }
 
-/** The provider could not be reached, timed out, or answered 5xx: retry later, nothing is lost. */
+/**
+ * The provider could not be reached, timed out, answered 5xx or 429, or stopped sending its answer:
+ * retry later. The stored grant is kept, but when the request was sent and no usable answer came
+ * back ({@link outcomeUnknown}), the provider may have used (and rotated) the refresh token: the next
+ * attempt then finds the grant refused.
+ */
 export class ProviderUnavailableError extends BrokerError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * True when the request may have reached the provider and been processed (a timeout after it was
+   * sent, a connection lost mid-answer, a body that stopped arriving): its outcome is unknown.
+   */
+  readonly outcomeUnknown: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; outcomeUnknown?: boolean }) {
     super(message, 'PROVIDER_UNAVAILABLE', options);
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 
@@ -114,27 +133,77 @@ export class IssuerMismatchError extends BrokerError {
 }
 
 /**
- * The provider refused the grant (`invalid_grant`): the code or refresh token is expired, used or
- * revoked. For a refresh token this means the user has to sign in again.
+ * The provider refused the grant: the code or refresh token is expired, used or revoked. Any 4xx
+ * refusal of a grant counts, whatever its body (`invalid_grant`, Kroger's 400 "Missing/Invalid
+ * Refresh Token" as `invalid_request` or as `{"errors":{...}}`, a bare 400); see
+ * `functions/core/refusals.ts`. For a refresh token this means the user has to sign in again.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class InvalidGrantError extends BrokerError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * True when the answer says unmistakably that the grant is dead (`invalid_grant`, Kroger's
+   * "Missing/Invalid Refresh Token"); false for a refusal that does not say why (a bare 400), which
+   * the refresher confirms with one more attempt before giving the grant up.
+   */
+  readonly confirmed: boolean;
+  /** The provider's error and reason as recorded on the item: sanitized, bounded, never a token. */
+  readonly reason: string;
+  /** How the refusal was shaped; mass-refusal counts are kept per shape. */
+  readonly shape: RefusalShapeName;
+
+  constructor(
+    message: string,
+    options?: { cause?: unknown; confirmed?: boolean; reason?: string; shape?: RefusalShapeName },
+  ) {
     super(message, 'PROVIDER_INVALID_GRANT', options);
+    this.confirmed = options?.confirmed ?? true;
+    this.reason = options?.reason ?? 'invalid_grant';
+    this.shape = options?.shape ?? 'invalid_grant';
+  }
+}
+
+/** The shapes of a refusal of a grant (see `functions/core/refusals.ts`). */
+export type RefusalShapeName = 'invalid_grant' | 'invalid_request' | 'errors_object' | 'no_body' | 'other';
+
+/**
+ * The provider refused the broker's client: its credentials (`invalid_client`, or any 401 from the
+ * token endpoint, with or without a `WWW-Authenticate` challenge) or its registration
+ * (`unauthorized_client`, `unsupported_grant_type`). Every user's refresh fails the same way, and no
+ * user can fix it by signing in again: grants are kept, the operator is alerted and must fix the
+ * client id or secret; the next refresh after that works.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export class ClientCredentialsRejectedError extends BrokerError {
+  /** The OAuth `error` value when the provider sent one. */
+  readonly oauthError?: string;
+  /** The HTTP status of the refusal. */
+  readonly status?: number;
+
+  constructor(message: string, options?: { cause?: unknown; oauthError?: string; status?: number }) {
+    super(message, 'PROVIDER_CLIENT_REJECTED', options);
+    this.oauthError = options?.oauthError;
+    this.status = options?.status;
   }
 }
 
 /**
- * The provider answered, but not as the protocol says (bad JSON, wrong `token_type`, an OAuth error
- * other than `invalid_grant` such as `invalid_client`). Not retried blindly: an operator must look.
+ * The provider answered, but not with anything usable: a 2xx that is not a token response (not JSON,
+ * fields missing, wrong `token_type`), a body larger than the broker reads, or a status that says the
+ * request went to the wrong place (404, 405, 415). Retried with back-off; an operator must look.
  */
 export class ProviderResponseError extends BrokerError {
   /** The OAuth `error` value when the provider sent one. */
   readonly oauthError?: string;
+  /**
+   * True when the provider answered 2xx to a refresh: it probably issued new tokens (and rotated the
+   * refresh token) that the broker could not read.
+   */
+  readonly outcomeUnknown: boolean;
 
-  constructor(message: string, options?: { cause?: unknown; oauthError?: string }) {
+  constructor(message: string, options?: { cause?: unknown; oauthError?: string; outcomeUnknown?: boolean }) {
     super(message, 'PROVIDER_BAD_RESPONSE', options);
     this.oauthError = options?.oauthError;
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 
@@ -161,8 +230,23 @@ export class UnknownUserError extends TokenStoreError {
 
 /** A conditional write lost a race: the item changed since it was read (version or lease). */
 export class ConcurrentUpdateError extends TokenStoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'CONCURRENT_UPDATE', options);
+  constructor(message: string, options?: { cause?: unknown; code?: 'CONCURRENT_UPDATE' | 'LEASE_LOST' }) {
+    super(message, options?.code ?? 'CONCURRENT_UPDATE', options);
+  }
+}
+
+/**
+ * A write made under the refresh lease was refused because another process owns the lease now (ours
+ * expired and was taken over): the fence that keeps a delayed holder from overwriting what the new
+ * holder presented and stored. A {@link ConcurrentUpdateError}, so callers that re-read on a lost race
+ * do the same here.
+ */
+export class LeaseLostError extends ConcurrentUpdateError {
+  constructor(userId: string, options?: { cause?: unknown }) {
+    super(`the refresh lease for user "${userId}" was taken over by another process`, {
+      ...options,
+      code: 'LEASE_LOST',
+    });
   }
 }
 

@@ -4,9 +4,38 @@
  * carries a token: the reader re-reads the tokens table, where IAM lets it read the access token only.
  */
 import { ArgumentError, type ErrorCode } from './errors';
+import { DEFAULT_EXPIRES_IN_SECONDS } from './tokens';
 
-/** The largest `marginSeconds` the refresh function accepts. */
+/**
+ * The largest `marginSeconds` the refresh function accepts without refusing the request (readers
+ * deployed before the cap send up to this much). What is honoured is capped by {@link capMarginSeconds}.
+ */
 export const MAX_REQUEST_MARGIN_SECONDS = 3600;
+
+/** Default of `FORCE_REFRESH_MIN_INTERVAL_SECONDS`: a forced refresh at most once a minute per user. */
+export const DEFAULT_FORCE_REFRESH_MIN_INTERVAL_SECONDS = 60;
+
+/**
+ * The margin a read is held to: what was asked, but never more than half the token's lifetime, so a
+ * freshly issued token always satisfies it and no margin can make every read a refresh (a margin of
+ * 3600 s against Kroger's 1800-s tokens did). One limit for the reader library, the refresh function
+ * and the scheduled refresher.
+ * @param lifetimeSeconds the token's lifetime (`expiresAt - tokensIssuedAt`); unknown (a reader
+ * cannot read when the token was issued) or not positive means Kroger's 30 minutes
+ */
+export function capMarginSeconds(requested: number, lifetimeSeconds?: number): number {
+  const lifetime = lifetimeSeconds !== undefined && lifetimeSeconds > 0 ? lifetimeSeconds : DEFAULT_EXPIRES_IN_SECONDS;
+  return Math.max(0, Math.min(requested, Math.floor(lifetime / 2)));
+}
+
+/**
+ * Whether a forced refresh is honoured: only when the tokens were issued (by a login or a refresh,
+ * by any process) at least `minIntervalSeconds` ago. Within the interval the current token is
+ * returned, so no reader can spend the provider's per-endpoint daily limits by forcing refreshes.
+ */
+export function mayForceRefresh(tokensIssuedAt: number, now: number, minIntervalSeconds: number): boolean {
+  return now - tokensIssuedAt >= minIntervalSeconds;
+}
 
 /** The largest user id accepted anywhere a user id comes from outside. */
 export const MAX_USER_ID_LENGTH = 256;

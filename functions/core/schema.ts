@@ -6,6 +6,7 @@
  *
  * No SDK import: infra imports this module, and must not load the DynamoDB client to synthesize.
  */
+import { MAX_REFRESH_TIMEOUT_MS, refreshCallBudgetMs } from './refresh-budget';
 
 /** A DynamoDB key attribute: its name and scalar type (`S` string, `N` number). */
 export interface KeyAttribute {
@@ -53,7 +54,10 @@ export const TOKENS_TABLE: TableSchema = {
   ],
 };
 
-/** The sessions table: login attempts and connect links, keyed by a prefixed id; never granted to readers. */
+/**
+ * The sessions table: login attempts and connect links, keyed by a prefixed id; never granted to
+ * readers. It also holds the mass-refusal counters under {@link REFUSAL_COUNTER_KEY_PREFIX}.
+ */
 export const SESSIONS_TABLE: TableSchema = {
   partitionKey: { name: 'id', type: 'S' },
   ttlAttribute: TTL_ATTRIBUTE,
@@ -113,6 +117,37 @@ export const REFRESHER_SETTINGS = {
 
 /**
  * How long before its timeout a scheduled run stops starting users: one user can wait up to the
- * reader's wait for another process's lease, then make a provider call, then retry its write.
+ * reader's wait for another process's lease, then make a provider call, then retry its write
+ * (see `refresh-budget.ts`; about 91 s).
  */
-export const REFRESHER_STOP_BEFORE_TIMEOUT_MS = 45_000;
+export const REFRESHER_STOP_BEFORE_TIMEOUT_MS = refreshCallBudgetMs(MAX_REFRESH_TIMEOUT_MS);
+
+/**
+ * Limits on refreshes, read from the environment variables of the same names by every process that
+ * refreshes (the refresh function, the scheduled refresher, in-process readers).
+ */
+export const REFRESH_LIMIT_SETTINGS = {
+  /** A forced refresh is honoured at most once per user in this many seconds; 0: every time. */
+  FORCE_REFRESH_MIN_INTERVAL_SECONDS: { default: 60, min: 0, max: 86_400 },
+  /** Grants marked `reauth_required` per window and refusal shape before the rest are held; 0: no guard. */
+  MASS_REFUSAL_THRESHOLD: { default: 20, min: 0, max: 100_000 },
+  /** The mass-refusal guard's window. */
+  MASS_REFUSAL_WINDOW_SECONDS: { default: 600, min: 60, max: 86_400 },
+} as const satisfies Record<string, IntSetting>;
+
+/**
+ * Key prefix of the mass-refusal counters in the sessions table (one item per refusal shape). The
+ * refresh function and the scheduled refresher may update items under this prefix only (IAM
+ * `dynamodb:LeadingKeys`); token readers are never granted the sessions table.
+ */
+export const REFUSAL_COUNTER_KEY_PREFIX = 'guard#refusals#';
+
+/**
+ * Metrics the refreshing functions publish at the moment something needs an operator (one Embedded
+ * Metric Format line each, same namespace and dimension as the refresher's): the provider refused
+ * the client credentials, or refusals of grants were held back by the mass-refusal guard.
+ */
+export const FAULT_METRICS = ['clientRejected', 'refusalsHeld'] as const;
+
+/** One of {@link FAULT_METRICS}. */
+export type FaultMetricName = (typeof FAULT_METRICS)[number];

@@ -50,6 +50,30 @@ export interface TokenRecord {
   readonly updatedAt: number;
 }
 
+/** A valid access token as handed to readers. */
+export interface AccessToken {
+  readonly userId: string;
+  readonly accessToken: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  readonly scope: string;
+  readonly tokenType: string;
+}
+
+/** Options of one read. */
+export interface GetTokenOptions {
+  /**
+   * Minimum remaining lifetime in seconds, capped at half the token's lifetime.
+   * @default 300
+   */
+  readonly marginSeconds?: number;
+  /**
+   * Refresh even if the stored token is still valid: honoured at most once per user per
+   * `FORCE_REFRESH_MIN_INTERVAL_SECONDS` (60 s by default); within it, the current token is returned.
+   */
+  readonly forceRefresh?: boolean;
+}
+
 /** Kroger documents 30-minute access tokens; used only when a response omits `expires_in`. */
 export const DEFAULT_EXPIRES_IN_SECONDS = 1800;
 

@@ -3,6 +3,7 @@
  * anything unexpected to a generic 500 with details only in the log.
  */
 import {
+  ClientCredentialsRejectedError,
   InvalidGrantError,
   IssuerMismatchError,
   ProviderResponseError,
@@ -41,6 +42,18 @@ export function errorPage(error: unknown, logger: Logger, cookies?: string[]): H
       {
         title: TITLE,
         message: 'The sign-in code was already used or has expired. Please open the sign-in link again.',
+      },
+      cookies,
+    );
+  }
+  if (error instanceof ClientCredentialsRejectedError) {
+    // The operator's problem: the person can do nothing about it but come back later.
+    logger.error("the provider refused the broker's client credentials", { errorCode: error.code, error });
+    return htmlPage(
+      502,
+      {
+        title: TITLE,
+        message: 'Kroger did not accept this service, so nothing was saved. The service operator has to fix this.',
       },
       cookies,
     );

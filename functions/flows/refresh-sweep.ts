@@ -6,6 +6,7 @@
  * item (a failing user is pushed back, so it cannot starve the others).
  */
 import {
+  ClientCredentialsRejectedError,
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshInProgressError,
@@ -44,6 +45,11 @@ export interface RefreshSweepReport {
   reauth: number;
   /** Left for the next run because the deadline came. */
   deferred: number;
+  /**
+   * Not tried because the provider refused the broker's client credentials earlier in the run: every
+   * user would be refused the same way (their grants are kept; the next run tries again).
+   */
+  skipped: number;
   /** False when the deadline stopped the run before it had read the whole index. */
   complete: boolean;
   /** DynamoDB read capacity units consumed by the run's index queries. */
@@ -84,6 +90,7 @@ export async function runRefreshSweep(
     failed: 0,
     reauth: 0,
     deferred: 0,
+    skipped: 0,
     readUnits: 0,
     durationMs: 0,
     complete: true,
@@ -93,6 +100,7 @@ export async function runRefreshSweep(
   // A user whose refresh failed is pushed back by a minute or so, which can still be inside the
   // window: later pages of the same run may list it again. One attempt per user per run.
   const seen = new Set<string>();
+  let clientRejected = false;
 
   const refreshOne = async (userId: string): Promise<void> => {
     if (seen.has(userId)) return;
@@ -101,11 +109,18 @@ export async function runRefreshSweep(
       report.deferred++;
       return;
     }
+    if (clientRejected) {
+      report.skipped++;
+      return;
+    }
     try {
       report[await deps.refresher.refreshIfDue(userId, { marginSeconds: window, dueBy })]++;
     } catch (error) {
       if (error instanceof ReauthRequiredError) report.reauth++;
-      else if (error instanceof UnknownUserError) {
+      else if (error instanceof ClientCredentialsRejectedError) {
+        report.failed++;
+        clientRejected = true; // logged and counted by the refresher
+      } else if (error instanceof UnknownUserError) {
         report.fresh++; // disconnected since the query
       } else {
         report.failed++;

@@ -2,14 +2,32 @@
  * Valid access tokens on demand: read the stored token, and when it is too close to expiry refresh
  * it, single-flight across processes. The refresh lease in DynamoDB makes one process the refresher;
  * the others wait and re-read what it wrote. The rotated refresh token is stored with the new access
- * token in one write conditional on `version`, so an older pair never overwrites a newer one.
+ * token in one write conditional on `version` (an older pair never overwrites a newer one) and on the
+ * lease owner (a holder whose lease was taken over cannot overwrite what the new holder stored); the
+ * lease outlasts the holder's whole budget (`core/refresh-budget.ts`).
+ *
+ * What a refusal does (see `core/refusals.ts` for how an answer is classified):
+ * - a confirmed refusal of the grant marks the user `reauth_required` at once; an unexplained one (a
+ *   bare 400) is confirmed by the next attempt: two refusals in a row, the same refresh token;
+ * - unless more than the mass-refusal threshold of one shape came in the window: then the grant is
+ *   kept (a transient failure), a metric is published and an operator alarmed;
+ * - a refusal of the client credentials keeps every grant untouched, publishes a metric and tells
+ *   the reader the operator must act.
+ *
+ * Readers cannot spend the provider's limits: a forced refresh is honoured at most once per user per
+ * interval, the margin is capped at half the token's lifetime, and a token written after a read began
+ * satisfies that read whatever its lifetime.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2 (refresh token rotation)
  */
 import { randomUUID } from 'node:crypto';
 import {
+  BrokerError,
+  ClientCredentialsRejectedError,
   ConcurrentUpdateError,
+  ConfigError,
   InvalidGrantError,
+  LeaseLostError,
   ProviderResponseError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -17,8 +35,24 @@ import {
   UnknownUserError,
 } from '../core/errors';
 import {
+  DEFAULT_REFRESH_TIMEOUT_MS,
+  MAX_LEASE_WAIT_MS,
+  refreshLeaseMs,
+  SAVE_ATTEMPTS,
+  SAVE_BACKOFF_MS,
+} from '../core/refresh-budget';
+import {
+  capMarginSeconds,
+  DEFAULT_FORCE_REFRESH_MIN_INTERVAL_SECONDS,
+  mayForceRefresh,
+} from '../core/refresh-protocol';
+import { isMassRefusal } from '../core/refusals';
+import { type FaultMetricName, METRICS_DIMENSION, METRICS_NAMESPACE, REFRESH_LIMIT_SETTINGS } from '../core/schema';
+import {
+  type AccessToken,
   afterTransientFailure,
   DEFAULT_MARGIN_SECONDS,
+  type GetTokenOptions,
   isFresh,
   reauthDeleteAfter,
   scheduleAfterTokens,
@@ -28,25 +62,11 @@ import {
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
+import type { RefusalCounter } from '../adapters/refusal-counter';
 import type { TokenStore } from '../adapters/token-store';
 
-/** A valid access token as handed to readers. */
-export interface AccessToken {
-  readonly userId: string;
-  readonly accessToken: string;
-  /** Epoch seconds. */
-  readonly expiresAt: number;
-  readonly scope: string;
-  readonly tokenType: string;
-}
-
-/** Options of one read. */
-export interface GetTokenOptions {
-  /** Minimum remaining lifetime in seconds. @default 300 */
-  readonly marginSeconds?: number;
-  /** Refresh even if the stored token is still valid (unless another process just did). */
-  readonly forceRefresh?: boolean;
-}
+// Defined in core (the published reader's declarations must not reach the provider client's).
+export type { AccessToken, GetTokenOptions };
 
 /** Options of the scheduled sweep's refresh of one due user (not part of the reader API). */
 export interface DueRefreshOptions {
@@ -68,6 +88,11 @@ export interface RefreshDeps {
   readonly client: Pick<ProviderClient, 'refresh'>;
   readonly events: EventPublisher;
   readonly logger: Logger;
+  /**
+   * Counts dead-grant verdicts across processes for the mass-refusal guard.
+   * @default - no guard: every dead grant is marked
+   */
+  readonly refusals?: RefusalCounter;
   /** Epoch milliseconds; injectable for tests. */
   readonly nowMs?: () => number;
   /**
@@ -77,15 +102,28 @@ export interface RefreshDeps {
    */
   readonly owner?: string;
   /**
-   * How long a lease lasts. Must outlast one provider call (its timeout) with room to spare: a lease
-   * that expired mid-call would let a second process present the same single-use refresh token.
-   * @default 30 s
+   * The provider client's refresh timeout (`REFRESH_TIMEOUT_MS`), from which the lease is sized.
+   * @default 15 s
+   */
+  readonly refreshTimeoutMs?: number;
+  /**
+   * How long a lease lasts. Must outlast the holder's whole budget: a lease that expired mid-call
+   * would let a second process present the same single-use refresh token.
+   * @default - `refreshLeaseMs(refreshTimeoutMs)`, about 50 s; a shorter one is refused
    */
   readonly leaseMs?: number;
   /** How long a reader waits for another process's refresh before giving up. @default 12 s */
   readonly maxWaitMs?: number;
   /** Consecutive transient failures after which `token.refresh_failed` is published. @default 3 */
   readonly failureEventThreshold?: number;
+  /** A forced refresh is honoured at most once per user per this many seconds. @default 60 */
+  readonly forceRefreshMinIntervalSeconds?: number;
+  /**
+   * The mass-refusal guard: at most `threshold` users marked `reauth_required` per `windowSeconds`
+   * and refusal shape; 0 turns it off.
+   * @default 20 per 600 s
+   */
+  readonly massRefusal?: { readonly threshold: number; readonly windowSeconds: number };
 }
 
 /** Reads and refreshes tokens; see {@link createTokenRefresher}. */
@@ -94,7 +132,9 @@ export interface TokenRefresher {
    * Returns an access token valid for at least the margin, refreshing first when needed.
    * @throws {UnknownUserError} no tokens for this user
    * @throws {ReauthRequiredError} the grant is gone; the user must sign in again
-   * @throws {ProviderUnavailableError} the provider failed transiently; nothing was lost, try again
+   * @throws {ProviderUnavailableError} the provider failed transiently; the grant is kept, try again
+   * @throws {ClientCredentialsRejectedError} the provider refused the broker's client credentials:
+   * the operator must fix them; the user need not sign in again
    * @throws {RefreshInProgressError} another process is refreshing and did not finish in time
    */
   getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
@@ -105,6 +145,15 @@ export interface TokenRefresher {
    */
   refreshIfDue(userId: string, options: DueRefreshOptions): Promise<'refreshed' | 'fresh'>;
 }
+
+/**
+ * Prefix of `lastRefreshError` after a refusal that did not say why: the next refusal in a row of
+ * the same refresh token confirms it.
+ */
+export const UNCONFIRMED_REFUSAL = 'refused_unconfirmed';
+
+/** Prefix of `lastRefreshError` when the mass-refusal guard kept a refused grant. */
+export const HELD_REFUSAL = 'refusal_held';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -121,23 +170,50 @@ export function toAccessToken(
   };
 }
 
+/** The reason recorded for a transient failure (`lastRefreshError`): a code, never a message. */
+function transientReason(error: unknown): string {
+  if (error instanceof ProviderUnavailableError) return 'unavailable';
+  if (error instanceof ProviderResponseError) return error.oauthError ?? 'bad_response';
+  if (error instanceof BrokerError) return error.code.toLowerCase();
+  return 'unexpected';
+}
+
 /**
- * Whether a stored token answers the request apart from its remaining lifetime: a forced refresh is
- * satisfied by any refresh after it was asked for; a scheduled one by the user no longer being due.
+ * One CloudWatch Embedded Metric Format line with one count, in the namespace and dimension of the
+ * refresher's metrics (the logger's `function` field): what the fault alarms watch.
  */
-function isSatisfied(record: TokenRecord, firstVersion: number, options: ObtainOptions): boolean {
-  if (options.forceRefresh) return record.version > firstVersion;
-  if (options.dueBy !== undefined && record.nextRefreshAt !== undefined) return record.nextRefreshAt > options.dueBy;
-  return true;
+function publishFaultMetric(logger: Logger, name: FaultMetricName, message: string, fields: object, nowMs: number) {
+  logger.metrics(message, {
+    ...fields,
+    [name]: 1,
+    _aws: {
+      Timestamp: nowMs,
+      CloudWatchMetrics: [
+        { Namespace: METRICS_NAMESPACE, Dimensions: [[METRICS_DIMENSION]], Metrics: [{ Name: name, Unit: 'Count' }] },
+      ],
+    },
+  });
 }
 
 /** Creates the refresher. */
 export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
   const nowMs = deps.nowMs ?? Date.now;
   const ownerPrefix = deps.owner ?? randomUUID();
-  const leaseMs = deps.leaseMs ?? 30_000;
-  const maxWaitMs = deps.maxWaitMs ?? 12_000;
+  const minLeaseMs = refreshLeaseMs(deps.refreshTimeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS);
+  const leaseMs = deps.leaseMs ?? minLeaseMs;
+  if (leaseMs < minLeaseMs) {
+    throw new ConfigError(
+      `the refresh lease (${leaseMs} ms) must outlast one refresh's whole budget (${minLeaseMs} ms), ` +
+        'or two processes can present the same single-use refresh token',
+    );
+  }
+  const maxWaitMs = deps.maxWaitMs ?? MAX_LEASE_WAIT_MS;
   const threshold = deps.failureEventThreshold ?? 3;
+  const forceInterval = deps.forceRefreshMinIntervalSeconds ?? DEFAULT_FORCE_REFRESH_MIN_INTERVAL_SECONDS;
+  const massRefusal = deps.massRefusal ?? {
+    threshold: REFRESH_LIMIT_SETTINGS.MASS_REFUSAL_THRESHOLD.default,
+    windowSeconds: REFRESH_LIMIT_SETTINGS.MASS_REFUSAL_WINDOW_SECONDS.default,
+  };
   const seconds = () => Math.floor(nowMs() / 1000);
 
   const publish = async (type: Parameters<EventPublisher['publish']>[0], record: TokenRecord, extra: object = {}) => {
@@ -155,75 +231,174 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
 
   /**
    * Stores a refresh result. The provider has already rotated the refresh token, so the new one is
-   * the only one left: a failed write (beyond the SDK's own retries) is tried again while the lease
-   * still holds, before the grant is given up for lost.
+   * the only one left: a failed write (beyond the SDK's own retries) is tried again, within the
+   * lease's write budget, before the grant is given up for lost. A lost lease is not retried: the
+   * new holder's outcome is what counts now.
    */
-  const saveRotated = async (record: TokenRecord, tokens: TokenSet, logger: Logger): Promise<TokenRecord> => {
+  const saveRotated = async (
+    record: TokenRecord,
+    owner: string,
+    tokens: TokenSet,
+    logger: Logger,
+  ): Promise<TokenRecord> => {
     for (let attempt = 1; ; attempt++) {
       try {
         const now = seconds();
         return await deps.tokens.saveRefresh({
           userId: record.userId,
+          owner,
           version: record.version,
           tokens,
           now,
           nextRefreshAt: scheduleAfterTokens(record.userId, tokens, now).nextRefreshAt,
         });
       } catch (error) {
-        if (error instanceof ConcurrentUpdateError || attempt >= 3) {
-          if (!(error instanceof ConcurrentUpdateError)) {
-            logger.error('refreshed tokens could not be stored; the user may have to sign in again', {
-              errorCode: 'ROTATED_TOKEN_NOT_SAVED',
-              error,
-            });
-          }
+        const raced = error instanceof ConcurrentUpdateError;
+        if (raced || attempt >= SAVE_ATTEMPTS) {
+          // A login in between replaced the tokens: theirs are newer, and ours are not needed.
+          const why = error instanceof LeaseLostError ? 'lease_lost' : raced ? 'item_changed' : 'write_failed';
+          logger[why === 'item_changed' ? 'warn' : 'error'](
+            'refreshed tokens could not be stored; the user may have to sign in again',
+            { errorCode: 'ROTATED_TOKEN_NOT_SAVED', why, rotated: tokens.refreshToken !== undefined, error },
+          );
           throw error;
         }
-        await sleep(250 * attempt);
+        await sleep(SAVE_BACKOFF_MS * attempt);
       }
     }
   };
 
+  /**
+   * Whether this dead-grant verdict is held back by the mass-refusal guard. When the count cannot be
+   * taken, it is held: a grant is never given up on a guess.
+   */
+  const heldBack = async (error: InvalidGrantError, logger: Logger): Promise<boolean> => {
+    if (!deps.refusals || massRefusal.threshold <= 0) return false;
+    try {
+      const counts = await deps.refusals.count(error.shape, nowMs(), massRefusal.windowSeconds);
+      return isMassRefusal(counts, { nowSeconds: seconds(), ...massRefusal });
+    } catch (countError) {
+      logger.error('could not count the refusal; the grant is kept for now', { error: countError });
+      return true;
+    }
+  };
+
+  /** Records a transient failure (the grant kept, retried with back-off) and drops the lease. */
+  const recordTransient = async (
+    record: TokenRecord,
+    owner: string,
+    reason: string,
+    logger: Logger,
+    error: unknown,
+  ) => {
+    const { failures, nextRefreshAt } = afterTransientFailure(record, seconds());
+    await deps.tokens.recordFailure({
+      userId: record.userId,
+      owner,
+      version: record.version,
+      reason,
+      now: seconds(),
+      failures,
+      nextRefreshAt,
+    });
+    logger.warn('refresh failed; the grant is kept and retried later', { failures, reason, error });
+    if (failures === threshold) {
+      await publish('token.refresh_failed', record, { reason, consecutiveFailures: failures });
+    }
+  };
+
+  /** Decides what a failed provider call means for the user; always throws. */
+  const onRefreshFailure = async (
+    record: TokenRecord,
+    owner: string,
+    error: unknown,
+    logger: Logger,
+  ): Promise<never> => {
+    if (error instanceof ClientCredentialsRejectedError) {
+      // Every user would be refused the same way, and none can fix it: nothing is recorded on the
+      // item (no failure count, no re-auth), the operator is alerted, the reader told who must act.
+      await deps.tokens.releaseLease(record.userId, owner);
+      logger.error("the provider refused the broker's client credentials; every grant is kept", {
+        errorCode: error.code,
+        error,
+      });
+      publishFaultMetric(
+        logger,
+        'clientRejected',
+        'client credentials refused',
+        { oauthError: error.oauthError },
+        nowMs(),
+      );
+      throw error;
+    }
+    if (error instanceof InvalidGrantError) {
+      const confirming = record.lastRefreshError?.startsWith(UNCONFIRMED_REFUSAL) === true;
+      if (!error.confirmed && !confirming) {
+        // Refused without a reason (a bare 400, an unknown shape): one more attempt with the same
+        // refresh token decides. If the first refusal was real, presenting it again costs nothing
+        // (the grant is dead); if it was a fault on the way, the grant is saved.
+        await recordTransient(record, owner, `${UNCONFIRMED_REFUSAL}: ${error.reason}`, logger, error);
+        throw new ProviderUnavailableError(
+          'the provider refused the refresh token without saying why; the next attempt decides whether the user must sign in again',
+          { cause: error },
+        );
+      }
+      if (await heldBack(error, logger)) {
+        await recordTransient(record, owner, `${HELD_REFUSAL}: ${error.reason}`, logger, error);
+        logger.error('grant refused, but too many grants were refused the same way: the grant is kept', {
+          errorCode: 'MASS_REFUSAL_HELD',
+          shape: error.shape,
+          reason: error.reason,
+        });
+        publishFaultMetric(logger, 'refusalsHeld', 'refusal held', { shape: error.shape }, nowMs());
+        throw new ProviderUnavailableError(
+          'the provider refused this grant, but so many grants were refused in a short time that the broker keeps it for now (an operator is alerted)',
+          { cause: error },
+        );
+      }
+      const now = seconds();
+      await deps.tokens.markReauthRequired({
+        userId: record.userId,
+        owner,
+        version: record.version,
+        reason: error.reason,
+        now,
+        deleteAfter: reauthDeleteAfter(now),
+      });
+      logger.warn('grant refused by the provider; user must sign in again', {
+        reason: error.reason,
+        confirmed: error.confirmed,
+      });
+      await publish('token.reauth_required', record, { reason: error.reason });
+      throw new ReauthRequiredError(record.userId, error.reason);
+    }
+    if ((error as { outcomeUnknown?: unknown }).outcomeUnknown === true) {
+      // The request was sent and no usable answer came: the provider may have rotated the refresh
+      // token. The stored one is kept; if it was used up, the next attempt is refused and says so.
+      logger.warn('refresh outcome unknown: the provider may have used the refresh token', {
+        errorCode: 'REFRESH_OUTCOME_UNKNOWN',
+        error,
+      });
+    }
+    await recordTransient(record, owner, transientReason(error), logger, error);
+    if (error instanceof ProviderUnavailableError) throw error;
+    if (error instanceof BrokerError) {
+      throw new ProviderUnavailableError('the provider could not refresh the token; try again later', { cause: error });
+    }
+    throw error;
+  };
+
   /** Refreshes with the lease held; `record` is the item as read when the lease was taken. */
-  const refreshHeld = async (record: TokenRecord, logger: Logger): Promise<AccessToken> => {
-    let tokens;
+  const refreshHeld = async (record: TokenRecord, owner: string, logger: Logger): Promise<AccessToken> => {
+    let tokens: TokenSet;
     try {
       tokens = await deps.client.refresh({ refreshToken: record.refreshToken, scope: record.scope });
     } catch (error) {
-      const now = seconds();
-      if (error instanceof InvalidGrantError) {
-        // One refusal is final: retrying a refused refresh token could only look like reuse.
-        await deps.tokens.markReauthRequired({
-          userId: record.userId,
-          version: record.version,
-          reason: 'invalid_grant',
-          now,
-          deleteAfter: reauthDeleteAfter(now),
-        });
-        logger.warn('grant refused by the provider; user must sign in again', { userId: record.userId });
-        await publish('token.reauth_required', record, { reason: 'invalid_grant' });
-        throw new ReauthRequiredError(record.userId, 'invalid_grant');
-      }
-      const reason = error instanceof ProviderResponseError ? (error.oauthError ?? 'bad_response') : 'unavailable';
-      const { failures, nextRefreshAt } = afterTransientFailure(record, now);
-      await deps.tokens.recordFailure({
-        userId: record.userId,
-        version: record.version,
-        reason,
-        now,
-        failures,
-        nextRefreshAt,
-      });
-      logger.warn('refresh failed; the grant is kept and retried later', { userId: record.userId, failures, error });
-      if (failures === threshold) {
-        await publish('token.refresh_failed', record, { reason, consecutiveFailures: failures });
-      }
-      if (error instanceof ProviderUnavailableError) throw error;
-      throw new ProviderUnavailableError('the provider refused the refresh request; try again later', { cause: error });
+      return onRefreshFailure(record, owner, error, logger);
     }
-    const saved = await saveRotated(record, tokens, logger);
+    const saved = await saveRotated(record, owner, tokens, logger);
     const rotated = tokens.refreshToken !== undefined;
-    logger.info('tokens refreshed', { userId: record.userId, rotated });
+    logger.info('tokens refreshed', { rotated });
     if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);
     return toAccessToken(saved);
   };
@@ -234,9 +409,34 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
   ): Promise<{ token: AccessToken; refreshed: boolean }> => {
     const logger = deps.logger.child({ userId });
     const owner = `${ownerPrefix}:${randomUUID()}`;
-    const margin = options.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
+    const requestedMargin = options.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
     const deadline = nowMs() + maxWaitMs;
     let firstVersion: number | undefined;
+    let forced: boolean | undefined;
+
+    /** Whether a stored token answers this read. */
+    const answers = (record: TokenRecord): boolean => {
+      const now = seconds();
+      firstVersion ??= record.version;
+      if (forced === undefined) {
+        forced = options.forceRefresh === true && mayForceRefresh(record.tokensIssuedAt, now, forceInterval);
+        if (options.forceRefresh && !forced) {
+          logger.info('forced refresh not honoured: the tokens are newer than the minimum interval', {
+            issuedSecondsAgo: now - record.tokensIssuedAt,
+            minIntervalSeconds: forceInterval,
+          });
+        }
+      }
+      // Written after this read began (by a login or another process's refresh): it answers the read
+      // whatever its lifetime, so short-lived tokens never cost one refresh per reader.
+      if (record.version > firstVersion) return record.expiresAt > now;
+      if (forced) return false;
+      if (options.dueBy !== undefined && record.nextRefreshAt !== undefined && record.nextRefreshAt <= options.dueBy) {
+        return false;
+      }
+      return isFresh(record, now, capMarginSeconds(requestedMargin, record.expiresAt - record.tokensIssuedAt));
+    };
+
     for (let attempt = 0; ; attempt++) {
       // The scheduled refresher found the user in the due index: it goes straight to the lease,
       // which returns the item too, and saves a strongly consistent read per user.
@@ -244,16 +444,12 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         const record = await deps.tokens.get(userId);
         if (!record) throw new UnknownUserError(userId);
         if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
-        firstVersion ??= record.version;
-        if (isSatisfied(record, firstVersion, options) && isFresh(record, seconds(), margin)) {
-          return { token: toAccessToken(record), refreshed: false };
-        }
+        if (answers(record)) return { token: toAccessToken(record), refreshed: false };
       }
 
       let held: TokenRecord;
       try {
         held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
-        firstVersion ??= held.version;
       } catch (error) {
         if (!(error instanceof ConcurrentUpdateError)) throw error;
         if (nowMs() >= deadline) throw new RefreshInProgressError(userId);
@@ -265,14 +461,12 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       let written = false;
       try {
         if (held.status === 'reauth_required') throw new ReauthRequiredError(userId, held.statusReason);
-        if (isSatisfied(held, firstVersion, options) && isFresh(held, seconds(), margin)) {
-          return { token: toAccessToken(held), refreshed: false };
-        }
-        written = true; // every outcome of refreshHeld writes the item and drops the lease with it
-        return { token: await refreshHeld(held, logger), refreshed: true };
+        if (answers(held)) return { token: toAccessToken(held), refreshed: false };
+        written = true; // every outcome of refreshHeld writes the item or drops the lease itself
+        return { token: await refreshHeld(held, owner, logger), refreshed: true };
       } catch (error) {
         if (error instanceof ConcurrentUpdateError) {
-          // A login replaced the tokens while we refreshed: theirs are newer, read them.
+          // A login replaced the tokens, or another process took the lease over: read what is there.
           written = false;
           continue;
         }

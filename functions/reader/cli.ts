@@ -4,15 +4,20 @@
  *
  *   get <user-id>          a valid access token (refreshed first when needed), as one JSON object
  *   list                   users, status and expiry (never a token value)
- *   refresh <user-id>      force a refresh now
- *   disconnect <user-id>   delete the user's tokens and revoke the grant at the provider (RFC 7009)
+ *   refresh <user-id>      force a refresh now (at most once per FORCE_REFRESH_MIN_INTERVAL_SECONDS)
+ *   disconnect <user-id> [--force]   revoke the grant at the provider (RFC 7009), then delete the
+ *                          user's tokens; --force deletes without revoking
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
+ *   env                    `export KEY=value` lines for another local service's reader (production
+ *                          path against the running `npm start`; never the secret or provider settings)
  *
  * Where the tokens are comes from one of three places, and from nowhere else: a deployed stack's
  * outputs (`--stack`), explicit variables (`DYNAMODB_ENDPOINT`, `TOKENS_TABLE`, `SESSIONS_TABLE`),
  * or the running local stack (`npm start`, found through `.local/stack.json`). Without any of them
  * it refuses (exit 2) rather than read default table names in whatever AWS account the shell has.
- * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable, 1 other.
+ * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable (for
+ * `disconnect`: the revocation failed and the tokens are kept), 1 other (`env` without a running
+ * local stack is 1).
  */
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
@@ -27,7 +32,8 @@ import {
   UnknownUserError,
 } from '../core/errors';
 import { createLogger } from '../adapters/logger';
-import { createServices, dynamoClient, providerClient, type Services, tokenStore } from '../services';
+import { disconnectUser } from '../flows/disconnect-flow';
+import { createServices, dynamoClient, providerClient, providerConfig, type Services, tokenStore } from '../services';
 import { envFromStack } from './deployed-stack';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
@@ -35,9 +41,12 @@ import { type LocalStackState, localStateFile } from './local-state';
 const USAGE = `usage: npm run tokens -- [--stack NAME [--region REGION]] <command>
   get <user-id>                 print a valid access token as JSON (refreshes when needed)
   list                          list users with status and expiry
-  refresh <user-id>             force a refresh
-  disconnect <user-id>          delete the user's tokens and revoke the grant
+  refresh <user-id>             force a refresh (at most once a minute per user)
+  disconnect <user-id> [--force]   revoke the grant at the provider, then delete the user's tokens
+                                (--force: delete without revoking; the grant stays live at the provider)
   link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link
+  env                           print the settings another local service's reader needs:
+                                eval "$(npm run --silent tokens -- env)"
   --stack NAME                  a deployed broker stack: its tables and refresh function, from its outputs
   --region REGION               the region of that stack (default: your AWS configuration's)`;
 
@@ -63,17 +72,47 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The state of the local stack running in this directory, if one is. */
+function runningLocalStack(stateFile: string): LocalStackState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalStackState;
+  return isAlive(state.pid) ? state : undefined;
+}
+
 /**
  * The environment with the running local stack's settings filled in where the environment says
  * nothing (so `npm run tokens` works beside `npm start` with no configuration).
  */
 export function resolveEnv(env: Env, stateFile = localStateFile()): Env {
-  if (env.DYNAMODB_ENDPOINT || !existsSync(stateFile)) return env;
-  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalStackState;
-  if (!isAlive(state.pid)) return env;
+  if (env.DYNAMODB_ENDPOINT) return env;
+  const state = runningLocalStack(stateFile);
+  if (!state) return env;
   const merged: Record<string, string | undefined> = { ...state.env };
   for (const [key, value] of Object.entries(env)) if (value) merged[key] = value;
   return merged;
+}
+
+/** A value as a POSIX shell word: bare when that is safe, else single-quoted. */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_./:@%+,=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `env`: the running local stack's settings for another local service's reader, as `export` lines
+ * for `eval`. Only what the stack put in its state for readers (see `LocalStack.readerEnv`).
+ */
+function printReaderEnv(stateFile: string, io: { out: (line: string) => void; err: (line: string) => void }): number {
+  const state = runningLocalStack(stateFile);
+  if (!state?.reader) {
+    io.err(
+      state
+        ? 'error: the running local stack is older than `tokens env`: restart it (Ctrl+C, then npm start)'
+        : 'error: no local stack is running in this directory: start it with `npm start`, then run `npm run --silent tokens -- env` again',
+    );
+    return 1;
+  }
+  for (const [name, value] of Object.entries(state.reader)) io.out(`export ${name}=${shellWord(value)}`);
+  return 0;
 }
 
 function exitCodeFor(error: unknown): number {
@@ -128,6 +167,8 @@ function flag(args: string[], name: string): string | undefined {
 export interface CliOptions {
   /** @default a client for the target's endpoint and region, destroyed when the command ends */
   readonly dynamo?: DynamoDBClient;
+  /** The local stack's state file (`env`). @default `.local/stack.json` under the working directory */
+  readonly stateFile?: string;
 }
 
 /** Runs one command; returns the exit code. Output goes to `out`, messages to `err`. */
@@ -146,6 +187,11 @@ export async function runCli(
     stack = flags.stack;
     const [command, ...args] = flags.rest;
     if (!command) throw new UsageError(USAGE);
+    if (command === 'env') {
+      // Reads the local stack's state file only, and prints nothing but the lines.
+      if (args.length || flags.stack || flags.region) throw new UsageError(`env takes no arguments\n${USAGE}`);
+      return printReaderEnv(options.stateFile ?? localStateFile(), io);
+    }
     env = await targetEnv(givenEnv, flags.stack, flags.region);
     services = createServices(env, { logger, dynamo: options.dynamo });
     const dynamo = dynamoClient(services);
@@ -155,15 +201,20 @@ export async function runCli(
       case 'refresh': {
         const userId = needArg(args, 'user id');
         const reader = createTokenReader({ env, dynamo, logger });
-        const token = await reader.getAccessToken(userId, { forceRefresh: command === 'refresh' });
-        const { accessToken, expiresAt, scope } = token;
-        io.out(
-          JSON.stringify(
-            command === 'get'
-              ? { userId, accessToken, expiresAt, scope }
-              : { userId, expiresAt, scope, refreshed: true },
-          ),
-        );
+        if (command === 'get') {
+          const { accessToken, expiresAt, scope } = await reader.getAccessToken(userId);
+          io.out(JSON.stringify({ userId, accessToken, expiresAt, scope }));
+          return 0;
+        }
+        const before = await tokens.getForReader(userId);
+        const { accessToken, expiresAt, scope } = await reader.getAccessToken(userId, { forceRefresh: true });
+        const refreshed = accessToken !== before?.accessToken;
+        if (!refreshed) {
+          io.err(
+            'not refreshed: the tokens were issued less than FORCE_REFRESH_MIN_INTERVAL_SECONDS ago; the current token is still valid',
+          );
+        }
+        io.out(JSON.stringify({ userId, expiresAt, scope, refreshed }));
         return 0;
       }
       case 'list': {
@@ -171,23 +222,29 @@ export async function runCli(
         return 0;
       }
       case 'disconnect': {
-        const userId = needArg(args, 'user id');
-        const removed = await tokens.delete(userId);
-        if (!removed) throw new UnknownUserError(userId);
-        if (stack) {
-          // The deployed CLI holds no client secret, and revocation needs client authentication.
-          io.err('tokens deleted; the grant was not revoked at the provider (docs/operations.md, "Disconnect")');
-          io.out(JSON.stringify({ userId, disconnected: true, revoked: false }));
-          return 0;
+        const force = args.includes('--force');
+        const userId = needArg(
+          args.filter((arg) => arg !== '--force'),
+          'user id',
+        );
+        const built = services;
+        // The deployed CLI holds no client secret (revocation needs client authentication); and
+        // without a revocation endpoint (Kroger documents none) there is nothing to call.
+        const revoker = () =>
+          !stack && providerConfig(built).revocationUrl !== undefined ? providerClient(built) : undefined;
+        const outcome = await disconnectUser(userId, { tokens, revoker, logger }, { force });
+        if (outcome === 'forced') {
+          io.err('tokens deleted without revoking (--force): the grant is still live at the provider');
+        } else if (outcome === 'not-revocable') {
+          io.err(
+            `tokens deleted; the grant was not revoked at the provider: ${
+              stack
+                ? 'the deployed CLI holds no client secret'
+                : 'no revocation endpoint is configured (OAUTH2_REVOCATION_URL)'
+            }. It stays live at the provider until it expires or the person removes this app's access in their account (docs/operations.md, "Disconnect and revoke")`,
+          );
         }
-        let revoked = false;
-        try {
-          revoked = await providerClient(services).revoke(removed.refreshToken);
-        } catch (error) {
-          // The tokens are gone from the broker either way; say that the provider still has the grant.
-          io.err(`tokens deleted, but revoking the grant at the provider failed: ${(error as Error).message}`);
-        }
-        io.out(JSON.stringify({ userId, disconnected: true, revoked }));
+        io.out(JSON.stringify({ userId, disconnected: true, revoked: outcome === 'revoked' }));
         return 0;
       }
       case 'link': {

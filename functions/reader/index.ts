@@ -3,12 +3,14 @@
  * first when needed, without the service ever holding the client secret.
  *
  * Two modes, chosen from the environment:
- * - remote (`REFRESH_FUNCTION_NAME` set; a service in AWS): reads the token item from DynamoDB and,
- *   when it is too close to expiry, invokes the broker's refresh function, then re-reads. Needs
+ * - remote (`REFRESH_FUNCTION_NAME` set; a service in AWS, or locally against `npm start`'s stand-in
+ *   of the refresh function): reads the token item from DynamoDB and, when it is too close to
+ *   expiry, invokes the broker's refresh function, then re-reads (`remote.ts`). Needs
  *   `dynamodb:GetItem` on the tokens table, `kms:Decrypt` on its key and `lambda:InvokeFunction` on
  *   the refresh function, which the construct's `grantReadTokens()` grants.
  * - in-process (`CLIENT_SECRET` or `CLIENT_SECRET_ARN` and the provider settings; the broker itself,
- *   local runs, the CLI): refreshes directly, single-flight through the same DynamoDB lease.
+ *   local runs, the CLI): refreshes directly, single-flight through the same DynamoDB lease. Not in
+ *   the published package (`published.ts`), which is the remote mode only.
  *
  * @example
  * import { getAccessToken, ReauthRequiredError } from 'kroger-token-broker';
@@ -21,6 +23,7 @@ import { type Env, isAllowedTarget, loginUrlFromRedirect, readFlowConfig } from 
 import {
   ArgumentError,
   BrokerError,
+  ClientCredentialsRejectedError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -34,14 +37,22 @@ import {
   type RefreshFunctionResult,
   type RefreshRequest,
 } from '../core/refresh-protocol';
-import { DEFAULT_MARGIN_SECONDS, isFresh } from '../core/tokens';
-import { createLogger, type Logger } from '../adapters/logger';
-import { type AccessToken, toAccessToken, type GetTokenOptions } from '../flows/single-flight-refresh';
+import { createLogger } from '../adapters/logger';
+import type { AccessToken, GetTokenOptions } from '../core/tokens';
 import { createServices, providerConfig, sessionStore, tokenRefresher, tokenStore } from '../services';
+import {
+  createRemoteReader,
+  lambdaClientSettings,
+  lambdaInvoker,
+  type RefreshInvoker,
+  type TokenReader,
+  type TokenReaderOptions,
+} from './remote';
 
 export {
   ArgumentError,
   BrokerError,
+  ClientCredentialsRejectedError,
   ConfigError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -51,69 +62,7 @@ export {
 };
 export { ERROR_CODES, type ErrorCode } from '../core/errors';
 export type { AccessToken, GetTokenOptions, ReceivedRefreshResult, RefreshFunctionResult, RefreshRequest };
-
-/** Invokes the broker's refresh function; injectable for tests. */
-export type RefreshInvoker = (request: RefreshRequest) => Promise<ReceivedRefreshResult>;
-
-/** A reader of tokens. */
-export interface TokenReader {
-  /**
-   * A token valid for at least `marginSeconds` (default 300), refreshed first when needed.
-   * @throws {UnknownUserError} | {ReauthRequiredError} | {ProviderUnavailableError} | {RefreshInProgressError}
-   */
-  getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
-}
-
-/** Options of {@link createTokenReader}. */
-export interface TokenReaderOptions {
-  /** @default process.env */
-  readonly env?: Env;
-  /** @default a client for the configured endpoint and region */
-  readonly dynamo?: DynamoDBClient;
-  /** @default invokes `REFRESH_FUNCTION_NAME` with the AWS SDK Lambda client */
-  readonly invokeRefresh?: RefreshInvoker;
-  /** @default a JSON logger at `LOG_LEVEL` (warn) */
-  readonly logger?: Logger;
-}
-
-/**
- * Maps a refresh function failure back to the typed error; a code this reader has no class for (a
- * newer broker's, or `INTERNAL`) becomes a {@link RefreshFunctionError} that keeps code and message.
- */
-function errorFromCode(userId: string, result: { code: string; message: string }): BrokerError {
-  switch (result.code) {
-    case 'UNKNOWN_USER':
-      return new UnknownUserError(userId);
-    case 'REAUTH_REQUIRED':
-      return new ReauthRequiredError(userId);
-    case 'REFRESH_IN_PROGRESS':
-      return new RefreshInProgressError(userId);
-    case 'PROVIDER_UNAVAILABLE':
-      return new ProviderUnavailableError(result.message);
-    case 'BAD_REQUEST':
-      return new ArgumentError(result.message);
-    default:
-      return new RefreshFunctionError(result.code, result.message);
-  }
-}
-
-function lambdaInvoker(functionName: string, region: string | undefined): RefreshInvoker {
-  let client: Promise<(payload: string) => Promise<string>> | undefined;
-  const load = async () => {
-    const sdk = await import('@aws-sdk/client-lambda');
-    // The region of the tables (the environment's, e.g. a deployed stack's for `tokens --stack`).
-    const lambda = new sdk.LambdaClient(region ? { region } : {});
-    return async (payload: string) => {
-      const out = await lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }));
-      if (out.FunctionError) throw new ProviderUnavailableError(`the refresh function failed (${out.FunctionError})`);
-      return new TextDecoder().decode(out.Payload);
-    };
-  };
-  return async (request) => {
-    client ??= load();
-    return JSON.parse(await (await client)(JSON.stringify(request))) as ReceivedRefreshResult;
-  };
-}
+export type { RefreshInvoker, TokenReader, TokenReaderOptions };
 
 /** Creates a reader from the environment; see the module documentation for the two modes. */
 export function createTokenReader(options: TokenReaderOptions = {}): TokenReader {
@@ -125,21 +74,7 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
   const functionName = env.REFRESH_FUNCTION_NAME?.trim();
 
   if (functionName || options.invokeRefresh) {
-    const invoke = options.invokeRefresh ?? lambdaInvoker(functionName!, env.AWS_REGION?.trim());
-    return {
-      async getAccessToken(userId, opts = {}) {
-        const margin = opts.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
-        const record = await tokens.getForReader(userId);
-        if (!record) throw new UnknownUserError(userId);
-        if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
-        if (!opts.forceRefresh && isFresh(record, Math.floor(Date.now() / 1000), margin)) return toAccessToken(record);
-        const result = await invoke({ userId, forceRefresh: opts.forceRefresh, marginSeconds: margin });
-        if (!result.ok) throw errorFromCode(userId, result);
-        const fresh = await tokens.getForReader(userId);
-        if (!fresh) throw new UnknownUserError(userId);
-        return toAccessToken(fresh);
-      },
-    };
+    return createRemoteReader(tokens, options.invokeRefresh ?? lambdaInvoker(functionName!, lambdaClientSettings(env)));
   }
   // In process: the provider settings are checked now; the secret is looked up only when a refresh
   // is needed (reading a fresh token needs no secret).

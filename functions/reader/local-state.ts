@@ -14,4 +14,9 @@ export interface LocalStackState {
   readonly pid: number;
   /** Environment a client of this stack should use (endpoints, table names, sandbox client). */
   readonly env: Record<string, string>;
+  /**
+   * What another local service's token reader needs to take the production path against this stack
+   * (`npm run tokens -- env` prints it); absent in the state of a stack started before it existed.
+   */
+  readonly reader?: Record<string, string>;
 }

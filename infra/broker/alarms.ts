@@ -1,8 +1,9 @@
 /**
  * The broker's alarms (errors and throttles of each function, the API's 5xx, the refresher's lost
- * runs, persistent failures and backlog), the refresher's per-run metrics they watch, and where they
- * notify. Created in the broker's scope under the IDs `<Function>ErrorsAlarm`,
- * `<Function>ThrottlesAlarm`, `Api5xxAlarm` and `Refresher{Errors,Failures,Backlog}Alarm`; with
+ * runs, persistent failures and backlog, refused client credentials, held mass refusals), the metrics
+ * they watch, and where they notify. Created in the broker's scope under the IDs
+ * `<Function>ErrorsAlarm`, `<Function>ThrottlesAlarm`, `Api5xxAlarm`,
+ * `Refresher{Errors,Failures,Backlog}Alarm`, `ClientRejectedAlarm` and `MassRefusalAlarm`; with
  * `alarmEmail`, also `AlarmTopicKey` and `AlarmTopic`.
  *
  * Notifications are attached in one place, {@link notifyOnEveryAlarm}: an aspect that gives every
@@ -19,7 +20,12 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct, IConstruct } from 'constructs';
-import { METRICS_DIMENSION, METRICS_NAMESPACE, type RefresherMetricName } from '../../functions/core/schema';
+import {
+  type FaultMetricName,
+  METRICS_DIMENSION,
+  METRICS_NAMESPACE,
+  type RefresherMetricName,
+} from '../../functions/core/schema';
 import type { BrokerFunctions } from './functions';
 
 /** See `KrogerTokenBroker.metricRefresher`. */
@@ -34,6 +40,25 @@ export function refresherMetric(
     // The refresher's metric line carries its function name as the one dimension (the logger's
     // `function` field), so two broker stacks in one account and region never share an alarm.
     dimensionsMap: { [METRICS_DIMENSION]: refresher.functionName },
+    statistic: 'Sum',
+    period: Duration.minutes(5),
+    ...options,
+  });
+}
+
+/**
+ * A fault metric (`functions/core/schema.ts` FAULT_METRICS) of one of the functions that refresh:
+ * published the moment it happens, one count per line.
+ */
+export function faultMetric(
+  fn: lambda.IFunction,
+  metricName: FaultMetricName,
+  options: cloudwatch.MetricOptions = {},
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { [METRICS_DIMENSION]: fn.functionName },
     statistic: 'Sum',
     period: Duration.minutes(5),
     ...options,
@@ -209,6 +234,30 @@ export function createAlarms(
       refresherMetric(functions.refresher, 'deferred', { period: runPeriod }),
       'Refresher: due users deferred to the next run in 3 consecutive runs (not keeping up)',
       everyRun,
+    ),
+  );
+  // Faults that need an operator at once, from both functions that refresh (the refresh function
+  // and the scheduled refresher): one datapoint is enough.
+  const fromRefreshers = (metricName: FaultMetricName): cloudwatch.MathExpression =>
+    new cloudwatch.MathExpression({
+      expression: 'FILL(refresh, 0) + FILL(refresher, 0)',
+      usingMetrics: {
+        refresh: faultMetric(functions.refresh, metricName, { period }),
+        refresher: faultMetric(functions.refresher, metricName, { period }),
+      },
+      label: metricName,
+      period,
+    });
+  alarms.push(
+    alarm(
+      'ClientRejectedAlarm',
+      fromRefreshers('clientRejected'),
+      "Kroger refused the broker's client credentials (invalid_client / 401): every refresh fails, grants are kept. Fix the client secret in Secrets Manager or the client id; refreshes recover by themselves (docs/operations.md)",
+    ),
+    alarm(
+      'MassRefusalAlarm',
+      fromRefreshers('refusalsHeld'),
+      'Kroger refused more grants in a short window than MASS_REFUSAL_THRESHOLD allows: those users are kept active instead of being marked reauth_required. Find out whether the refusals are real (docs/operations.md)',
     ),
   );
   // No alarm on `reauth`: a user revoking access is normal, one token.reauth_required event per

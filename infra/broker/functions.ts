@@ -5,18 +5,33 @@
  * same esbuild bundling. Created in the broker's scope: `<id>`, `<id>Role`, `<id>Logs`, and
  * `RefreshSchedule`.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import {
+  type BundlingOptions,
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+  SourceMapMode,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { brokerVersion } from '../version';
 import { type ResolvedBrokerProps, runPeriod } from './defaults';
-import { grantClientSecret, grantDueIndex, grantPutEvents, grantSessions, grantTokens } from './grants';
+import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/refresh-budget';
+import {
+  grantClientSecret,
+  grantDueIndex,
+  grantPutEvents,
+  grantRefusalCounters,
+  grantSessions,
+  grantTokens,
+} from './grants';
 import type { BrokerStorage } from './storage';
 
 /** The repository root: entry files and the lock file are resolved from here, not from the cwd. */
@@ -38,9 +53,9 @@ export const HANDLER_EXPORT = 'handler';
 
 /**
  * How every entry file is bundled (`bench/cold-start.ts` rebuilds the bundles with the same esbuild
- * options and reports a drift).
+ * options and reports a drift; `scripts/build-package.ts` prebuilds the package's bundles with them).
  */
-const BUNDLING: BundlingOptions = {
+export const BUNDLING: BundlingOptions = {
   // Local esbuild only: this must synth on a machine without Docker or network.
   forceDockerBundling: false,
   format: OutputFormat.ESM,
@@ -68,6 +83,53 @@ const BUNDLING: BundlingOptions = {
   banner:
     "import { createRequire as __brokerCreateRequire } from 'node:module'; const require = __brokerCreateRequire(import.meta.url);",
 };
+
+/**
+ * The packaged construct's prebuilt bundles: `npm pack` bundles every entry file with
+ * {@link BUNDLING} into `dist/lambda/<entry file name>/index.mjs`, beside the construct's own bundle
+ * in `dist/cdk`, so another team's CDK app needs neither esbuild nor the broker's sources. In this
+ * repository there is no such directory beside `infra/broker`, and functions bundle from source.
+ */
+export const PREBUILT_DIR = path.join(__dirname, '..', 'lambda');
+
+/** The name of an entry file's prebuilt bundle directory: `functions/login.ts` -> `login`. */
+export function bundleNameOf(entry: string): string {
+  return path.basename(entry).replace(/\.[cm]?[jt]s$/, '');
+}
+
+/** The props that say where a function's code comes from. */
+type CodeProps = Pick<
+  NodejsFunctionProps,
+  'code' | 'handler' | 'entry' | 'projectRoot' | 'depsLockFilePath' | 'bundling'
+>;
+
+let prebuilt: boolean | undefined;
+
+/**
+ * Where a function's code comes from, decided once per process: the prebuilt bundle as an asset when
+ * the construct runs from the package (no bundling, no esbuild), else the entry file bundled by
+ * NodejsFunction. Both give the same resource (`index.handler`, the same bundle), so the logical IDs
+ * and properties do not depend on where the construct was imported from.
+ */
+function codeProps(entry: string): CodeProps {
+  prebuilt ??= fs.existsSync(PREBUILT_DIR);
+  if (prebuilt) {
+    const dir = path.join(PREBUILT_DIR, bundleNameOf(entry));
+    if (!fs.existsSync(path.join(dir, 'index.mjs'))) {
+      throw new Error(
+        `no prebuilt bundle for ${path.basename(entry)} in ${PREBUILT_DIR}: reinstall kroger-token-broker`,
+      );
+    }
+    return { code: lambda.Code.fromAsset(dir), handler: `index.${HANDLER_EXPORT}` };
+  }
+  return {
+    entry,
+    handler: HANDLER_EXPORT,
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    bundling: BUNDLING,
+  };
+}
 
 /** The broker's functions and the rule that starts the refresher. */
 export interface BrokerFunctions {
@@ -127,9 +189,10 @@ export function createFunctions(
   const refresh = createFunction(scope, props, 'Refresh', {
     entry: ENTRY_FILES.refresh,
     description: 'Kroger token broker: refreshes one user\'s tokens ({"userId": "...", "forceRefresh"?: boolean})',
-    // A caller may first wait up to 12 s for another process's refresh, then make one provider
-    // call of at most 8 s: the function must outlive both.
-    timeout: Duration.seconds(30),
+    // A caller may first wait up to 12 s for another process's refresh, then hold the lease for a
+    // whole refresh (provider call, every write attempt): the function must outlive all of it
+    // (functions/core/refresh-budget.ts; 91 s).
+    timeout: Duration.seconds(REFRESH_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
     environment: common,
   });
@@ -137,14 +200,14 @@ export function createFunctions(
   grantClientSecret(refresh, storage.clientSecret);
   // token.refresh_failed, token.reauth_required, token.recovered.
   grantPutEvents(refresh, eventBus);
-  // Name only (shared config reads it); refresh is granted nothing on the sessions table.
-  refresh.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
+  // The mass-refusal counters only: nothing else of the sessions table.
+  grantRefusalCounters(refresh, storage);
 
   const refresher = createFunction(scope, props, 'Refresher', {
     entry: ENTRY_FILES.refresher,
     description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
-    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (45 s) before the timeout
-    // and leaves them for the next run.
+    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (91 s, one whole refresh)
+    // before the timeout and leaves them for the next run.
     timeout: Duration.minutes(5),
     memorySize: 512,
     // Not reserved unless asked for: reserving fails the deploy in accounts at the default limit
@@ -163,8 +226,8 @@ export function createFunctions(
   grantDueIndex(refresher, storage.tokensTable);
   grantClientSecret(refresher, storage.clientSecret);
   grantPutEvents(refresher, eventBus);
-  // Name only (shared config reads it); the refresher is granted nothing on the sessions table.
-  refresher.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
+  // The mass-refusal counters only: nothing else of the sessions table.
+  grantRefusalCounters(refresher, storage);
   // A run that fails is not retried, and one that cannot start within a period (throttled) is
   // dropped: the next scheduled run does the same work, and retries would only stack up runs.
   const staleAfter = runPeriod(props, 60, 6 * 3600);
@@ -241,8 +304,7 @@ function createFunction(
   });
 
   return new NodejsFunction(scope, id, {
-    entry: options.entry,
-    handler: HANDLER_EXPORT,
+    ...codeProps(options.entry),
     description: options.description,
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
@@ -259,8 +321,5 @@ function createFunction(
     // drops the handlers' DEBUG lines.
     applicationLogLevelV2: lambda.ApplicationLogLevel.TRACE,
     environment: options.environment,
-    projectRoot: PROJECT_ROOT,
-    depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-    bundling: BUNDLING,
   });
 }

@@ -10,7 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { DUE_INDEX, READER_ATTRIBUTES } from '../../functions/core/schema';
+import { DUE_INDEX, READER_ATTRIBUTES, REFUSAL_COUNTER_KEY_PREFIX } from '../../functions/core/schema';
 import type { BrokerStorage } from './storage';
 
 /** Grants actions on the tokens table (and the table key) and sets `TOKENS_TABLE`. */
@@ -44,6 +44,22 @@ export function grantTable(
       ? grantKey(grantee, tableKey, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey')
       : grantKey(grantee, tableKey, 'kms:Decrypt'),
   );
+}
+
+/**
+ * `dynamodb:UpdateItem` on the mass-refusal counters only: the sessions table's items whose key starts
+ * with `REFUSAL_COUNTER_KEY_PREFIX` (IAM `dynamodb:LeadingKeys`), never a login attempt or a connect
+ * link. Sets `SESSIONS_TABLE`. The table key's Encrypt/Decrypt come with the function's token grant
+ * (one key encrypts both tables).
+ */
+export function grantRefusalCounters(fn: lambda.Function, storage: BrokerStorage): void {
+  iam.Grant.addToPrincipal({
+    grantee: fn,
+    actions: ['dynamodb:UpdateItem'],
+    resourceArns: [storage.sessionsTable.tableArn],
+    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${REFUSAL_COUNTER_KEY_PREFIX}*`] } },
+  });
+  fn.addEnvironment('SESSIONS_TABLE', storage.sessionsTable.tableName);
 }
 
 /**

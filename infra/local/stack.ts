@@ -14,6 +14,7 @@ import {
   readIntSetting,
   readLogLevel,
   readProviderConfig,
+  readRefreshLimits,
   readSecretConfig,
   readStoreConfig,
 } from '../../functions/core/config';
@@ -22,11 +23,13 @@ import {
   createCallbackHandler,
   createHealthHandler,
   createLoginHandler,
+  createRefreshFunctionHandler,
   createScheduledRefresherHandler,
 } from '../../functions/handlers';
 import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
 import { createRouter } from './http-adapter';
+import { type LambdaInvokeHandle, startLambdaInvoke } from './lambda-invoke';
 import { portInUse } from './ports';
 import { startSandbox, type SandboxHandle } from './sandbox/launch';
 import { type LocalStackState, localStateFile } from '../../functions/reader/local-state';
@@ -42,11 +45,23 @@ export interface LocalStack {
   readonly dynamo?: DynamoLocalHandle;
   /** The services the handlers were built from (their DynamoDB client, logger, ...): for tests and the bench. */
   readonly services: Services;
+  /** The stand-in of the Lambda Invoke API serving the refresh function. */
+  readonly lambda: LambdaInvokeHandle;
+  /**
+   * What a reader in another local service needs to take the production path against this stack
+   * (`npm run tokens -- env` prints it): the tokens table, DynamoDB, region, this run's credentials,
+   * the refresh function's name and the stand-in's endpoint. Never the client secret or provider
+   * settings: the reader refreshes through the refresh function.
+   */
+  readonly readerEnv: Readonly<Record<string, string>>;
   stop(): Promise<void>;
 }
 
 /** Default local client registration for the sandbox provider. */
 export const SANDBOX_CLIENT_ID = 'kroger-broker-local';
+
+/** The name the local stand-in serves the refresh function under (`REFRESH_FUNCTION_NAME`). */
+export const LOCAL_REFRESH_FUNCTION_NAME = 'kroger-token-broker-refresh';
 
 /**
  * Starts the stack. Configuration comes from `env` (`process.env` for `npm start`); what it leaves
@@ -55,7 +70,12 @@ export const SANDBOX_CLIENT_ID = 'kroger-broker-local';
  */
 export async function startLocalStack(
   env: Env,
-  options: { writeStateFile?: boolean; log?: (line: string) => void } = {},
+  options: {
+    writeStateFile?: boolean;
+    /** @default `.local/stack.json` under the working directory */
+    stateFile?: string;
+    log?: (line: string) => void;
+  } = {},
 ): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
   const port = Number(env.PORT ?? 3000);
@@ -99,6 +119,7 @@ export async function startLocalStack(
     readLogLevel(runEnv);
     const dynamoLocalPort = readIntSetting(runEnv, 'DYNAMODB_LOCAL_PORT', 8000, 0, 65535);
     const scheduleSeconds = readIntSetting(runEnv, 'REFRESH_SCHEDULE_SECONDS', 300, 0, 86_400);
+    const lambdaPort = readIntSetting(runEnv, 'LAMBDA_LOCAL_PORT', 0, 0, 65535);
 
     let sandbox: SandboxHandle | undefined;
     if (!runEnv.OAUTH2_BASE_URL) {
@@ -126,6 +147,7 @@ export async function startLocalStack(
     readSecretConfig(runEnv);
     readFlowConfig(runEnv);
     readStoreConfig(runEnv);
+    readRefreshLimits(runEnv);
 
     let dynamo: DynamoLocalHandle | undefined;
     if (!runEnv.DYNAMODB_ENDPOINT) {
@@ -149,6 +171,30 @@ export async function startLocalStack(
     const callback = createCallbackHandler(services);
     const health = createHealthHandler(services);
     server.on('request', createRouter({ '/login': login, '/callback': callback, '/health': health }));
+
+    // The refresh function, as other local services' readers invoke it, with this run's own
+    // credentials: a process that was not given them (by `tokens env`) cannot invoke it.
+    const credentials = {
+      accessKeyId: `LOCAL${randomBytes(8).toString('hex').toUpperCase()}`,
+      secretAccessKey: randomBytes(24).toString('base64url'),
+    };
+    const lambda = await startLambdaInvoke({
+      port: lambdaPort,
+      accessKeyId: credentials.accessKeyId,
+      region: services.storeConfig.region,
+      functions: { [LOCAL_REFRESH_FUNCTION_NAME]: createRefreshFunctionHandler(services) },
+      log,
+    });
+    cleanups.push(() => lambda.stop());
+    const readerEnv: Record<string, string> = {
+      TOKENS_TABLE: services.storeConfig.tokensTable,
+      DYNAMODB_ENDPOINT: runEnv.DYNAMODB_ENDPOINT,
+      AWS_REGION: services.storeConfig.region,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      REFRESH_FUNCTION_NAME: LOCAL_REFRESH_FUNCTION_NAME,
+      AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
+    };
 
     // The scheduled refresher runs here on the same schedule as in AWS (0 turns it off).
     if (scheduleSeconds > 0) {
@@ -186,12 +232,17 @@ export async function startLocalStack(
           'RETURN_TO_ALLOWLIST',
           'SUCCESS_REDIRECT',
           'PROVIDER_TIMEOUT_MS',
+          'REFRESH_TIMEOUT_MS',
+          'FORCE_REFRESH_MIN_INTERVAL_SECONDS',
+          'MASS_REFUSAL_THRESHOLD',
+          'MASS_REFUSAL_WINDOW_SECONDS',
           // The sandbox's generated secret only: a real CLIENT_SECRET is never written to disk.
           ...(sandbox ? ['CLIENT_SECRET'] : []),
         ]),
+        reader: readerEnv,
       };
       // So `npm run tokens` finds the same DynamoDB (and the sandbox) without configuration.
-      const stateFile = localStateFile();
+      const stateFile = options.stateFile ?? localStateFile();
       mkdirSync(dirname(stateFile), { recursive: true });
       writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
       chmodSync(stateFile, 0o600);
@@ -206,6 +257,8 @@ export async function startLocalStack(
       sandbox,
       dynamo,
       services,
+      lambda,
+      readerEnv,
       stop: stopAll,
     };
     return stack;

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       '',
       `Open ${stack.loginUrl} to connect a Kroger account.`,
       'Then read its token: npm run tokens -- get <user-id>   (Ctrl+C stops everything)',
+      'Another local service reads tokens the production way with: eval "$(npm run --silent tokens -- env)"',
       '',
     ].join('\n') + '\n',
   );

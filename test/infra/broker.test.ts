@@ -11,7 +11,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { READER_ATTRIBUTES } from '../../functions/core/schema';
+import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/refresh-budget';
+import { READER_ATTRIBUTES, REFUSAL_COUNTER_KEY_PREFIX } from '../../functions/core/schema';
 import { ENTRY_FILES, HANDLER_EXPORT, KrogerTokenBroker } from '../../infra/broker';
 import {
   SYNTH_TIMEOUT_MS,
@@ -28,6 +29,9 @@ const FUNCTIONS = ['Login', 'Callback', 'Refresh', 'Refresher'] as const;
 const PUBLISHERS = ['Callback', 'Refresh', 'Refresher'] as const;
 /** The account's default bus in the test stack's account and region. */
 const DEFAULT_BUS_ARN = 'arn:aws:events:eu-west-1:123456789012:event-bus/default';
+
+/** The one statement the refreshing functions get on the sessions table. */
+const REFUSAL_COUNTERS = `dynamodb:UpdateItem -> Broker/SessionsTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["${REFUSAL_COUNTER_KEY_PREFIX}*"]}}`;
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
@@ -78,10 +82,11 @@ describe('Construct: KrogerTokenBroker', () => {
       ]);
     });
 
-    it('grants the refresher Query on the due index only, token read/update, the secret and events', () => {
+    it('grants the refresher Query on the due index only, token read/update, the counters, the secret and events', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresher'))).toEqual([
         'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
         'dynamodb:Query -> Broker/TokensTable.Arn/index/due',
+        REFUSAL_COUNTERS,
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefresherLogs.Arn',
@@ -89,10 +94,16 @@ describe('Construct: KrogerTokenBroker', () => {
       ]);
     });
 
-    it('grants the refresher nothing on the sessions table', () => {
-      const lines = policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresher'));
-      expect(lines.filter((line) => line.includes('SessionsTable'))).toEqual([]);
-    });
+    it.each(['Refresh', 'Refresher'])(
+      'grants %s nothing on the sessions table but UpdateItem of the mass-refusal counters',
+      (name) => {
+        // IAM's leading-keys condition: login attempts (attempt#...) and connect links (link#...)
+        // stay out of reach; only items under the counters' prefix can be written.
+        const lines = policyLinesForRole(template, roleOfFunction(template, `Broker/${name}`));
+        expect(lines.filter((line) => line.includes('SessionsTable'))).toEqual([REFUSAL_COUNTERS]);
+        expect(REFUSAL_COUNTER_KEY_PREFIX).not.toMatch(/^(attempt|link)#/);
+      },
+    );
 
     it('grants no Scan in any policy, and Query only on the due index', () => {
       const statements = allStatements(template);
@@ -134,9 +145,10 @@ describe('Construct: KrogerTokenBroker', () => {
       ]);
     });
 
-    it('grants refresh tokens, the secret and events but nothing on the sessions table', () => {
+    it('grants refresh tokens, the counters, the secret and events', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Refresh'))).toEqual([
         'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        REFUSAL_COUNTERS,
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefreshLogs.Arn',
@@ -175,7 +187,12 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it("puts no attribute condition on the broker's own GetItem (the functions read whole items)", () => {
       const conditioned = allStatements(template).filter((st) => st.Condition !== undefined);
-      expect(conditioned.map((st) => st.Action)).toEqual(['dynamodb:GetItem']);
+      // The reader's GetItem, and the two refreshing functions' counter updates (leading keys).
+      expect(conditioned.map((st) => st.Action)).toEqual([
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:GetItem',
+      ]);
     });
 
     it('grants a connect-link creator PutItem on sessions and the table key only: no tokens, no secret', () => {
@@ -318,11 +335,13 @@ describe('Construct: KrogerTokenBroker', () => {
       },
     );
 
-    it("sets timeouts: login 5 s, callback 25 s (inside API Gateway's 30 s), refresh 30 s, refresher 5 minutes", () => {
+    it("sets timeouts: login 5 s, callback 25 s (inside API Gateway's 30 s), refresh 91 s, refresher 5 minutes", () => {
       expect(propertiesOf(template, 'Broker/Login/Resource').Timeout).toBe(5);
       expect(propertiesOf(template, 'Broker/Callback/Resource').Timeout).toBe(25);
-      expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(30);
-      // The handler stops starting users 45 s before its timeout; much less would leave no run time.
+      // A whole refresh at the largest REFRESH_TIMEOUT_MS: wait, lease, provider call, every write.
+      expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(REFRESH_FUNCTION_TIMEOUT_SECONDS);
+      expect(REFRESH_FUNCTION_TIMEOUT_SECONDS).toBe(91);
+      // The handler stops starting users 91 s before its timeout; much less would leave no run time.
       expect(propertiesOf(template, 'Broker/Refresher/Resource').Timeout).toBe(300);
     });
 

@@ -5,7 +5,7 @@
  * refreshing through the stack's refresh function (Lambda, stubbed) instead of holding a secret.
  */
 import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { runCli } from '../../functions/reader/cli';
@@ -104,9 +104,21 @@ describe('CLI: tokens --stack', () => {
   });
 
   it('refresh invokes the stack refresh function in the stack region, never refreshing in process with a secret', async () => {
-    lambda.on(InvokeCommand).resolves({
-      StatusCode: 200,
-      Payload: new TextEncoder().encode(JSON.stringify({ ok: true, expiresAt: 1 })) as never,
+    // The stand-in for the deployed refresh function stores a new token, as the real one would (the
+    // CLI tells a refresh from a forced refresh the function declined by the token it reads after).
+    lambda.on(InvokeCommand).callsFake(async () => {
+      await stores.client.send(
+        new UpdateItemCommand({
+          TableName: stores.config.tokensTable,
+          Key: { userId: { S: 'stale-user' } },
+          UpdateExpression: 'SET accessToken = :new',
+          ExpressionAttributeValues: { ':new': { S: 'stale-user-access-refreshed' } },
+        }),
+      );
+      return {
+        StatusCode: 200,
+        Payload: new TextEncoder().encode(JSON.stringify({ ok: true, expiresAt: 1 })) as never,
+      };
     });
     const { code, out } = await cli('refresh', 'stale-user', '--stack', STACK);
     expect(code).toBe(0);

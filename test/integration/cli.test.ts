@@ -39,6 +39,8 @@ beforeAll(async () => {
     API_BASE_URL: sandbox.apiBaseUrl,
     OAUTH2_REVOCATION_URL: sandbox.revocationUrl,
     REDIRECT_URL: REDIRECT,
+    // `refresh` right after a login: the interval has its own tests (cli-disconnect.test.ts, reader-limits.test.ts).
+    FORCE_REFRESH_MIN_INTERVAL_SECONDS: '0',
     DYNAMODB_ENDPOINT: stores.config.endpoint!,
     TOKENS_TABLE: stores.config.tokensTable,
     SESSIONS_TABLE: stores.config.sessionsTable,

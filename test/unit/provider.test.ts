@@ -90,7 +90,6 @@ describe('Function: createProviderClient', () => {
     });
 
     it.each([
-      ['invalid_client', () => json(401, { error: 'invalid_client' })],
       ['a body that is not JSON', () => json(200, '<html>')],
       ['no access_token', () => json(200, { token_type: 'bearer' })],
       ['an unsupported token_type', () => json(200, { access_token: 'a', token_type: 'mac' })],
