@@ -17,6 +17,7 @@ import {
   eventPublisher,
   providerClient,
   providerConfig,
+  refreshPolicy,
   secretSource,
   type Services,
   sessionStore,
@@ -69,6 +70,7 @@ export function createCallbackHandler(services: Services): HttpHandler {
     tokens: tokenStore(services),
     events: eventPublisher(services),
     logger: services.logger,
+    policy: refreshPolicy(services),
   };
   return (event) => handleCallback(event, deps);
 }

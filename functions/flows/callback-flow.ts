@@ -12,7 +12,7 @@ import { describeProviderError, parseCallbackQuery, readCookie } from '../core/c
 import { ProviderResponseError, RequestRejectedError } from '../core/errors';
 import { bindingCookie, htmlPage, type HttpResult, redirect } from '../core/http';
 import { bindingCookieName, hashBinding } from '../core/login';
-import { scheduleAfterTokens } from '../core/tokens';
+import { type RefreshPolicy, scheduleAfterTokens } from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
@@ -28,6 +28,8 @@ export interface CallbackDeps {
   readonly tokens: TokenStore;
   readonly events: EventPublisher;
   readonly logger: Logger;
+  /** Where the new tokens go in the refresher's schedule. @default `eager` */
+  readonly policy?: RefreshPolicy;
   /** Epoch seconds; injectable for tests. */
   readonly now?: () => number;
 }
@@ -94,7 +96,7 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
       profileId,
       tokens: { ...tokens, refreshToken: tokens.refreshToken },
       now,
-      schedule: scheduleAfterTokens(userId, tokens, now),
+      schedule: scheduleAfterTokens(userId, tokens, now, deps.policy),
     });
     logger.info('user connected', { userId, connectLink: attempt.appUserId !== undefined, previousStatus: previous });
     await publishSafely(deps, logger, previous === 'reauth_required' ? 'token.recovered' : 'token.connected', {

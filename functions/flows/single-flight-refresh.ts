@@ -55,6 +55,7 @@ import {
   type GetTokenOptions,
   isFresh,
   reauthDeleteAfter,
+  type RefreshPolicy,
   scheduleAfterTokens,
   type TokenRecord,
   type TokenSet,
@@ -124,6 +125,12 @@ export interface RefreshDeps {
    * @default 20 per 600 s
    */
   readonly massRefusal?: { readonly threshold: number; readonly windowSeconds: number };
+  /**
+   * Where a refreshed user goes in the scheduled refresher's index, and what the sweep refreshes:
+   * under `on-read`, only users due by their schedule (the keep-alive), never merely expired ones.
+   * @default `eager`
+   */
+  readonly policy?: RefreshPolicy;
 }
 
 /** Reads and refreshes tokens; see {@link createTokenRefresher}. */
@@ -250,7 +257,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
           version: record.version,
           tokens,
           now,
-          nextRefreshAt: scheduleAfterTokens(record.userId, tokens, now).nextRefreshAt,
+          nextRefreshAt: scheduleAfterTokens(record.userId, tokens, now, deps.policy).nextRefreshAt,
         });
       } catch (error) {
         const raced = error instanceof ConcurrentUpdateError;
@@ -291,7 +298,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     logger: Logger,
     error: unknown,
   ) => {
-    const { failures, nextRefreshAt } = afterTransientFailure(record, seconds());
+    const { failures, nextRefreshAt } = afterTransientFailure(record, seconds(), deps.policy);
     await deps.tokens.recordFailure({
       userId: record.userId,
       owner,
@@ -434,6 +441,8 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       if (options.dueBy !== undefined && record.nextRefreshAt !== undefined && record.nextRefreshAt <= options.dueBy) {
         return false;
       }
+      // on-read: the sweep keeps grants alive; an expired token waits for a reader that needs it.
+      if (options.dueBy !== undefined && deps.policy?.name === 'on-read') return true;
       return isFresh(record, now, capMarginSeconds(requestedMargin, record.expiresAt - record.tokensIssuedAt));
     };
 

@@ -153,6 +153,8 @@ export function createFunctions(
   redirectUrl: string,
 ): BrokerFunctions {
   const common = handlerEnvironment(props, redirectUrl);
+  // Every function that writes a user's place in the refresher's schedule reads the same policy.
+  const scheduling = { ...common, ...refreshPolicyEnvironment(props) };
 
   const login = createFunction(scope, props, 'Login', {
     entry: ENTRY_FILES.login,
@@ -177,7 +179,7 @@ export function createFunctions(
     // secret on a cold start: 25 s fits them and stays inside API Gateway's 30 s limit.
     timeout: Duration.seconds(25),
     memorySize: 256,
-    environment: common,
+    environment: scheduling,
   });
   // The login attempt is consumed by a conditional delete, exactly once.
   grantSessions(callback, storage, 'dynamodb:DeleteItem');
@@ -194,7 +196,7 @@ export function createFunctions(
     // (functions/core/refresh-budget.ts; 91 s).
     timeout: Duration.seconds(REFRESH_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
-    environment: common,
+    environment: scheduling,
   });
   grantTokens(refresh, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   grantClientSecret(refresh, storage.clientSecret);
@@ -215,7 +217,7 @@ export function createFunctions(
     // DynamoDB lease, so two runs never refresh one user twice; the second skips that user.
     reservedConcurrentExecutions: props.refresherReservedConcurrency,
     environment: {
-      ...common,
+      ...scheduling,
       REFRESH_WINDOW_SECONDS: String(props.refreshWindow.toSeconds()),
       REFRESH_CONCURRENCY: String(props.refreshConcurrency),
     },
@@ -268,6 +270,14 @@ function handlerEnvironment(props: ResolvedBrokerProps, redirectUrl: string): Re
     ...optionalEnv('OAUTH2_REVOCATION_URL', props.revocationUrl),
     ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
     ...optionalEnv('SUCCESS_REDIRECT', props.successRedirect),
+  };
+}
+
+/** The refresh policy (functions/core/schema.ts `REFRESH_POLICIES`) and its keep-alive interval. */
+function refreshPolicyEnvironment(props: ResolvedBrokerProps): Record<string, string> {
+  return {
+    REFRESH_POLICY: props.refreshPolicy,
+    KEEP_ALIVE_SECONDS: String(props.keepAliveInterval.toSeconds()),
   };
 }
 

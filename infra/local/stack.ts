@@ -15,6 +15,7 @@ import {
   readLogLevel,
   readProviderConfig,
   readRefreshLimits,
+  readRefreshPolicy,
   readSecretConfig,
   readStoreConfig,
 } from '../../functions/core/config';
@@ -148,6 +149,7 @@ export async function startLocalStack(
     readFlowConfig(runEnv);
     readStoreConfig(runEnv);
     readRefreshLimits(runEnv);
+    readRefreshPolicy(runEnv);
 
     let dynamo: DynamoLocalHandle | undefined;
     if (!runEnv.DYNAMODB_ENDPOINT) {
@@ -236,6 +238,9 @@ export async function startLocalStack(
           'FORCE_REFRESH_MIN_INTERVAL_SECONDS',
           'MASS_REFUSAL_THRESHOLD',
           'MASS_REFUSAL_WINDOW_SECONDS',
+          // The CLI's in-process refreshes schedule users as the stack does.
+          'REFRESH_POLICY',
+          'KEEP_ALIVE_SECONDS',
           // The sandbox's generated secret only: a real CLIENT_SECRET is never written to disk.
           ...(sandbox ? ['CLIENT_SECRET'] : []),
         ]),
