@@ -81,7 +81,7 @@ export interface DueRefreshOptions {
 }
 
 /** Everything {@link obtain} may be asked: a reader's options or the sweep's. */
-type ObtainOptions = GetTokenOptions & { readonly dueBy?: number };
+type ObtainOptions = GetTokenOptions & { readonly dueBy?: number; readonly leaseFirst?: boolean };
 
 /** What the refresher needs. */
 export interface RefreshDeps {
@@ -151,6 +151,14 @@ export interface TokenRefresher {
    * (`refreshed`) or found it already fresh (`fresh`): the sweep's counts.
    */
   refreshIfDue(userId: string, options: DueRefreshOptions): Promise<'refreshed' | 'fresh'>;
+  /**
+   * The refresh function's call: a reader has just read the item and found the token too close to
+   * expiry, so this goes straight to the lease, whose update returns the item, instead of reading
+   * it again first (one strongly consistent read less per refresh). A forced refresh reads first:
+   * it is honoured at most once per interval, and a read decides that without taking the lease.
+   * Same answers and errors as {@link getAccessToken}.
+   */
+  refreshForReader(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
 }
 
 /**
@@ -447,9 +455,9 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     };
 
     for (let attempt = 0; ; attempt++) {
-      // The scheduled refresher found the user in the due index: it goes straight to the lease,
-      // which returns the item too, and saves a strongly consistent read per user.
-      if (attempt > 0 || options.dueBy === undefined) {
+      // The scheduled refresher found the user in the due index, or a reader found the token stale:
+      // straight to the lease, which returns the item too, saving a strongly consistent read.
+      if (attempt > 0 || (options.dueBy === undefined && !options.leaseFirst)) {
         const record = await deps.tokens.get(userId);
         if (!record) throw new UnknownUserError(userId);
         if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
@@ -489,5 +497,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
   return {
     getAccessToken: async (userId, options = {}) => (await obtain(userId, options)).token,
     refreshIfDue: async (userId, options) => ((await obtain(userId, options)).refreshed ? 'refreshed' : 'fresh'),
+    refreshForReader: async (userId, options = {}) =>
+      (await obtain(userId, { ...options, leaseFirst: options.forceRefresh !== true })).token,
   };
 }
