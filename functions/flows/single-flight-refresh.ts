@@ -466,7 +466,26 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
 
       let held: TokenRecord;
       try {
-        held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+        if (attempt === 0 && options.leaseFirst) {
+          // A reader found the token stale: the lease only while it still is, so a process that
+          // comes after another's refresh gets the new token back from the same request.
+          const lease = await deps.tokens.acquireLeaseIfStale(
+            userId,
+            owner,
+            nowMs(),
+            leaseMs,
+            seconds() + requestedMargin,
+          );
+          if (!lease.taken) {
+            const found = lease.record;
+            if (found.status === 'reauth_required') throw new ReauthRequiredError(userId, found.statusReason);
+            if (answers(found)) return { token: toAccessToken(found), refreshed: false };
+            continue;
+          }
+          held = lease.record;
+        } else {
+          held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+        }
       } catch (error) {
         if (!(error instanceof ConcurrentUpdateError)) throw error;
         if (nowMs() >= deadline) throw new RefreshInProgressError(userId);

@@ -102,14 +102,52 @@ describe('Flow: refresh function (lease first)', () => {
     expect((await stores.tokens.get('lf-stale'))!.version).toBe(user.version + 1);
   });
 
-  it('answers from the item the lease returned when another process refreshed in between, with no token call', async () => {
-    await connect('lf-raced');
+  it('answers from the item the refused lease returned when another process refreshed in between: one request, no lease, no token call', async () => {
+    const user = await connect('lf-raced');
 
     const { result, commands } = await commandsSentDuring(() => handleRefreshRequest({ userId: 'lf-raced' }, deps()));
 
-    expect(result).toMatchObject({ ok: true });
-    // The lease, then its release: the token was fresh.
-    expect(commands).toEqual(['UpdateItem', 'UpdateItem']);
+    expect(result).toEqual({ ok: true, expiresAt: user.expiresAt });
+    expect(commands).toEqual(['UpdateItem']);
+    expect((await sandbox.stats()).refreshToken).toBe(0);
+    const after = (await stores.tokens.get('lf-raced'))!;
+    expect(after.leaseOwner).toBeUndefined();
+    expect(after.version).toBe(user.version);
+  });
+
+  it('waits for a refresh another process holds the lease for, then answers with its token', async () => {
+    await connect('lf-held');
+    await expire('lf-held');
+    const holder = deps();
+    const waiter = deps();
+
+    const [first, second] = await Promise.all([
+      handleRefreshRequest({ userId: 'lf-held' }, holder),
+      handleRefreshRequest({ userId: 'lf-held' }, waiter),
+    ]);
+
+    expect(first).toMatchObject({ ok: true });
+    expect(second).toEqual(first);
+    expect((await sandbox.stats()).refreshToken).toBe(1);
+  });
+
+  it('answers REAUTH_REQUIRED from the refused lease for a grant marked dead meanwhile', async () => {
+    await connect('lf-dead');
+    // As another process's refusal leaves it: marked, its (still unexpired) token kept.
+    await stores.client.send(
+      new UpdateItemCommand({
+        TableName: stores.config.tokensTable,
+        Key: { userId: { S: 'lf-dead' } },
+        UpdateExpression: 'SET #status = :dead, statusReason = :why',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':dead': { S: 'reauth_required' }, ':why': { S: 'invalid_grant' } },
+      }),
+    );
+
+    expect(await handleRefreshRequest({ userId: 'lf-dead' }, deps())).toMatchObject({
+      ok: false,
+      code: 'REAUTH_REQUIRED',
+    });
     expect((await sandbox.stats()).refreshToken).toBe(0);
   });
 
