@@ -10,7 +10,9 @@
  *    of one expired token (bench/read-path.ts)
  * 4. refresher cost: DynamoDB read units per cycle as the table grows, writes per refresh
  *    (bench/refresher-cost.ts)
- * 5. cost per month by refresh policy and users, from the counts above (bench/cost-model.ts)
+ * 5. refresh policies: a simulated day of the broker's code under `eager` and `on-read` with a
+ *    stated read pattern (bench/policy-sim.ts)
+ * 6. cost per month by refresh policy and users, from the counts above (bench/cost-model.ts)
  *
  * Prints a markdown table per section (also saved as bench/results/latest.md), writes
  * bench/results/latest.json with the machine it ran on and bench/results/report.html (charts as
@@ -21,7 +23,7 @@
  * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (callback pairs per
  * round, default 30), BENCH_CALLBACK_ROUNDS (stack processes, default 3),
  * BENCH_USERS (default "1000,10000,100000"), BENCH_SEED_BUDGET_SECONDS (default 360),
- * BENCH_SECTIONS (default "cold,callback,read,refresher,cost").
+ * BENCH_SECTIONS (default "cold,callback,read,refresher,policies,cost").
  */
 import '../functions/adapters/quiet';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +37,7 @@ import { coldStartMarkdown, measureColdStart, type ColdStartResult } from './col
 import { costMarkdown, costModel, type CostResult, type MeasuredCounts } from './cost-model';
 import { type BenchStack, startBenchStack } from './local';
 import { nodeBinaries } from './node-binaries';
+import { measurePolicies, policiesMarkdown, type PolicySimResult } from './policy-sim';
 import { measureReadPath, readPathMarkdown, type ReadPathResult } from './read-path';
 import { measureRefresherCost, refresherMarkdown, type RefresherCostResult } from './refresher-cost';
 import { reportHtml } from './report-html';
@@ -58,6 +61,7 @@ export interface BenchResults {
   callback?: CallbackLatencyResult;
   readPath?: ReadPathResult;
   refresher?: RefresherCostResult;
+  policies?: PolicySimResult;
   cost?: CostResult;
   /** Sections that failed, with their error message. */
   readonly errors: Record<string, string>;
@@ -72,38 +76,14 @@ function setting(name: string, fallback: number, min: number): number {
 /** Users the cost tables are priced for, whatever sizes the refresher section seeded. */
 const COST_USERS = [1_000, 10_000, 100_000];
 
-/** The per-operation counts the cost model needs, from the sections that measured them. */
-function measuredCounts(refresher: RefresherCostResult, read: ReadPathResult): MeasuredCounts {
+/** The per-operation figures the cost model takes from the refresher section. */
+function measuredCounts(refresher: RefresherCostResult): MeasuredCounts {
   const largest = refresher.sizes[refresher.sizes.length - 1];
-  const expired = read.expired;
-  const requests = (filter: (key: string) => boolean) =>
-    Object.entries(expired.requests)
-      .filter(([key]) => filter(key))
-      .reduce((sum, [, n]) => sum + n, 0);
   return {
-    scheduledRefresh: {
-      writes: largest.perRefresh.writes,
-      reads: largest.perRefresh.reads,
-      writeUnits: largest.perRefresh.writeUnits,
-      readUnits: round1(largest.itemReadUnits / Math.max(1, largest.refreshed)),
-      logBytes: largest.perRefresh.logBytes,
-    },
     indexReadUnitsPerDueUser: largest.indexReadUnits / Math.max(1, largest.itemsReturned),
-    logBytesPerRun: largest.logBytesPerRun,
-    freshRead: { readUnits: read.fresh.readUnits ?? 1 },
-    expiredRead: {
-      reads: requests((k) => k.includes('GetItem')),
-      writes: requests((k) => k.includes('UpdateItem')),
-      readUnits: expired.readUnits ?? 0,
-      writeUnits: expired.writeUnits ?? 0,
-      functionRequests: requests((k) => k.startsWith('refresh fn')),
-      refreshLogBytes: read.refreshLogBytes,
-    },
     itemBytes: largest.itemBytes ?? 1024,
   };
 }
-
-const round1 = (v: number) => Math.round(v * 10) / 10;
 
 async function main(): Promise<number> {
   const started = performance.now();
@@ -113,7 +93,7 @@ async function main(): Promise<number> {
   const callbackRounds = setting('BENCH_CALLBACK_ROUNDS', quick ? 2 : 3, 1);
   const seedBudgetSeconds = setting('BENCH_SEED_BUDGET_SECONDS', 360, 1);
   const sizes = (process.env.BENCH_USERS ?? (quick ? '1000,10000' : '1000,10000,100000')).split(',').map(Number);
-  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,cost').split(','));
+  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,policies,cost').split(','));
   const workDir = mkdtempSync(join(tmpdir(), 'kroger-bench-'));
   mkdirSync(RESULTS_DIR, { recursive: true });
   let dynamo: DynamoLocalHandle | undefined;
@@ -167,8 +147,8 @@ async function main(): Promise<number> {
         coldStartMarkdown,
       );
     }
-    const needsStack = sections.has('read') || sections.has('cost');
-    if (needsStack || sections.has('callback') || sections.has('refresher')) {
+    const needsStack = sections.has('read');
+    if (needsStack || sections.has('callback') || sections.has('refresher') || sections.has('policies')) {
       progress('starting DynamoDB Local...');
       dynamo = await startDynamoLocal();
       const endpoint = dynamo.endpoint;
@@ -198,7 +178,7 @@ async function main(): Promise<number> {
         progress('starting the local stack (sandbox provider, handlers behind the HTTP adapter)...');
         bench = await startBenchStack(endpoint);
         const b = bench;
-        if (sections.has('read') || sections.has('cost')) {
+        if (sections.has('read')) {
           results.readPath = await section(
             'read path',
             () =>
@@ -222,14 +202,25 @@ async function main(): Promise<number> {
           refresherMarkdown,
         );
       }
+      if (sections.has('policies') || sections.has('cost')) {
+        results.policies = await section(
+          'refresh policies',
+          () =>
+            measurePolicies(
+              endpoint,
+              quick ? { eagerUsers: 5, onReadUsers: 40, days: 1 } : { eagerUsers: 10, onReadUsers: 100, days: 1 },
+            ),
+          policiesMarkdown,
+        );
+      }
     }
     if (sections.has('cost')) {
-      const { refresher, readPath } = results;
+      const { refresher, policies } = results;
       results.cost = await section(
         'cost model',
         async () => {
-          if (!refresher?.sizes.length || !readPath) throw new Error('needs the refresher and read path sections');
-          return costModel(measuredCounts(refresher, readPath), COST_USERS);
+          if (!refresher?.sizes.length || !policies) throw new Error('needs the refresher and policy sections');
+          return costModel(measuredCounts(refresher), policies, COST_USERS);
         },
         costMarkdown,
       );
