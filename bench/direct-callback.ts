@@ -74,7 +74,11 @@ export function directSave(
         'SET profileId = :p, accessToken = :a, refreshToken = :r, tokenType = :t, #scope = :s, expiresAt = :e, ' +
         '#status = :active, statusAt = :now, consecutiveFailures = :zero, tokensIssuedAt = :now, updatedAt = :now, ' +
         'refreshShard = :shard, nextRefreshAt = :next, #version = if_not_exists(#version, :zero) + :one, ' +
-        'createdAt = if_not_exists(createdAt, :now) REMOVE statusReason, leaseOwner, leaseUntil, lastRefreshError, #ttl',
+        'createdAt = if_not_exists(createdAt, :now), boundBy = :public ' +
+        'REMOVE statusReason, leaseOwner, leaseUntil, lastRefreshError, #ttl',
+      // A public sign-in never replaces a link-bound user (issue 11): the same condition as saveLogin's.
+      ConditionExpression:
+        'attribute_not_exists(userId) OR (profileId = :p AND (attribute_not_exists(boundBy) OR boundBy <> :connect))',
       ExpressionAttributeNames: { '#scope': 'scope', '#status': 'status', '#version': 'version', '#ttl': 'ttl' },
       ExpressionAttributeValues: {
         ':p': { S: userId },
@@ -89,6 +93,8 @@ export function directSave(
         ':one': { N: '1' },
         ':shard': { N: String(refreshShard(userId)) },
         ':next': { N: String(nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now })) },
+        ':public': { S: 'public' },
+        ':connect': { S: 'connect' },
       },
       ReturnValues: 'UPDATED_OLD',
     }),

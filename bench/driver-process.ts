@@ -41,7 +41,13 @@ serveWorker(
         const started = performance.now();
         const res = await get(request.url, request.cookie);
         const ms = performance.now() - started;
-        return { kind: 'callback', ms, cpuMs: cpuSince(cpu), status: res.status };
+        return {
+          kind: 'callback',
+          ms,
+          cpuMs: cpuSince(cpu),
+          status: res.status,
+          location: res.headers.get('location'),
+        };
       }
       default:
         return undefined;

@@ -51,7 +51,13 @@ export type WorkerResponseBody =
   | { readonly kind: 'since'; readonly requests: SentDynamoRequest[]; readonly http: Record<string, number[]> }
   | { readonly kind: 'profile'; readonly breakdown: CpuBreakdown }
   | { readonly kind: 'direct'; readonly times: Record<DirectPart, number>; readonly cpuMs: number }
-  | { readonly kind: 'callback'; readonly ms: number; readonly cpuMs: number; readonly status: number }
+  | {
+      readonly kind: 'callback';
+      readonly ms: number;
+      readonly cpuMs: number;
+      readonly status: number;
+      readonly location: string | null;
+    }
   | { readonly kind: 'error'; readonly message: string };
 
 /** An answer with the id of its request. */
@@ -85,8 +91,11 @@ export interface StackProcess extends Worker, StackReady {
 export interface DriverProcess extends Worker {
   /** Does the callback's I/O for `pending` directly, timed in the driver: each part's ms and its CPU ms. */
   direct(pending: PendingCallback): Promise<{ times: Record<DirectPart, number>; cpuMs: number }>;
-  /** GET `url` as a browser would (keep-alive, the cookie), timed in the driver: ms, CPU ms, status. */
-  callback(url: string, cookie: string): Promise<{ ms: number; cpuMs: number; status: number }>;
+  /** GET `url` as a browser would (keep-alive, the cookie), timed in the driver: ms, CPU ms, the answer. */
+  callback(
+    url: string,
+    cookie: string,
+  ): Promise<{ ms: number; cpuMs: number; status: number; location: string | null }>;
 }
 
 /** Spawns `script` with an IPC channel; resolves with its first message and a way to ask it. */
@@ -242,7 +251,7 @@ export async function startDriverProcess(stack: StackEndpoints, trivialUrl: stri
     async callback(url, cookie) {
       const response = await ask({ kind: 'callback', url, cookie });
       if (response.kind !== 'callback') throw new Error('driver process: no result');
-      return { ms: response.ms, cpuMs: response.cpuMs, status: response.status };
+      return { ms: response.ms, cpuMs: response.cpuMs, status: response.status, location: response.location };
     },
     stop,
   };

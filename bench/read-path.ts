@@ -27,7 +27,7 @@ import { lambdaClientSettings, lambdaInvoker } from '../functions/reader/remote'
 import { tokenRefresher } from '../functions/services';
 import { startLambdaInvoke } from '../infra/local/lambda-invoke';
 import type { LocalStack } from '../infra/local/stack';
-import { get, startLogin } from './callback-latency';
+import { get, startLogin, storedGrant } from './callback-latency';
 import { type DynamoCounter, type DynamoRequest, HttpClock, type LogTap } from './instrument';
 import { int, median, progress, quantile, round, table } from './stats';
 
@@ -133,7 +133,7 @@ export async function measureReadPath(
   const userId = 'bench-reader';
   const pending = await startLogin(stack, userId);
   const done = await get(`${stack.baseUrl}/callback${pending.search}`, pending.cookie);
-  if (done.status !== 200) throw new Error(`login for the read path answered ${done.status}`);
+  if (!storedGrant(stack, done)) throw new Error(`login for the read path answered ${done.status}`);
 
   const readerDynamo = createDynamoClient(readStoreConfig(env));
   counter.attach(readerDynamo, 'reader');

@@ -5,11 +5,13 @@
  */
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { readFlowConfig, readIntSetting } from './core/config';
+import type { CompleteFunctionResult } from './core/connect';
 import { HEALTH_PATH, healthResult, readBrokerVersion } from './core/health';
 import type { HttpResult } from './core/http';
 import type { RefreshFunctionResult } from './core/refresh-protocol';
 import { REFRESHER_SETTINGS, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from './core/schema';
 import { handleCallback } from './flows/callback-flow';
+import { handleCompleteRequest } from './flows/complete-flow';
 import { handleLogin } from './flows/login-flow';
 import { handleRefreshRequest } from './flows/refresh-function-flow';
 import { type RefreshSweepReport, runRefreshSweep } from './flows/refresh-sweep';
@@ -71,8 +73,24 @@ export function createCallbackHandler(services: Services): HttpHandler {
     events: eventPublisher(services),
     logger: services.logger,
     policy: refreshPolicy(services),
+    flow: readFlowConfig(services.env),
   };
   return (event) => handleCallback(event, deps);
+}
+
+/**
+ * The complete function an app backend invokes with `{"connectCode": ..., "appUserId": ...}`. It needs
+ * the tables and the event bus, and neither the provider settings nor the client secret.
+ */
+export function createCompleteFunctionHandler(services: Services): (event: unknown) => Promise<CompleteFunctionResult> {
+  const deps = {
+    sessions: sessionStore(services),
+    tokens: tokenStore(services),
+    events: eventPublisher(services),
+    logger: services.logger,
+    policy: refreshPolicy(services),
+  };
+  return (event) => handleCompleteRequest(event, deps);
 }
 
 /** The refresh function other services' readers invoke with `{"userId": ...}`. */

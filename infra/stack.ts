@@ -42,8 +42,9 @@ export interface KrogerTokenBrokerStackProps extends StackProps {
    * `clientId` also falls back to the `CLIENT_ID` environment variable, and synth fails without
    * one. In context,
    * `refreshSchedule` and `refreshWindow` are whole minutes, `refresherReservedConcurrency` is a
-   * whole number, `logRetention` is days, `eventBusName` names the bus, `refreshPolicy` is `eager` or
-   * `on-read` and `keepAlive` (the `keepAliveInterval` of `on-read`) is whole days, 1 to 30.
+   * whole number, `logRetention` is days, `eventBusName` names the bus, `publicLogin=false` turns the
+   * public /login off, `refreshPolicy` is `eager` or `on-read` and `keepAlive` (the `keepAliveInterval`
+   * of `on-read`) is whole days, 1 to 30.
    * @default - everything from context
    */
   readonly broker?: BrokerSettings;
@@ -104,6 +105,10 @@ export class KrogerTokenBrokerStack extends Stack {
     new CfnOutput(this, 'RefreshFunctionName', {
       value: this.broker.refreshFunction.functionName,
       description: 'REFRESH_FUNCTION_NAME for token readers',
+    });
+    new CfnOutput(this, 'CompleteFunctionName', {
+      value: this.broker.completeFunction.functionName,
+      description: 'COMPLETE_FUNCTION_NAME for an app backend that completes connect links (completeConnection)',
     });
     new CfnOutput(this, 'RefresherFunctionName', {
       value: this.broker.refresherFunction.functionName,
@@ -230,6 +235,8 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     returnToAllowlist: list('returnToAllowlist'),
     successRedirect: str('successRedirect'),
     pkce: bool('pkce'),
+    publicLogin: bool('publicLogin'),
+    appName: str('appName'),
     removalPolicy: removal === undefined ? undefined : removalPolicies[removal],
     refreshSchedule: refreshEvery === undefined ? undefined : events.Schedule.rate(refreshEvery),
     refreshWindow: minutes('refreshWindow'),

@@ -13,7 +13,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 /** Keys whose values are never written, whatever their nesting. */
-const SECRET_KEY = /(token|secret|verifier|password|authorization|cookie|^code$|^binding)/i;
+const SECRET_KEY = /(token|secret|verifier|password|authorization|cookie|^code$|connect_?code|^binding)/i;
 
 /** Structured fields of one entry. */
 export type LogFields = Record<string, unknown>;

@@ -1,11 +1,20 @@
 /**
- * Login attempts (one per /login, consumed once at /callback) and connect links (one per link,
- * consumed once at /login), in the sessions table that token readers are never granted. Both are
- * consumed by a conditional delete, so two concurrent requests cannot both succeed. Expiry is
- * checked in the condition: DynamoDB's TTL deletes lazily, up to days late.
+ * The sessions table, which token readers are never granted: login attempts (one per /login,
+ * consumed once at /callback), connect links (one per link, consumed once at /login) and pending
+ * connections (one per connect-link sign-in, completed or cancelled once by `completeConnection`).
+ * Each is consumed by one conditional write, so two concurrent requests cannot both succeed. Expiry
+ * is checked in the condition: DynamoDB's TTL deletes lazily, up to days late.
  */
-import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { LoginAttempt } from '../core/login';
+import { LINK_KEY_PREFIX } from '../core/schema';
+import type { TokenSet } from '../core/tokens';
 import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
 
 /** A one-time connect link: logs a person in under the app's own user id. */
@@ -27,7 +36,39 @@ export type ConsumeAttemptOutcome =
   | { readonly outcome: 'wrong-browser' }
   | { readonly outcome: 'invalid' };
 
-/** What the login and callback flows need from the sessions table. */
+/**
+ * A connect link's sign-in, waiting for the app to complete it: the grant, whose it is at Kroger,
+ * and which app user the link was for. Keyed by a hash of the connect code.
+ */
+export interface PendingConnection {
+  /** SHA-256 of the connect code (`hashConnectCode`): the code itself is never stored. */
+  readonly codeHash: string;
+  /** The link's app user: the only one who may complete it. */
+  readonly appUserId: string;
+  /** The Kroger profile id the grant belongs to. */
+  readonly profileId: string;
+  readonly tokens: TokenSet & { readonly refreshToken: string };
+  /** Epoch seconds after which it can no longer be completed. */
+  readonly expiresAt: number;
+  /**
+   * Epoch seconds after which DynamoDB's TTL may delete the closed item (its tombstone, with no
+   * tokens), computed by the caller.
+   */
+  readonly closedRetention: number;
+}
+
+/**
+ * What presenting a connect code found: it was `consumed` by its own app user (its tombstone stays,
+ * without tokens), it was presented for another app user (`foreign`: now cancelled, tokens gone),
+ * or it is `used` (completed before), `cancelled` (by an earlier foreign attempt), `expired` or
+ * `unknown`. Only `consumed` carries the grant.
+ */
+export type ConsumePendingOutcome =
+  | { readonly outcome: 'consumed'; readonly pending: PendingConnection }
+  | { readonly outcome: 'foreign'; readonly linkAppUserId: string }
+  | { readonly outcome: 'used' | 'cancelled' | 'expired' | 'unknown' };
+
+/** What the login, callback and completion flows need from the sessions table. */
 export interface SessionStore {
   putAttempt(attempt: LoginAttempt): Promise<void>;
   /**
@@ -37,12 +78,34 @@ export interface SessionStore {
    */
   consumeAttempt(state: string, bindingHash: string | undefined, now: number): Promise<ConsumeAttemptOutcome>;
   putLink(link: ConnectLink): Promise<void>;
+  /**
+   * Reads an unexpired link without consuming it (a strongly consistent read), so /login can check
+   * the link's return URL first; undefined when it is unknown, used or expired.
+   */
+  peekLink(id: string, now: number): Promise<ConnectLink | undefined>;
   /** Atomically deletes and returns an unexpired link; undefined when it is unknown, used or expired. */
   consumeLink(id: string, now: number): Promise<ConnectLink | undefined>;
+  /** Stores a pending connection (a new code hash: refused by a condition if it somehow exists). */
+  putPending(pending: PendingConnection): Promise<void>;
+  /**
+   * Closes the pending connection of `codeHash` in one conditional write, whoever presents it: it
+   * must exist, be open and unexpired. The write removes the tokens and records who presented it;
+   * the item as it was decides the outcome. So of two concurrent presentations exactly one closes
+   * it, and a presentation for another app user than the link's cancels it for good.
+   * @param appUserId the app user the code is presented for
+   */
+  consumePending(codeHash: string, appUserId: string, now: number): Promise<ConsumePendingOutcome>;
 }
 
 const ATTEMPT = 'attempt#';
-const LINK = 'link#';
+const LINK = LINK_KEY_PREFIX;
+const PENDING = 'pending#';
+
+/**
+ * The attributes that hold a pending connection's tokens. Written only by `sealPendingTokens` and read
+ * only by `openPendingTokens`, and removed when the connection is closed.
+ */
+export const PENDING_TOKEN_ATTRIBUTES = ['accessToken', 'refreshToken'] as const;
 
 /** DynamoDB implementation of {@link SessionStore}. */
 export class DynamoSessionStore implements SessionStore {
@@ -123,6 +186,17 @@ export class DynamoSessionStore implements SessionStore {
     );
   }
 
+  async peekLink(id: string, now: number): Promise<ConnectLink | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.table, Key: { id: { S: LINK + id } }, ConsistentRead: true }),
+    );
+    const item = out.Item;
+    const appUserId = item && str(item, 'appUserId');
+    const expiresAt = item ? (num(item, 'expiresAt') ?? 0) : 0;
+    if (!item || !appUserId || expiresAt <= now) return undefined;
+    return { id, appUserId, returnTo: str(item, 'returnTo'), expiresAt };
+  }
+
   async consumeLink(id: string, now: number): Promise<ConnectLink | undefined> {
     try {
       const out = await this.client.send(
@@ -142,5 +216,88 @@ export class DynamoSessionStore implements SessionStore {
       if (isConditionFailure(error)) return undefined;
       throw error;
     }
+  }
+
+  async putPending(pending: PendingConnection): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.table,
+        Item: compact({
+          id: s(PENDING + pending.codeHash),
+          appUserId: s(pending.appUserId),
+          profileId: s(pending.profileId),
+          ...(await this.sealPendingTokens(pending.tokens)),
+          tokenType: s(pending.tokens.tokenType),
+          scope: s(pending.tokens.scope),
+          tokenExpiresAt: n(pending.tokens.expiresAt),
+          expiresAt: n(pending.expiresAt),
+          closedRetention: n(pending.closedRetention),
+          ttl: n(pending.expiresAt),
+        }),
+        ConditionExpression: 'attribute_not_exists(id)',
+      }),
+    );
+  }
+
+  async consumePending(codeHash: string, appUserId: string, now: number): Promise<ConsumePendingOutcome> {
+    let old: Item | undefined;
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { id: { S: PENDING + codeHash } },
+          // Closed for whoever presents it: the tokens go, the tombstone says who presented it and
+          // lives on (without tokens) so a second attempt hears "used" or "cancelled".
+          UpdateExpression: `SET closedAt = :now, closedFor = :presenter, #ttl = closedRetention REMOVE ${PENDING_TOKEN_ATTRIBUTES.join(', ')}`,
+          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(closedAt) AND expiresAt > :now',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':now': { N: String(now) }, ':presenter': { S: appUserId } },
+          ReturnValues: 'ALL_OLD',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      old = out.Attributes;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const existing = error.Item;
+      if (!existing) return { outcome: 'unknown' };
+      if (existing.closedAt !== undefined) {
+        return { outcome: str(existing, 'closedFor') === str(existing, 'appUserId') ? 'used' : 'cancelled' };
+      }
+      return { outcome: 'expired' };
+    }
+    if (!old) return { outcome: 'unknown' };
+    const linkAppUserId = str(old, 'appUserId') ?? '';
+    if (linkAppUserId !== appUserId) return { outcome: 'foreign', linkAppUserId };
+    const tokens = await this.openPendingTokens(old);
+    return {
+      outcome: 'consumed',
+      pending: {
+        codeHash,
+        appUserId,
+        profileId: str(old, 'profileId') ?? '',
+        tokens: {
+          ...tokens,
+          tokenType: str(old, 'tokenType') ?? 'bearer',
+          scope: str(old, 'scope') ?? '',
+          expiresAt: num(old, 'tokenExpiresAt') ?? 0,
+        },
+        expiresAt: num(old, 'expiresAt') ?? 0,
+        closedRetention: num(old, 'closedRetention') ?? 0,
+      },
+    };
+  }
+
+  /**
+   * The one place a pending connection's tokens become item attributes: the seam where field
+   * encryption (a KMS data key) wraps them, so they are as protected as the tokens table's.
+   */
+  private async sealPendingTokens(tokens: Pick<TokenSet, 'accessToken'> & { refreshToken: string }): Promise<Item> {
+    return { accessToken: { S: tokens.accessToken }, refreshToken: { S: tokens.refreshToken } };
+  }
+
+  /** The one place those attributes become tokens again (see {@link sealPendingTokens}). */
+  private async openPendingTokens(item: Item): Promise<{ accessToken: string; refreshToken: string }> {
+    return { accessToken: str(item, 'accessToken') ?? '', refreshToken: str(item, 'refreshToken') ?? '' };
   }
 }

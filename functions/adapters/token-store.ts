@@ -22,6 +22,13 @@ import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
 /** The part of the item a token reader reads. */
 export type ReaderRecord = Pick<TokenRecord, (typeof READER_ATTRIBUTES)[number]>;
 
+/** How a grant came to be stored: a completed connect link, or the public /login. */
+export type BoundBy = 'connect' | 'public';
+
+/** What a login's save did (see {@link TokenStore.saveLogin}). */
+export type SaveLoginOutcome =
+  { readonly outcome: 'saved'; readonly previousStatus?: TokenStatus } | { readonly outcome: 'link-bound' };
+
 /** A summary row for listings: never a token value. */
 export interface TokenSummary {
   readonly userId: string;
@@ -31,6 +38,8 @@ export interface TokenSummary {
   readonly scope?: string;
   readonly statusReason?: string;
   readonly consecutiveFailures: number;
+  /** How the grant was bound; absent on items stored before the mark existed. */
+  readonly boundBy?: BoundBy;
 }
 
 /** What the flows, the reader and the refresher need from the tokens table. */
@@ -43,7 +52,11 @@ export interface TokenStore {
   getForReader(userId: string): Promise<ReaderRecord | undefined>;
   /**
    * Stores tokens from a login: replaces any previous ones, makes the user `active` again, clears the
-   * lease and failure counters. Returns the status the user had before (undefined for a new user).
+   * lease and failure counters, and marks how the grant was bound (`boundBy`). A `public` save is
+   * conditional: it never replaces an item bound through a connect link (marked `connect`, or
+   * holding another Kroger profile than the one signing in, as items from before the mark do).
+   * @returns `saved` with the status the user had before (undefined for a new user), or
+   * `link-bound` when a public save met a link-bound item (nothing was written)
    */
   saveLogin(input: {
     userId: string;
@@ -52,7 +65,9 @@ export interface TokenStore {
     now: number;
     /** Where the user goes in the due index (computed by the caller from core rules). */
     schedule: RefreshSchedule;
-  }): Promise<TokenStatus | undefined>;
+    /** `connect`: a completed connect link (the app's own user); `public`: /login without a link. */
+    boundBy: BoundBy;
+  }): Promise<SaveLoginOutcome>;
   /**
    * Takes the refresh lease when it is free, expired or already ours, and returns the item as it is
    * now (a strongly consistent read).
@@ -161,6 +176,7 @@ function toRecord(item: Item): TokenRecord {
     nextRefreshAt: num(item, 'nextRefreshAt'),
     createdAt: num(item, 'createdAt') ?? 0,
     updatedAt: num(item, 'updatedAt') ?? 0,
+    boundBy: str(item, 'boundBy') as TokenRecord['boundBy'],
   };
 }
 
@@ -261,37 +277,55 @@ export class DynamoTokenStore implements TokenStore {
     tokens,
     now,
     schedule,
-  }: Parameters<TokenStore['saveLogin']>[0]): Promise<TokenStatus | undefined> {
-    const out = await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.table,
-        Key: { userId: { S: userId } },
-        ...update(
-          {
-            profileId: s(profileId),
-            accessToken: s(tokens.accessToken),
-            refreshToken: s(tokens.refreshToken),
-            tokenType: s(tokens.tokenType),
-            scope: s(tokens.scope),
-            expiresAt: n(tokens.expiresAt),
-            status: s('active'),
-            statusAt: n(now),
-            consecutiveFailures: n(0),
-            tokensIssuedAt: n(now),
-            updatedAt: n(now),
-            refreshShard: n(schedule.shard),
-            nextRefreshAt: n(schedule.nextRefreshAt),
+    boundBy,
+  }: Parameters<TokenStore['saveLogin']>[0]): Promise<SaveLoginOutcome> {
+    const command = new UpdateItemCommand({
+      TableName: this.table,
+      Key: { userId: { S: userId } },
+      ...update(
+        {
+          profileId: s(profileId),
+          accessToken: s(tokens.accessToken),
+          refreshToken: s(tokens.refreshToken),
+          tokenType: s(tokens.tokenType),
+          scope: s(tokens.scope),
+          expiresAt: n(tokens.expiresAt),
+          status: s('active'),
+          statusAt: n(now),
+          consecutiveFailures: n(0),
+          tokensIssuedAt: n(now),
+          updatedAt: n(now),
+          refreshShard: n(schedule.shard),
+          nextRefreshAt: n(schedule.nextRefreshAt),
+          boundBy: s(boundBy),
+        },
+        {
+          raw: ['#version = if_not_exists(#version, :zero) + :one', '#createdAt = if_not_exists(#createdAt, :now)'],
+          values: {
+            ':zero': { N: '0' },
+            ':one': { N: '1' },
+            ':now': { N: String(now) },
+            ...(boundBy === 'public' ? { ':connect': { S: 'connect' } } : {}),
           },
-          {
-            raw: ['#version = if_not_exists(#version, :zero) + :one', '#createdAt = if_not_exists(#createdAt, :now)'],
-            values: { ':zero': { N: '0' }, ':one': { N: '1' }, ':now': { N: String(now) } },
-            remove: ['statusReason', 'leaseOwner', 'leaseUntil', 'lastRefreshError', 'ttl'],
-          },
-        ),
-        ReturnValues: 'UPDATED_OLD',
-      }),
-    );
-    return out.Attributes?.status?.S as TokenStatus | undefined;
+          remove: ['statusReason', 'leaseOwner', 'leaseUntil', 'lastRefreshError', 'ttl'],
+          // A completion writes the app's own user unconditionally. A public login writes only a
+          // new user or a public one of the same Kroger profile: never a link-bound item, marked
+          // or (from before the mark) holding another profile under this id.
+          condition:
+            boundBy === 'public'
+              ? 'attribute_not_exists(#userId) OR (#profileId = :profileId AND (attribute_not_exists(#boundBy) OR #boundBy <> :connect))'
+              : undefined,
+        },
+      ),
+      ReturnValues: 'UPDATED_OLD',
+    });
+    try {
+      const out = await this.client.send(command);
+      return { outcome: 'saved', previousStatus: out.Attributes?.status?.S as TokenStatus | undefined };
+    } catch (error) {
+      if (boundBy === 'public' && isConditionFailure(error)) return { outcome: 'link-bound' };
+      throw error;
+    }
   }
 
   async acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord> {
@@ -498,7 +532,8 @@ export class DynamoTokenStore implements TokenStore {
       const out = await this.client.send(
         new ScanCommand({
           TableName: this.table,
-          ProjectionExpression: 'userId, profileId, #status, expiresAt, #scope, statusReason, consecutiveFailures',
+          ProjectionExpression:
+            'userId, profileId, #status, expiresAt, #scope, statusReason, consecutiveFailures, boundBy',
           ExpressionAttributeNames: { '#status': 'status', '#scope': 'scope' },
           ExclusiveStartKey: startKey,
         }),
@@ -513,6 +548,7 @@ export class DynamoTokenStore implements TokenStore {
           scope: record.scope || undefined,
           statusReason: record.statusReason,
           consecutiveFailures: record.consecutiveFailures,
+          ...(record.boundBy ? { boundBy: record.boundBy } : {}),
         };
       }
       startKey = out.LastEvaluatedKey;

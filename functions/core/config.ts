@@ -69,13 +69,30 @@ export interface StoreConfig {
 export type SecretConfig =
   { readonly kind: 'secrets-manager'; readonly secretId: string } | { readonly kind: 'static'; readonly value: string };
 
-/** What the login/callback pages may redirect to after success. */
+/** What the login/callback pages may redirect to after success, and what they say. */
 export interface FlowConfig {
   /** Allow-listed origins or URL prefixes a `returnTo` may point at (`RETURN_TO_ALLOWLIST`). */
   readonly returnToAllowlist: readonly string[];
   /** Default target after success (`SUCCESS_REDIRECT`); must itself be on the allow-list. */
   readonly successRedirect?: string;
+  /**
+   * The app's name as the pages show it (`APP_NAME`).
+   * @default {@link DEFAULT_APP_NAME}
+   */
+  readonly appName?: string;
+  /**
+   * Whether `/login` without a connect link is served (`PUBLIC_LOGIN`). Deployments that connect
+   * accounts only through links turn it off.
+   * @default true
+   */
+  readonly publicLogin?: boolean;
 }
+
+/** What the pages call the app when `APP_NAME` is not set. */
+export const DEFAULT_APP_NAME = 'the app';
+
+/** The longest `APP_NAME` accepted: it is a name on a page, not a sentence. */
+export const MAX_APP_NAME_LENGTH = 64;
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -249,21 +266,35 @@ export function readSecretConfig(env: Env): SecretConfig {
   return { kind: 'static', value };
 }
 
-/** Reads `RETURN_TO_ALLOWLIST` (space or comma separated URL prefixes) and `SUCCESS_REDIRECT`. */
+/**
+ * Reads `RETURN_TO_ALLOWLIST` (space or comma separated URL prefixes), `SUCCESS_REDIRECT`, `APP_NAME`
+ * and `PUBLIC_LOGIN`.
+ */
 export function readFlowConfig(env: Env): FlowConfig {
   const list = (optional(env, 'RETURN_TO_ALLOWLIST') ?? '')
     .split(/[\s,]+/)
     .filter(Boolean)
     .map((entry) => parseUrlSetting('RETURN_TO_ALLOWLIST', entry).href);
+  const pages = { appName: readAppName(env), publicLogin: bool(env, 'PUBLIC_LOGIN', true) };
   const successRedirect = optional(env, 'SUCCESS_REDIRECT');
   if (successRedirect) {
     const href = parseUrlSetting('SUCCESS_REDIRECT', successRedirect).href;
     if (!list.some((prefix) => isAllowedTarget(href, [prefix]))) {
       throw new ConfigError('SUCCESS_REDIRECT must be on RETURN_TO_ALLOWLIST');
     }
-    return { returnToAllowlist: list, successRedirect: href };
+    return { returnToAllowlist: list, successRedirect: href, ...pages };
   }
-  return { returnToAllowlist: list };
+  return { returnToAllowlist: list, ...pages };
+}
+
+/** Reads `APP_NAME`: printable text of at most {@link MAX_APP_NAME_LENGTH} characters. */
+export function readAppName(env: Env): string {
+  const name = optional(env, 'APP_NAME');
+  if (name === undefined) return DEFAULT_APP_NAME;
+  if (name.length > MAX_APP_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new ConfigError(`APP_NAME must be at most ${MAX_APP_NAME_LENGTH} printable characters`);
+  }
+  return name;
 }
 
 /**

@@ -19,9 +19,25 @@ export const ERROR_CODES = [
   'CALLBACK_BROWSER_MISMATCH',
   'CALLBACK_PROVIDER_ERROR',
   'CALLBACK_ISSUER_MISMATCH',
+  /** A public sign-in finished for a user id whose tokens were bound through a connect link. */
+  'CALLBACK_LINK_BOUND',
+  /** A public sign-in (no connect link) finished after `PUBLIC_LOGIN` was turned off. */
+  'CALLBACK_PUBLIC_DISABLED',
   'LOGIN_INVALID_SESSION',
   'LOGIN_RETURN_TO_NOT_ALLOWED',
   'LOGIN_INPUT_TOO_LARGE',
+  /** `/login` without a connect link while `PUBLIC_LOGIN=false`. */
+  'LOGIN_PUBLIC_DISABLED',
+  /** No pending connection has this connect code (never issued, or cleaned up long ago). */
+  'CONNECT_CODE_UNKNOWN',
+  /** The connect code was already completed. */
+  'CONNECT_CODE_USED',
+  /** The connect code's pending connection expired before it was completed. */
+  'CONNECT_CODE_EXPIRED',
+  /** The connect code belongs to another app user; presenting it cancelled it. */
+  'CONNECT_CODE_FOREIGN',
+  /** The connect code was cancelled earlier, when it was presented for another app user. */
+  'CONNECT_CODE_CANCELLED',
   'PROVIDER_UNAVAILABLE',
   'PROVIDER_INVALID_GRANT',
   /**
@@ -40,6 +56,8 @@ export const ERROR_CODES = [
   'REFRESH_IN_PROGRESS',
   /** The broker's refresh function failed in a way this reader does not know (see `remoteCode`). */
   'REFRESH_FUNCTION_FAILED',
+  /** The broker's complete function failed in a way this library does not know (see `remoteCode`). */
+  'COMPLETE_FUNCTION_FAILED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -280,6 +298,66 @@ export class RefreshFunctionError extends BrokerError {
 
   constructor(remoteCode: string, message: string) {
     super(`the refresh function failed ("${remoteCode}"): ${message}`, 'REFRESH_FUNCTION_FAILED');
+    this.remoteCode = remoteCode;
+  }
+}
+
+/** Why a connect code was refused: one per way completing a pending connection can fail. */
+export type ConnectRefusal = 'unknown' | 'used' | 'expired' | 'foreign' | 'cancelled';
+
+/** Codes of connect-code refusals. */
+export type ConnectRefusalCode = Extract<ErrorCode, `CONNECT_CODE_${string}`>;
+
+const CONNECT_REFUSALS: Readonly<Record<ConnectRefusal, { code: ConnectRefusalCode; message: string }>> = {
+  unknown: {
+    code: 'CONNECT_CODE_UNKNOWN',
+    message: 'this connect code is not known (mistyped, or from another broker): ask the person to connect again',
+  },
+  used: {
+    code: 'CONNECT_CODE_USED',
+    message: 'this connect code was already used: a code completes one connection, once',
+  },
+  expired: {
+    code: 'CONNECT_CODE_EXPIRED',
+    message: 'this connect code expired before it was completed: ask the person to connect again',
+  },
+  foreign: {
+    code: 'CONNECT_CODE_FOREIGN',
+    message:
+      'this connect code belongs to another app user: it was not completed and is now cancelled, so nothing was connected (a forwarded connect link?)',
+  },
+  cancelled: {
+    code: 'CONNECT_CODE_CANCELLED',
+    message:
+      'this connect code was cancelled when it was presented for another app user: ask the person to connect again',
+  },
+};
+
+/**
+ * A connect code was refused by `completeConnection`: unknown, used, expired, foreign (presented for
+ * another app user than the link's, which cancels it) or cancelled. Nothing was written in any case.
+ */
+export class ConnectionRefusedError extends BrokerError {
+  /** Which refusal, as a word (the `code` says the same as a stable code). */
+  readonly reason: ConnectRefusal;
+
+  constructor(reason: ConnectRefusal) {
+    const refusal = CONNECT_REFUSALS[reason] ?? CONNECT_REFUSALS.unknown;
+    super(refusal.message, refusal.code);
+    this.reason = CONNECT_REFUSALS[reason] ? reason : 'unknown';
+  }
+}
+
+/**
+ * The broker's complete function answered with a failure this library has no class for (a newer
+ * broker's code, or an unexpected error there). The remote code and message are kept.
+ */
+export class CompleteFunctionError extends BrokerError {
+  /** The code the complete function answered with. */
+  readonly remoteCode: string;
+
+  constructor(remoteCode: string, message: string) {
+    super(`the complete function failed ("${remoteCode}"): ${message}`, 'COMPLETE_FUNCTION_FAILED');
     this.remoteCode = remoteCode;
   }
 }

@@ -19,8 +19,19 @@ export function escapeHtml(text: string): string {
 }
 
 const STYLE =
-  'body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}' +
-  'h1{font-size:1.5rem}p.detail{color:#555;font-size:.9rem}';
+  'body{margin:0;padding:3rem 1rem;background:#f3f4f6;color:#1f2933;' +
+  'font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}' +
+  'main{max-width:34rem;margin:0 auto;background:#fff;border-radius:12px;border-top:6px solid #6b7280;' +
+  'box-shadow:0 1px 3px rgba(0,0,0,.12),0 8px 24px rgba(0,0,0,.06);padding:1.75rem 2rem 1.5rem}' +
+  'main.ok{border-top-color:#15803d}main.wait{border-top-color:#1d4ed8}main.error{border-top-color:#b91c1c}' +
+  'p.brand{margin:0 0 1.25rem;color:#52606d;font-size:.85rem;letter-spacing:.02em;text-transform:uppercase}' +
+  'h1{font-size:1.45rem;line-height:1.3;margin:0 0 .75rem}p{margin:0 0 1rem}' +
+  'p.detail,p.note{color:#52606d;font-size:.9rem}' +
+  'p.code{font:600 1.1rem/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eef2ff;' +
+  'border:1px solid #c7d2fe;border-radius:8px;padding:.8rem 1rem;word-break:break-all;user-select:all}' +
+  'a.action{display:inline-block;margin:.25rem 0 1rem;background:#1d4ed8;color:#fff;text-decoration:none;' +
+  'font-weight:600;padding:.6rem 1.2rem;border-radius:8px}a.action:focus,a.action:hover{background:#1e40af}' +
+  'footer{margin-top:1rem;border-top:1px solid #e4e7eb;padding-top:.75rem;color:#7b8794;font-size:.8rem}';
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
 
 /**
@@ -39,18 +50,41 @@ export function securityHeaders(): Record<string, string> {
   };
 }
 
-/** A complete small HTML page. `title`, `message` and `detail` are text, escaped here. */
-export function htmlPage(
-  statusCode: number,
-  page: { title: string; message: string; detail?: string },
-  cookies?: string[],
-): HttpResult {
-  const detail = page.detail ? `<p class="detail">${escapeHtml(page.detail)}</p>` : '';
+/** What a page shows: text only, escaped when rendered. */
+export interface PageContent {
+  readonly title: string;
+  readonly message: string;
+  /** A quieter line under the message (for example what the provider said). */
+  readonly detail?: string;
+  /** A value the person must copy (a connect code), shown large and selectable. */
+  readonly code?: string;
+  /** Lines under the code or the message: what to do next, what not to do. */
+  readonly notes?: readonly string[];
+  /** One link as a button: "Start again", "Return to ...". `href` must be checked by the caller. */
+  readonly action?: { readonly href: string; readonly label: string };
+  /** The line above the title saying whose page this is. */
+  readonly brand?: string;
+  /** Colour of the page's top edge: done, waiting for a step, or failed. */
+  readonly tone?: 'ok' | 'wait' | 'error';
+  /** The small print at the bottom. */
+  readonly footer?: string;
+}
+
+/** A complete small HTML page. Every string of `page` is text, escaped here. */
+export function htmlPage(statusCode: number, page: PageContent, cookies?: string[]): HttpResult {
+  const paragraph = (cls: string, text: string | undefined) =>
+    text ? `<p${cls ? ` class="${cls}"` : ''}>${escapeHtml(text)}</p>` : '';
+  const action = page.action
+    ? `<p><a class="action" href="${escapeHtml(page.action.href)}">${escapeHtml(page.action.label)}</a></p>`
+    : '';
   const body =
     '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width,initial-scale=1">' +
     `<title>${escapeHtml(page.title)}</title><style>${STYLE}</style></head>` +
-    `<body><main><h1>${escapeHtml(page.title)}</h1><p>${escapeHtml(page.message)}</p>${detail}</main></body></html>`;
+    `<body><main${page.tone ? ` class="${page.tone}"` : ''}>${paragraph('brand', page.brand)}` +
+    `<h1>${escapeHtml(page.title)}</h1>${paragraph('', page.message)}${paragraph('code', page.code)}` +
+    `${(page.notes ?? []).map((note) => paragraph('note', note)).join('')}${paragraph('detail', page.detail)}` +
+    `${action}${page.footer ? `<footer>${escapeHtml(page.footer)}</footer>` : ''}</main></body></html>`;
   return {
     statusCode,
     headers: { ...securityHeaders(), 'content-type': 'text/html; charset=utf-8' },
@@ -59,10 +93,13 @@ export function htmlPage(
   };
 }
 
-/** A 302 to `location` (already validated by the caller) with the same security headers. */
-export function redirect(location: string, cookies?: string[]): HttpResult {
+/**
+ * A redirect (302 unless told otherwise; 303 "See Other" for the callback's hop to its clean result
+ * page) to `location`, already validated by the caller, with the same security headers.
+ */
+export function redirect(location: string, cookies?: string[], statusCode: 302 | 303 = 302): HttpResult {
   return {
-    statusCode: 302,
+    statusCode,
     headers: { ...securityHeaders(), 'content-type': 'text/html; charset=utf-8', location },
     ...(cookies && cookies.length > 0 ? { cookies } : {}),
     body: '',
@@ -70,9 +107,10 @@ export function redirect(location: string, cookies?: string[]): HttpResult {
 }
 
 /**
- * A `Set-Cookie` value for the browser-binding cookie: HttpOnly, SameSite=Lax (the callback is a
- * top-level cross-site GET navigation, which Lax allows), scoped to the callback path, and Secure
- * whenever the broker is served over https.
+ * A `Set-Cookie` value for the login's cookies (the browser binding, the ledger of live logins, the
+ * callback's result): HttpOnly, SameSite=Lax (the callback is a top-level cross-site GET
+ * navigation, which Lax allows), scoped to one path, and Secure whenever the broker is served over
+ * https.
  */
 export function bindingCookie(
   name: string,

@@ -112,3 +112,65 @@ export function startLogin(
     authorizationUrl: url.href,
   };
 }
+
+/**
+ * The most logins one browser keeps binding cookies for. Each /login sets one (about 80 bytes, for
+ * {@link LOGIN_ATTEMPT_TTL_SECONDS}); without a cap, a hundred logins in ten minutes would push the
+ * browser's cookie header at /callback past `CALLBACK_LIMITS.cookieHeader`, and every sign-in in
+ * that browser would fail. Eight leaves room for tabs and retries, at under 1 KB.
+ */
+export const MAX_LIVE_LOGINS = 8;
+
+/**
+ * The cookie (scoped to /login) that lists this browser's live login attempts. Binding cookies are
+ * scoped to /callback, so /login never sees them; this ledger is how it knows which to expire.
+ */
+export const LOGIN_LEDGER_COOKIE = 'kroger_broker_logins';
+
+/** One binding cookie the ledger knows of: its name's suffix and when it expires (epoch seconds). */
+interface LedgerEntry {
+  readonly tag: string;
+  readonly expiresAt: number;
+}
+
+const LEDGER_ENTRY = /^([A-Za-z0-9_-]{16}):(\d{1,12})$/;
+const MAX_LEDGER_INPUT = 1024;
+
+/** What /login does with the browser's cookies: which binding cookies to expire, the new ledger. */
+export interface LoginCookiePlan {
+  /** Names of binding cookies to expire now (the oldest live logins beyond the cap). */
+  readonly evict: readonly string[];
+  /** The ledger's new value: the live logins, newest last, this one included. */
+  readonly ledger: string;
+}
+
+/**
+ * Plans the cookies of a new login: the browser keeps at most {@link MAX_LIVE_LOGINS} binding
+ * cookies; the oldest beyond that are expired (their sign-ins can no longer finish in this
+ * browser). A ledger that is missing, oversized or garbled counts as empty.
+ * @param ledger the value of {@link LOGIN_LEDGER_COOKIE} the request carried
+ * @param added the binding cookie this login sets, and its expiry
+ */
+export function planLoginCookies(
+  ledger: string | undefined,
+  added: { name: string; expiresAt: number },
+  now: number,
+): LoginCookiePlan {
+  const live = new Map<string, number>();
+  if (ledger && ledger.length <= MAX_LEDGER_INPUT) {
+    for (const part of ledger.split('.')) {
+      const match = LEDGER_ENTRY.exec(part);
+      if (match && Number(match[2]) > now) live.set(match[1], Number(match[2]));
+    }
+  }
+  const addedTag = added.name.slice(BINDING_COOKIE_PREFIX.length);
+  live.delete(addedTag);
+  const entries: LedgerEntry[] = [...live].map(([tag, expiresAt]) => ({ tag, expiresAt }));
+  entries.sort((a, b) => a.expiresAt - b.expiresAt);
+  const evicted = entries.splice(0, Math.max(0, entries.length - (MAX_LIVE_LOGINS - 1)));
+  entries.push({ tag: addedTag, expiresAt: added.expiresAt });
+  return {
+    evict: evicted.map((entry) => BINDING_COOKIE_PREFIX + entry.tag),
+    ledger: entries.map((entry) => `${entry.tag}:${entry.expiresAt}`).join('.'),
+  };
+}

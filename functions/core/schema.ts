@@ -55,14 +55,20 @@ export const TOKENS_TABLE: TableSchema = {
 };
 
 /**
- * The sessions table: login attempts and connect links, keyed by a prefixed id; never granted to
- * readers. It also holds the mass-refusal counters under {@link REFUSAL_COUNTER_KEY_PREFIX}.
+ * The sessions table: login attempts, connect links and pending connections, keyed by a prefixed id;
+ * never granted to readers. It also holds the mass-refusal counters under {@link REFUSAL_COUNTER_KEY_PREFIX}.
  */
 export const SESSIONS_TABLE: TableSchema = {
   partitionKey: { name: 'id', type: 'S' },
   ttlAttribute: TTL_ATTRIBUTE,
   indexes: [],
 };
+
+/**
+ * The key prefix of connect links in the sessions table: an app backend may write items under it,
+ * and nothing else there (IAM `dynamodb:LeadingKeys`).
+ */
+export const LINK_KEY_PREFIX = 'link#';
 
 /**
  * The only attributes of the tokens table a token reader may read (IAM `dynamodb:Attributes` holds
@@ -84,8 +90,8 @@ export const REAUTH_RETENTION_SECONDS = 90 * 86_400;
 
 /**
  * How the broker keeps grants fresh (`REFRESH_POLICY`), one fact for every function that writes a
- * user's place in the `due` index (the callback, the refresh function, the scheduled refresher,
- * in-process readers):
+ * user's place in the `due` index (the callback, the connect-link completion, the refresh function,
+ * the scheduled refresher, in-process readers):
  * - `eager` (the default): the scheduled refresher refreshes every active user before the access
  *   token expires, read or not, so the table always holds a valid token for services that read it
  *   directly. About 64 token calls per user a day at Kroger's 30-minute tokens.

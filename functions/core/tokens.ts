@@ -54,6 +54,11 @@ export interface TokenRecord {
   readonly nextRefreshAt?: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * How the grant was bound: `connect` (a completed connect link: a public sign-in never replaces
+   * it) or `public` (/login without a link). Absent on items stored before the mark existed.
+   */
+  readonly boundBy?: 'connect' | 'public';
 }
 
 /** A valid access token as handed to readers. */

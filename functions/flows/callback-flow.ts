@@ -1,24 +1,49 @@
 /**
  * GET /callback: finish the authorization code flow. Order matters: input is bounded and parsed,
  * then the login attempt is consumed (atomically, bound to this browser) before anything else, and
- * only then is the provider called. Tokens are written in one item update at the very end, so a
- * failure anywhere leaves nothing half-written; the browser never receives a token.
+ * only then is the provider called. The browser never receives a token.
+ *
+ * What the sign-in yields depends on how it started:
+ * - through a connect link: a *pending connection* (nothing is bound yet), and a one-time connect
+ *   code sent to the link's return URL, or shown for the person to paste into the app. Only the
+ *   app's completion (`completeConnection`) stores the grant, under its own signed-in user;
+ * - through the public /login: the grant, stored under the Kroger profile id, unless that id holds a
+ *   link-bound grant, which a public sign-in never replaces.
+ *
+ * The provider's redirect carries `code` and `state`; no page is rendered at that URL. The answer is
+ * a redirect: to the return URL, or (303) to the callback's own clean path, with the outcome in a
+ * short-lived result cookie that the clean path renders (functions/core/result-page.ts).
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.7 (CSRF) and section 4.5 (code injection)
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { ProviderConfig } from '../core/config';
-import { describeProviderError, parseCallbackQuery, readCookie } from '../core/callback';
+import type { FlowConfig, ProviderConfig } from '../core/config';
+import { parseCallbackQuery, readCookie } from '../core/callback';
+import {
+  hashConnectCode,
+  newConnectCode,
+  CLOSED_CONNECTION_RETENTION_SECONDS,
+  PENDING_CONNECTION_TTL_SECONDS,
+  withConnectCode,
+} from '../core/connect';
 import { ProviderResponseError, RequestRejectedError } from '../core/errors';
-import { bindingCookie, htmlPage, type HttpResult, redirect } from '../core/http';
-import { bindingCookieName, hashBinding } from '../core/login';
-import { type RefreshPolicy, scheduleAfterTokens } from '../core/tokens';
+import { bindingCookie, type HttpResult, redirect } from '../core/http';
+import { bindingCookieName, hashBinding, type RandomSource } from '../core/login';
+import {
+  decodeOutcome,
+  encodeOutcome,
+  type Outcome,
+  RESULT_COOKIE,
+  RESULT_COOKIE_MAX_AGE_SECONDS,
+} from '../core/result-page';
+import type { RefreshPolicy } from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
 import type { SessionStore } from '../adapters/session-store';
 import type { TokenStore } from '../adapters/token-store';
-import { errorPage } from './pages';
+import { failureKind, outcomePage, pageContext } from './pages';
+import { storeGrant } from './store-grant';
 
 /** What the callback flow needs. */
 export interface CallbackDeps {
@@ -30,21 +55,51 @@ export interface CallbackDeps {
   readonly logger: Logger;
   /** Where the new tokens go in the refresher's schedule. @default `eager` */
   readonly policy?: RefreshPolicy;
+  /**
+   * The app's name on the pages, whether public sign-in is on, where "Return to ..." may point.
+   * @default `APP_NAME` "the app", public sign-in on, no return URLs
+   */
+  readonly flow?: Pick<FlowConfig, 'appName' | 'publicLogin' | 'returnToAllowlist'>;
   /** Epoch seconds; injectable for tests. */
   readonly now?: () => number;
+  /** The connect codes' randomness; injectable for tests. */
+  readonly random?: RandomSource;
 }
 
-/** Handles GET /callback. */
+/** Handles GET /callback: the provider's redirect, or (without a query) the clean result page. */
 export async function handleCallback(event: APIGatewayProxyEventV2, deps: CallbackDeps): Promise<HttpResult> {
   const logger = deps.logger.child({ route: 'callback', requestId: event.requestContext?.requestId });
   const now = deps.now?.() ?? Math.floor(Date.now() / 1000);
   const redirectUri = new URL(deps.provider.redirectUri);
+  const context = pageContext(deps.provider, deps.flow);
+  const cookieHeader = event.cookies ?? (event.headers?.cookie ? [event.headers.cookie] : undefined);
+  const cookieOptions = (maxAgeSeconds: number) => ({
+    path: redirectUri.pathname,
+    secure: redirectUri.protocol === 'https:',
+    maxAgeSeconds,
+  });
+
+  if (!event.rawQueryString) {
+    // The clean URL the callback redirects to: show the outcome the result cookie names.
+    const outcome = decodeOutcome(readCookie(cookieHeader, RESULT_COOKIE));
+    return outcomePage(outcome ?? { kind: 'nothing', via: 'public' }, context);
+  }
+
+  /** The 303 to the clean result page, the outcome in its cookie. */
+  const showOutcome = (outcome: Outcome, cookies: string[]): HttpResult =>
+    redirect(
+      redirectUri.origin + redirectUri.pathname,
+      [...cookies, bindingCookie(RESULT_COOKIE, encodeOutcome(outcome), cookieOptions(RESULT_COOKIE_MAX_AGE_SECONDS))],
+      303,
+    );
+
+  let via: Outcome['via'] = 'public';
+  let returnTo: string | undefined;
   // Once the attempt is consumed, its binding cookie has done its job: expire it in every answer.
-  let clearCookie: string[] | undefined;
+  let clearCookie: string[] = [];
   try {
     const params = parseCallbackQuery(event.rawQueryString);
     const cookieName = bindingCookieName(params.state);
-    const cookieHeader = event.cookies ?? (event.headers?.cookie ? [event.headers.cookie] : undefined);
     const cookie = readCookie(cookieHeader, cookieName);
     const consumed = await deps.sessions.consumeAttempt(params.state, cookie && hashBinding(cookie), now);
     if (consumed.outcome === 'wrong-browser') {
@@ -62,22 +117,21 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
       );
     }
     const { attempt } = consumed;
-    clearCookie = [
-      bindingCookie(cookieName, '', {
-        path: redirectUri.pathname,
-        secure: redirectUri.protocol === 'https:',
-        maxAgeSeconds: 0,
-      }),
-    ];
+    via = attempt.appUserId !== undefined ? 'link' : 'public';
+    returnTo = attempt.returnTo;
+    clearCookie = [bindingCookie(cookieName, '', cookieOptions(0))];
 
     if (params.kind === 'error') {
       logger.info('provider returned an error', { oauthError: params.error });
-      throw new RequestRejectedError(
-        describeProviderError(params.error),
-        'CALLBACK_PROVIDER_ERROR',
-        params.error === 'access_denied' ? 403 : 400,
-        params.errorDescription ? `Kroger said: ${params.errorDescription}` : undefined,
+      const cancelled = params.error === 'access_denied';
+      return showOutcome(
+        { kind: cancelled ? 'cancelled' : 'provider-error', providerError: params.error, via, returnTo },
+        clearCookie,
       );
+    }
+    if (via === 'public' && context.publicLogin === false) {
+      // An attempt started before public sign-in was turned off.
+      throw new RequestRejectedError('public sign-in is turned off', 'CALLBACK_PUBLIC_DISABLED', 403);
     }
 
     const tokens = await deps.client.exchangeCode({
@@ -89,46 +143,37 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     if (!tokens.refreshToken) {
       throw new ProviderResponseError('the token response has no "refresh_token": the broker could not keep it fresh');
     }
+    const grant = { ...tokens, refreshToken: tokens.refreshToken };
     const profileId = await deps.client.fetchProfileId(tokens.accessToken);
-    const userId = attempt.appUserId ?? profileId;
-    const previous = await deps.tokens.saveLogin({
-      userId,
-      profileId,
-      tokens: { ...tokens, refreshToken: tokens.refreshToken },
-      now,
-      schedule: scheduleAfterTokens(userId, tokens, now, deps.policy),
-    });
-    logger.info('user connected', { userId, connectLink: attempt.appUserId !== undefined, previousStatus: previous });
-    await publishSafely(deps, logger, previous === 'reauth_required' ? 'token.recovered' : 'token.connected', {
-      userId,
-      profileId,
-      at: new Date(now * 1000).toISOString(),
-    });
 
-    if (attempt.returnTo) return redirect(attempt.returnTo, clearCookie);
-    return htmlPage(
-      200,
-      {
-        title: 'Connected',
-        message: 'Your Kroger account is connected. You can close this window.',
-      },
-      clearCookie,
-    );
-  } catch (error) {
-    return errorPage(error, logger, clearCookie);
-  }
-}
+    if (attempt.appUserId !== undefined) {
+      // A connect link: bind nothing. The app completes the connection for its own signed-in user.
+      const connectCode = newConnectCode(deps.random);
+      const expiresAt = now + PENDING_CONNECTION_TTL_SECONDS;
+      await deps.sessions.putPending({
+        codeHash: hashConnectCode(connectCode),
+        appUserId: attempt.appUserId,
+        profileId,
+        tokens: grant,
+        expiresAt,
+        closedRetention: expiresAt + CLOSED_CONNECTION_RETENTION_SECONDS,
+      });
+      logger.info('connection pending', { appUserId: attempt.appUserId, profileId, returnTo: Boolean(returnTo) });
+      if (returnTo) return redirect(withConnectCode(returnTo, connectCode), clearCookie);
+      return showOutcome({ kind: 'pending', via, connectCode }, clearCookie);
+    }
 
-async function publishSafely(
-  deps: CallbackDeps,
-  logger: Logger,
-  type: Parameters<EventPublisher['publish']>[0],
-  detail: Parameters<EventPublisher['publish']>[1],
-): Promise<void> {
-  try {
-    await deps.events.publish(type, detail);
+    const saved = await storeGrant(deps, { userId: profileId, profileId, tokens: grant, now, boundBy: 'public' });
+    if (saved.outcome === 'link-bound') {
+      throw new RequestRejectedError(
+        `the user id "${profileId}" is bound through a connect link; a public sign-in does not replace it`,
+        'CALLBACK_LINK_BOUND',
+        409,
+      );
+    }
+    if (returnTo) return redirect(returnTo, clearCookie);
+    return showOutcome({ kind: 'connected', via }, clearCookie);
   } catch (error) {
-    // The tokens are stored; a lost notification must not turn a successful login into an error.
-    logger.error('could not publish event', { event: type, error });
+    return showOutcome({ kind: failureKind(error, logger), via, returnTo }, clearCookie);
   }
 }

@@ -4,13 +4,22 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { FlowConfig, ProviderConfig } from '../core/config';
-import { isAllowedTarget } from '../core/config';
+import { isAllowedTarget, loginUrlFromRedirect } from '../core/config';
+import { readCookie } from '../core/callback';
+import { carriesConnectCode } from '../core/connect';
 import { RequestRejectedError } from '../core/errors';
 import { bindingCookie, type HttpResult, redirect } from '../core/http';
-import { bindingCookieName, LOGIN_ATTEMPT_TTL_SECONDS, type RandomSource, startLogin } from '../core/login';
+import {
+  bindingCookieName,
+  LOGIN_ATTEMPT_TTL_SECONDS,
+  LOGIN_LEDGER_COOKIE,
+  planLoginCookies,
+  type RandomSource,
+  startLogin,
+} from '../core/login';
 import type { Logger } from '../adapters/logger';
 import type { SessionStore } from '../adapters/session-store';
-import { errorPage } from './pages';
+import { errorPage, pageContext } from './pages';
 
 /** What the login flow needs. */
 export interface LoginDeps {
@@ -38,12 +47,33 @@ function queryParam(params: URLSearchParams, name: string, max: number): string 
 }
 
 /**
- * Handles GET /login. `?session=` consumes a one-time connect link (tokens are then stored under the
- * app's user id); `?returnTo=` is honoured only when allow-listed.
+ * The return URL as checked: allow-listed, without a `connect_code` of its own (the callback adds
+ * one), serialised, since the raw text could still carry characters (CR, LF, tabs) that URL parsing
+ * drops but a Location header must not contain.
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11 (open redirection)
+ */
+function checkedReturnTo(returnTo: string | undefined, flow: FlowConfig): string | undefined {
+  if (returnTo === undefined) return undefined;
+  if (!isAllowedTarget(returnTo, flow.returnToAllowlist) || carriesConnectCode(returnTo)) {
+    throw new RequestRejectedError(
+      'the "returnTo" address is not on the allow-list (or carries a "connect_code" of its own)',
+      'LOGIN_RETURN_TO_NOT_ALLOWED',
+    );
+  }
+  return new URL(returnTo).href;
+}
+
+/**
+ * Handles GET /login. `?session=` uses a one-time connect link: the sign-in then yields a pending
+ * connection for the link's app user, which the app completes. The link's return URL (or
+ * `?returnTo=`, honoured only when allow-listed) is checked before the link is used up, so a bad
+ * one leaves the link intact. Without a link, `PUBLIC_LOGIN=false` refuses the request.
  */
 export async function handleLogin(event: APIGatewayProxyEventV2, deps: LoginDeps): Promise<HttpResult> {
   const logger = deps.logger.child({ route: 'login', requestId: event.requestContext?.requestId });
   const now = deps.now?.() ?? Math.floor(Date.now() / 1000);
+  const context = pageContext(deps.provider, deps.flow);
+  let via: 'link' | 'public' = 'public';
   try {
     const raw = event.rawQueryString ?? '';
     if (raw.length > MAX_LOGIN_QUERY) {
@@ -51,45 +81,66 @@ export async function handleLogin(event: APIGatewayProxyEventV2, deps: LoginDeps
     }
     const params = new URLSearchParams(raw);
     const sessionId = queryParam(params, 'session', MAX_SESSION_ID);
+    via = sessionId ? 'link' : 'public';
     const requestedReturnTo = queryParam(params, 'returnTo', 1024);
 
     let appUserId: string | undefined;
-    let returnTo = requestedReturnTo;
+    let returnTo: string | undefined;
     if (sessionId) {
-      const link = await deps.sessions.consumeLink(sessionId, now);
-      if (!link) {
-        throw new RequestRejectedError(
+      const invalid = () =>
+        new RequestRejectedError(
           'this connect link is not valid (unknown, expired or already used): ask for a new link',
           'LOGIN_INVALID_SESSION',
         );
-      }
-      appUserId = link.appUserId;
-      returnTo = link.returnTo ?? requestedReturnTo;
-    }
-    returnTo ??= deps.flow.successRedirect;
-    if (returnTo !== undefined) {
-      if (!isAllowedTarget(returnTo, deps.flow.returnToAllowlist)) {
+      // Read first, check, then consume: a return URL that is refused leaves the link usable.
+      const link = await deps.sessions.peekLink(sessionId, now);
+      if (!link) throw invalid();
+      returnTo = checkedReturnTo(link.returnTo ?? requestedReturnTo ?? deps.flow.successRedirect, deps.flow);
+      const consumed = await deps.sessions.consumeLink(sessionId, now);
+      if (!consumed) throw invalid(); // used by a concurrent request since it was read
+      appUserId = consumed.appUserId;
+    } else {
+      if (deps.flow.publicLogin === false) {
         throw new RequestRejectedError(
-          'the "returnTo" address is not on the allow-list',
-          'LOGIN_RETURN_TO_NOT_ALLOWED',
+          'public sign-in is turned off: connect through a link from the app',
+          'LOGIN_PUBLIC_DISABLED',
+          403,
         );
       }
-      // Stored as the URL that was checked, serialised: the raw text could still carry characters
-      // (CR, LF, tabs) that URL parsing drops but a Location header must not contain.
-      returnTo = new URL(returnTo).href;
+      returnTo = checkedReturnTo(requestedReturnTo ?? deps.flow.successRedirect, deps.flow);
     }
 
     const login = startLogin(deps.provider, { now, random: deps.random, appUserId, returnTo });
     await deps.sessions.putAttempt(login.attempt);
     const redirectUri = new URL(deps.provider.redirectUri);
-    const cookie = bindingCookie(bindingCookieName(login.attempt.state), login.bindingValue, {
-      path: redirectUri.pathname,
-      secure: redirectUri.protocol === 'https:',
-      maxAgeSeconds: LOGIN_ATTEMPT_TTL_SECONDS,
+    const secure = redirectUri.protocol === 'https:';
+    const name = bindingCookieName(login.attempt.state);
+    // At most MAX_LIVE_LOGINS binding cookies per browser: the oldest beyond that are expired, so
+    // repeated logins cannot grow the cookie header past what /callback accepts.
+    const loginPath = new URL(loginUrlFromRedirect(deps.provider.redirectUri)).pathname;
+    const cookieHeader = event.cookies ?? (event.headers?.cookie ? [event.headers.cookie] : undefined);
+    const plan = planLoginCookies(
+      readCookie(cookieHeader, LOGIN_LEDGER_COOKIE),
+      { name, expiresAt: login.attempt.expiresAt },
+      now,
+    );
+    const onCallback = (maxAgeSeconds: number) => ({ path: redirectUri.pathname, secure, maxAgeSeconds });
+    const cookies = [
+      bindingCookie(name, login.bindingValue, onCallback(LOGIN_ATTEMPT_TTL_SECONDS)),
+      ...plan.evict.map((evicted) => bindingCookie(evicted, '', onCallback(0))),
+      bindingCookie(LOGIN_LEDGER_COOKIE, plan.ledger, {
+        path: loginPath,
+        secure,
+        maxAgeSeconds: LOGIN_ATTEMPT_TTL_SECONDS,
+      }),
+    ];
+    logger.info('login started', {
+      connectLink: Boolean(appUserId),
+      pkce: deps.provider.pkce,
+      evictedLogins: plan.evict.length,
     });
-    logger.info('login started', { connectLink: Boolean(appUserId), pkce: deps.provider.pkce });
-    return redirect(login.authorizationUrl, [cookie]);
+    return redirect(login.authorizationUrl, cookies);
   } catch (error) {
-    return errorPage(error, logger);
+    return errorPage(error, logger, context, via);
   }
 }

@@ -1,9 +1,12 @@
 /**
- * Maps the outcome of a flow to an HTTP page: named errors to their status and a plain message,
- * anything unexpected to a generic 500 with details only in the log.
+ * Maps the outcome of a flow to a page: named errors to one of the page vocabulary's outcomes
+ * (functions/core/result-page.ts) with their status and plain words, anything unexpected to a
+ * generic 500 with details only in the log.
  */
+import { DEFAULT_APP_NAME, type FlowConfig, loginUrlFromRedirect, type ProviderConfig } from '../core/config';
 import {
   ClientCredentialsRejectedError,
+  type ErrorCode,
   InvalidGrantError,
   IssuerMismatchError,
   ProviderResponseError,
@@ -11,73 +14,84 @@ import {
   RequestRejectedError,
 } from '../core/errors';
 import { htmlPage, type HttpResult } from '../core/http';
+import { type Outcome, type PageContext, renderOutcome, type ResultKind } from '../core/result-page';
 import type { Logger } from '../adapters/logger';
 
-const TITLE = 'Sign-in not completed';
+/** The page of each refusal code the login and callback flows throw. */
+const REFUSALS: Partial<Record<ErrorCode, ResultKind>> = {
+  CALLBACK_MISSING_PARAMETERS: 'malformed',
+  CALLBACK_INPUT_TOO_LARGE: 'malformed',
+  CALLBACK_INVALID_STATE: 'attempt-invalid',
+  CALLBACK_BROWSER_MISMATCH: 'wrong-browser',
+  CALLBACK_LINK_BOUND: 'link-bound',
+  CALLBACK_PUBLIC_DISABLED: 'public-off',
+  LOGIN_INVALID_SESSION: 'invalid-link',
+  LOGIN_RETURN_TO_NOT_ALLOWED: 'return-to-refused',
+  LOGIN_INPUT_TOO_LARGE: 'malformed',
+  LOGIN_PUBLIC_DISABLED: 'public-off',
+};
 
-/** Error messages are lowercase for logs and callers; a page shows them as a sentence. */
-function sentence(message: string): string {
-  const text = message.charAt(0).toUpperCase() + message.slice(1);
-  return /[.!?]$/.test(text) ? text : `${text}.`;
+/** What the pages need, from the provider and flow settings. */
+export function pageContext(
+  provider: Pick<ProviderConfig, 'redirectUri'>,
+  flow: Pick<FlowConfig, 'appName' | 'publicLogin' | 'returnToAllowlist'> | undefined,
+): PageContext {
+  return {
+    appName: flow?.appName ?? DEFAULT_APP_NAME,
+    publicLogin: flow?.publicLogin ?? true,
+    loginUrl: loginUrlFromRedirect(provider.redirectUri),
+    returnToAllowlist: flow?.returnToAllowlist ?? [],
+  };
 }
 
 /**
- * Turns an error thrown by the login or callback flow into a page. Known errors get their own
- * status and message; the rest are logged and answered with a generic 500.
+ * Which page an error thrown by the login or callback flow gets, logged here: known refusals as a
+ * warning with their code, provider trouble with its name and code, the rest as an error.
  */
-export function errorPage(error: unknown, logger: Logger, cookies?: string[]): HttpResult {
+export function failureKind(error: unknown, logger: Logger): ResultKind {
   if (error instanceof RequestRejectedError) {
     logger.warn('request refused', { errorCode: error.code, status: error.status });
-    return htmlPage(error.status, { title: TITLE, message: sentence(error.message), detail: error.detail }, cookies);
+    return REFUSALS[error.code] ?? 'internal';
   }
   if (error instanceof IssuerMismatchError) {
     // RFC 9207: a response from another authorization server is refused before the code is used.
     logger.warn('request refused', { errorCode: 'CALLBACK_ISSUER_MISMATCH', status: 400 });
-    return htmlPage(400, { title: TITLE, message: sentence(error.message) }, cookies);
+    return 'issuer-mismatch';
   }
   if (error instanceof InvalidGrantError) {
     logger.warn('sign-in code refused by the provider', { error });
-    return htmlPage(
-      400,
-      {
-        title: TITLE,
-        message: 'The sign-in code was already used or has expired. Please open the sign-in link again.',
-      },
-      cookies,
-    );
+    return 'code-refused';
   }
   if (error instanceof ClientCredentialsRejectedError) {
     // The operator's problem: the person can do nothing about it but come back later.
     logger.error("the provider refused the broker's client credentials", { errorCode: error.code, error });
-    return htmlPage(
-      502,
-      {
-        title: TITLE,
-        message: 'Kroger did not accept this service, so nothing was saved. The service operator has to fix this.',
-      },
-      cookies,
-    );
+    return 'service-rejected';
   }
   if (error instanceof ProviderUnavailableError) {
     logger.warn('provider unavailable', { error });
-    return htmlPage(
-      503,
-      { title: 'Kroger is not answering', message: 'Nothing was saved. Please try again in a few minutes.' },
-      cookies,
-    );
+    return 'unavailable';
   }
   if (error instanceof ProviderResponseError) {
     logger.error('provider gave an unexpected response', { error });
-    return htmlPage(
-      502,
-      { title: TITLE, message: 'Kroger gave an unexpected answer, so nothing was saved. Please try again later.' },
-      cookies,
-    );
+    return 'bad-response';
   }
   logger.error('unexpected error', { error });
-  return htmlPage(
-    500,
-    { title: 'Something went wrong', message: 'Nothing was saved. Please try again later.' },
-    cookies,
-  );
+  return 'internal';
+}
+
+/** The page of `outcome`, as an HTTP result. */
+export function outcomePage(outcome: Outcome, context: PageContext, cookies?: string[]): HttpResult {
+  const { status, page } = renderOutcome(outcome, context);
+  return htmlPage(status, page, cookies);
+}
+
+/** Turns an error thrown by a flow into its page (logged by {@link failureKind}). */
+export function errorPage(
+  error: unknown,
+  logger: Logger,
+  context: PageContext,
+  via: Outcome['via'],
+  cookies?: string[],
+): HttpResult {
+  return outcomePage({ kind: failureKind(error, logger), via }, context, cookies);
 }

@@ -8,6 +8,7 @@
  *   disconnect <user-id> [--force]   revoke the grant at the provider (RFC 7009), then delete the
  *                          user's tokens; --force deletes without revoking
  *   link <app-user-id> [--return-to URL] [--ttl SECONDS]   a one-time connect link
+ *   complete <connect-code> <app-user-id>   complete a link's connection for that app user
  *   env                    `export KEY=value` lines for another local service's reader (production
  *                          path against the running `npm start`; never the secret or provider settings)
  *
@@ -15,9 +16,10 @@
  * outputs (`--stack`), explicit variables (`DYNAMODB_ENDPOINT`, `TOKENS_TABLE`, `SESSIONS_TABLE`),
  * or the running local stack (`npm start`, found through `.local/stack.json`). Without any of them
  * it refuses (exit 2) rather than read default table names in whatever AWS account the shell has.
- * Exit codes: 0 ok, 2 usage, 3 unknown user, 4 re-auth required, 5 provider unavailable (for
- * `disconnect`: the revocation failed and the tokens are kept), 1 other (`env` without a running
- * local stack is 1).
+ * Exit codes: 0 ok, 2 usage (a malformed connect code too), 3 unknown user, 4 re-auth required,
+ * 5 provider unavailable (for `disconnect`: the revocation failed and the tokens are kept),
+ * 6 connect code refused (unknown, used, expired, cancelled, or another app user's), 1 other (`env`
+ * without a running local stack is 1).
  */
 // First import: it silences a notice the AWS SDK prints on Node 20 before any SDK client exists.
 import '../adapters/quiet';
@@ -26,6 +28,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Env } from '../core/config';
 import {
   ArgumentError,
+  ConnectionRefusedError,
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshInProgressError,
@@ -34,6 +37,7 @@ import {
 import { createLogger } from '../adapters/logger';
 import { disconnectUser } from '../flows/disconnect-flow';
 import { createServices, dynamoClient, providerClient, providerConfig, type Services, tokenStore } from '../services';
+import { completeConnection } from './connect';
 import { envFromStack } from './deployed-stack';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
@@ -45,6 +49,7 @@ const USAGE = `usage: npm run tokens -- [--stack NAME [--region REGION]] <comman
   disconnect <user-id> [--force]   revoke the grant at the provider, then delete the user's tokens
                                 (--force: delete without revoking; the grant stays live at the provider)
   link <app-user-id> [--return-to URL] [--ttl SECONDS]   create a one-time connect link
+  complete <connect-code> <app-user-id>   complete a connect link's sign-in for that app user
   env                           print the settings another local service's reader needs:
                                 eval "$(npm run --silent tokens -- env)"
   --stack NAME                  a deployed broker stack: its tables and refresh function, from its outputs
@@ -121,6 +126,7 @@ function exitCodeFor(error: unknown): number {
   if (error instanceof UnknownUserError) return 3;
   if (error instanceof ReauthRequiredError) return 4;
   if (error instanceof ProviderUnavailableError || error instanceof RefreshInProgressError) return 5;
+  if (error instanceof ConnectionRefusedError) return 6;
   return 1;
 }
 
@@ -259,6 +265,13 @@ export async function runCli(
           ttlSeconds: ttl === undefined ? undefined : Number(ttl),
         });
         io.out(JSON.stringify({ appUserId, ...link }));
+        return 0;
+      }
+      case 'complete': {
+        const connectCode = needArg(args, 'connect code');
+        const appUserId = needArg(args.slice(1), 'app user id');
+        if (args.length > 2) throw new UsageError(`too many arguments\n${USAGE}`);
+        io.out(JSON.stringify(await completeConnection(connectCode, appUserId, { env, dynamo, logger })));
         return 0;
       }
       default:

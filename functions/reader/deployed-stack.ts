@@ -16,6 +16,8 @@ export const STACK_OUTPUT_VARIABLES = {
   SessionsTableName: 'SESSIONS_TABLE',
   RefreshFunctionName: 'REFRESH_FUNCTION_NAME',
   LoginUrl: 'LOGIN_URL',
+  /** `tokens complete` through the deployed complete function (absent on stacks from before it). */
+  CompleteFunctionName: 'COMPLETE_FUNCTION_NAME',
   /** Present only when the broker has an allow-list (`tokens link --return-to` checks it). */
   ReturnToAllowlist: 'RETURN_TO_ALLOWLIST',
 } as const;

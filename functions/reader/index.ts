@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type Env, isAllowedTarget, loginUrlFromRedirect, readFlowConfig } from '../core/config';
+import { carriesConnectCode } from '../core/connect';
 import {
   ArgumentError,
   BrokerError,
@@ -61,6 +62,9 @@ export {
   UnknownUserError,
 };
 export { ERROR_CODES, type ErrorCode } from '../core/errors';
+export { CompleteFunctionError, type ConnectRefusal, ConnectionRefusedError } from '../core/errors';
+export type { Connection } from '../core/connect';
+export { completeConnection, type CompleteConnectionOptions } from './connect';
 export type { AccessToken, GetTokenOptions, ReceivedRefreshResult, RefreshFunctionResult, RefreshRequest };
 export type { RefreshInvoker, TokenReader, TokenReaderOptions };
 
@@ -106,10 +110,13 @@ export function getAccessToken(userId: string, options?: GetTokenOptions): Promi
 export const LINK_TTL_SECONDS = 900;
 
 /**
- * Creates a one-time connect link: a login started from it stores the tokens under `appUserId`.
- * Needs write access to the sessions table, so it belongs to the app's backend, not to readers.
+ * Creates a one-time connect link for `appUserId`. A sign-in started from it stores nothing yet: it
+ * yields a one-time connect code, sent to `returnTo` as `?connect_code=...` (or shown for the person
+ * to paste into the app), which the app completes for its own signed-in user with
+ * {@link completeConnection}. Needs write access to the sessions table, so it belongs to the app's
+ * backend, not to readers.
  * @param options.loginUrl the broker's `/login` URL @default `LOGIN_URL`, else derived from `REDIRECT_URL`
- * @param options.returnTo where to send the browser after success; must be on `RETURN_TO_ALLOWLIST`
+ * @param options.returnTo where to send the browser with the connect code; must be on `RETURN_TO_ALLOWLIST`
  */
 export async function createLoginLink(
   appUserId: string,
@@ -123,6 +130,9 @@ export async function createLoginLink(
   if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86_400) throw new ArgumentError('ttlSeconds must be 1 to 604800');
   if (options.returnTo && !isAllowedTarget(options.returnTo, readFlowConfig(env).returnToAllowlist)) {
     throw new ArgumentError('returnTo is not on RETURN_TO_ALLOWLIST');
+  }
+  if (options.returnTo && carriesConnectCode(options.returnTo)) {
+    throw new ArgumentError('returnTo must not carry a "connect_code" parameter: the broker adds it');
   }
   const redirect = env.REDIRECT_URL;
   if (!options.loginUrl && !env.LOGIN_URL && !redirect) {

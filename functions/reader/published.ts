@@ -2,7 +2,7 @@
  * The root export of the published package (`import ... from 'kroger-token-broker'`): the reader
  * library as other services use it. It is everything `index.ts` exports (the error classes, the
  * types, `createLoginLink`, and whatever is added there later: `export *` passes it on), except that
- * `createTokenReader` and `getAccessToken` are the production mode only:
+ * `createTokenReader`, `getAccessToken` and `completeConnection` are the production mode only:
  *
  * - the service never holds the client secret: a refresh goes through the broker's refresh function
  *   (in AWS, or locally through `npm start`'s stand-in of it, reached with `npm run tokens -- env`);
@@ -17,6 +17,7 @@
  * import { getAccessToken, ReauthRequiredError } from 'kroger-token-broker';
  * const { accessToken } = await getAccessToken('user-123');
  */
+import { type Connection, parseAppUserId, parseConnectCode } from '../core/connect';
 import { createLogger } from '../adapters/logger';
 import type { AccessToken, GetTokenOptions } from '../core/tokens';
 import { createServices, tokenStore } from '../services';
@@ -28,8 +29,14 @@ import {
   type TokenReader,
   type TokenReaderOptions,
 } from './remote';
+import {
+  completeInvoker,
+  type CompleteConnectionOptions,
+  completeThroughFunction,
+  requireCompleteEnvironment,
+} from './connect-remote';
 
-// Local declarations take precedence over `export *`: these two replace index.ts's.
+// Local declarations take precedence over `export *`: these three replace index.ts's.
 export * from './index';
 
 /**
@@ -62,4 +69,29 @@ let defaultReader: TokenReader | undefined;
 export async function getAccessToken(userId: string, options?: GetTokenOptions): Promise<AccessToken> {
   defaultReader ??= createTokenReader();
   return defaultReader.getAccessToken(userId, options);
+}
+
+/**
+ * Completes the connection of `connectCode` (from the `connect_code` query parameter of the link's
+ * return URL) for `appUserId`, your app's own signed-in user, through the broker's complete function
+ * (`COMPLETE_FUNCTION_NAME`, which `broker.addLoginLinkCreator(fn)` sets; locally what
+ * `npm run tokens -- env` prints): the grant is stored under `appUserId`, and the function answers
+ * ids only. Call it only for the user your app authenticated in this request.
+ * @throws {ArgumentError} a malformed or oversized code, or a bad app user id (checked before anything is sent)
+ * @throws {ConnectionRefusedError} unknown, used, expired, cancelled, or another app user's code (which cancels it)
+ * @throws {ConfigError} one error naming every missing variable and how to get it
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.7
+ */
+export async function completeConnection(
+  connectCode: string,
+  appUserId: string,
+  options: CompleteConnectionOptions = {},
+): Promise<Connection> {
+  const request = { connectCode: parseConnectCode(connectCode), appUserId: parseAppUserId(appUserId) };
+  const env = options.env ?? process.env;
+  requireCompleteEnvironment(env, Boolean(options.invokeComplete));
+  return completeThroughFunction(
+    request,
+    options.invokeComplete ?? completeInvoker(env.COMPLETE_FUNCTION_NAME!.trim(), lambdaClientSettings(env)),
+  );
 }

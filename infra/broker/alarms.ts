@@ -183,6 +183,7 @@ export function createAlarms(
     ['Login', functions.login],
     ['Callback', functions.callback],
     ['Refresh', functions.refresh],
+    ['Complete', functions.complete],
   ];
   for (const [name, fn] of requestFunctions) {
     alarms.push(

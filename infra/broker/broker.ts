@@ -1,6 +1,7 @@
 /**
  * The broker as one L3 construct: an HTTP API with `GET /login`, `GET /callback` and `GET /health`, a refresh
- * function other services invoke, a scheduled refresher that keeps tokens fresh, two DynamoDB tables
+ * function other services invoke, a complete function an app backend invokes to finish a connect
+ * link's connection, a scheduled refresher that keeps tokens fresh, two DynamoDB tables
  * under a customer-managed KMS key, the client secret in Secrets Manager, lifecycle events on
  * EventBridge, and alarms. This class only wires the parts beside it (props and defaults,
  * validation, storage, api, functions, grants, alarms) and exposes the public members and grants.
@@ -22,7 +23,7 @@ import { alarmTargets, alarmTopicFor, createAlarms, notifyOnEveryAlarm, refreshe
 import { addPublicRoute, createApi } from './api';
 import { runPeriod, withDefaults } from './defaults';
 import { createFunctions, optionalEnv } from './functions';
-import { grantReaderAccess, grantTable } from './grants';
+import { grantLinkCreatorAccess, grantReaderAccess } from './grants';
 import type {
   KrogerTokenBrokerProps,
   LoginLinkEnvironment,
@@ -40,7 +41,8 @@ import { validateProps, warnOnRefreshGap } from './validation';
  * // GetItem on tokens, kms:Decrypt, lambda:InvokeFunction on refresh; sets TOKENS_TABLE and
  * // REFRESH_FUNCTION_NAME. For a role or user: broker.grantReadTokens(role) + broker.readerEnvironment.
  * broker.addTokenReader(myServiceFunction);
- * // PutItem on sessions and the table key; sets SESSIONS_TABLE and LOGIN_URL (createLoginLink).
+ * // PutItem of links on sessions, the table key, lambda:InvokeFunction on complete; sets
+ * // SESSIONS_TABLE, LOGIN_URL, COMPLETE_FUNCTION_NAME (createLoginLink, completeConnection).
  * broker.addLoginLinkCreator(myBackendFunction);
  */
 export class KrogerTokenBroker extends Construct {
@@ -75,6 +77,11 @@ export class KrogerTokenBroker extends Construct {
   /** Refreshes one user's tokens; invoked with `{"userId": "...", "forceRefresh"?: true}`. */
   public readonly refreshFunction: NodejsFunction;
   /**
+   * Completes a connect link's pending connection for the app's own user; invoked by the app
+   * backend with `{"connectCode": "...", "appUserId": "..."}`, answers ids only (never a token).
+   */
+  public readonly completeFunction: NodejsFunction;
+  /**
    * Refreshes every user that is due, on {@link refreshSchedule}. Runs may overlap (unless
    * `refresherReservedConcurrency` is set); each user is refreshed by one process at a time.
    */
@@ -96,8 +103,8 @@ export class KrogerTokenBroker extends Construct {
   /** The environment a token reader needs: `TOKENS_TABLE` and `REFRESH_FUNCTION_NAME`. */
   public readonly readerEnvironment: TokenReaderEnvironment;
   /**
-   * The environment an app backend creating connect links needs: `SESSIONS_TABLE`, `LOGIN_URL`
-   * (and `RETURN_TO_ALLOWLIST` when the broker has one).
+   * The environment an app backend connecting accounts needs: `SESSIONS_TABLE`, `LOGIN_URL`,
+   * `COMPLETE_FUNCTION_NAME` (and `RETURN_TO_ALLOWLIST` when the broker has one).
    */
   public readonly loginLinkEnvironment: LoginLinkEnvironment;
 
@@ -133,6 +140,7 @@ export class KrogerTokenBroker extends Construct {
     this.refreshFunction = functions.refresh;
     this.refresherFunction = functions.refresher;
     this.refreshRule = functions.refreshRule;
+    this.completeFunction = functions.complete;
 
     addPublicRoute(this.api, '/login', 'LoginIntegration', this.loginFunction);
     addPublicRoute(this.api, '/callback', 'CallbackIntegration', this.callbackFunction);
@@ -153,6 +161,7 @@ export class KrogerTokenBroker extends Construct {
     this.loginLinkEnvironment = {
       SESSIONS_TABLE: this.sessionsTable.tableName,
       LOGIN_URL: this.loginUrl,
+      COMPLETE_FUNCTION_NAME: this.completeFunction.functionName,
       ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
     };
     this.alarms = createAlarms(this, functions, this.stage, runPeriod(resolved, 60, 3600));
@@ -194,20 +203,23 @@ export class KrogerTokenBroker extends Construct {
   }
 
   /**
-   * Lets an app backend create connect links (`createLoginLink`, which writes one item with a
-   * conditional `PutItem`): `dynamodb:PutItem` on the sessions table and `kms:Decrypt`,
-   * `kms:Encrypt`, `kms:GenerateDataKey` on the table key (DynamoDB uses the key on the caller's
-   * behalf). Nothing else on the sessions table (it cannot read or consume links or login
-   * attempts), nothing on the tokens table, nothing on the client secret. Give the backend
-   * {@link loginLinkEnvironment} (or use {@link addLoginLinkCreator} for a Lambda function).
+   * Lets an app backend connect accounts: create connect links (`createLoginLink`, one conditional
+   * `PutItem`) and complete them (`completeConnection`, which invokes {@link completeFunction}).
+   * It gets `dynamodb:PutItem` on the sessions table for connect-link keys only and returning
+   * nothing, `kms:Decrypt`, `kms:Encrypt`, `kms:GenerateDataKey` on the table key (DynamoDB uses
+   * the key on the caller's behalf), and `lambda:InvokeFunction` on the complete function. Nothing
+   * that reveals a refresh token: no read of the sessions table (pending connections, login
+   * attempts), nothing on the tokens table, nothing on the client secret; the complete function
+   * answers ids only. Give the backend {@link loginLinkEnvironment} (or use
+   * {@link addLoginLinkCreator} for a Lambda function).
    */
   public grantCreateLoginLinks(grantee: iam.IGrantable): iam.Grant {
-    return grantTable(grantee, this.sessionsTable, this.tableKey, ['dynamodb:PutItem']);
+    return grantLinkCreatorAccess(grantee, this.storage, this.completeFunction);
   }
 
   /**
    * {@link grantCreateLoginLinks} plus the backend's environment (`SESSIONS_TABLE`, `LOGIN_URL`,
-   * and `RETURN_TO_ALLOWLIST` when set).
+   * `COMPLETE_FUNCTION_NAME`, and `RETURN_TO_ALLOWLIST` when set).
    */
   public addLoginLinkCreator(fn: lambda.Function): iam.Grant {
     for (const [name, value] of Object.entries(this.loginLinkEnvironment)) {

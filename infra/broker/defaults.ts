@@ -38,6 +38,7 @@ export interface ResolvedBrokerProps extends KrogerTokenBrokerProps {
   readonly logLevel: BrokerLogLevel;
   readonly pkce: boolean;
   readonly apiThrottle: apigwv2.ThrottleSettings;
+  readonly publicLogin: boolean;
   /** The period of a rate schedule; undefined for a cron schedule. */
   readonly schedulePeriod: Duration | undefined;
 }
@@ -60,6 +61,7 @@ export function withDefaults(props: KrogerTokenBrokerProps): ResolvedBrokerProps
     logLevel: props.logLevel ?? 'INFO',
     pkce: props.pkce ?? true,
     apiThrottle: props.apiThrottle ?? { rateLimit: 20, burstLimit: 40 },
+    publicLogin: props.publicLogin ?? true,
     schedulePeriod: ratePeriod(refreshSchedule),
   };
 }

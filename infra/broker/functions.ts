@@ -1,6 +1,6 @@
 /**
- * The broker's four Lambda functions (`Login`, `Callback`, `Refresh`, `Refresher`) and the schedule
- * that starts the refresher: what each runs, its limits, and the least-privilege grants that also
+ * The broker's Lambda functions (`Login`, `Callback`, `Refresh`, `Refresher`, `Complete`) and the
+ * schedule that starts the refresher: what each runs, its limits, and the least-privilege grants that also
  * set its environment; over one factory that gives every function its own role, log group and the
  * same esbuild bundling. Created in the broker's scope: `<id>`, `<id>Role`, `<id>Logs`, and
  * `RefreshSchedule`.
@@ -46,6 +46,7 @@ export const ENTRY_FILES = {
   callback: path.join(PROJECT_ROOT, 'functions', 'callback.ts'),
   refresh: path.join(PROJECT_ROOT, 'functions', 'refresh-function.ts'),
   refresher: path.join(PROJECT_ROOT, 'functions', 'scheduled-refresher.ts'),
+  complete: path.join(PROJECT_ROOT, 'functions', 'complete-function.ts'),
 } as const;
 
 /** The exported function name every entry file provides. */
@@ -138,10 +139,11 @@ export interface BrokerFunctions {
   readonly refresh: NodejsFunction;
   readonly refresher: NodejsFunction;
   readonly refreshRule: events.Rule;
+  readonly complete: NodejsFunction;
 }
 
 /**
- * Creates the four functions, grants each only what it uses, and schedules the refresher.
+ * Creates the functions, grants each only what it uses, and schedules the refresher.
  * @param scope the broker: the IDs are relative to it
  * @param redirectUrl the redirect URI sent to Kroger (`REDIRECT_URL`)
  */
@@ -162,10 +164,11 @@ export function createFunctions(
     // Only writes a login attempt and redirects: no provider call to wait for.
     timeout: Duration.seconds(5),
     memorySize: 256,
-    environment: common,
+    environment: { ...common, ...pageEnvironment(props) },
   });
-  // Writes the login attempt; deletes (consumes) a one-time connect link.
-  grantSessions(login, storage, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+  // Writes the login attempt; reads a connect link (to check its return URL first), then deletes
+  // (consumes) it.
+  grantSessions(login, storage, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem');
   // The handlers read their whole config at start, so login knows the tokens table's name, but it
   // is granted nothing on that table and nothing on the secret.
   login.addEnvironment('TOKENS_TABLE', storage.tokensTable.tableName);
@@ -179,10 +182,11 @@ export function createFunctions(
     // secret on a cold start: 25 s fits them and stays inside API Gateway's 30 s limit.
     timeout: Duration.seconds(25),
     memorySize: 256,
-    environment: scheduling,
+    environment: { ...scheduling, ...pageEnvironment(props) },
   });
-  // The login attempt is consumed by a conditional delete, exactly once.
-  grantSessions(callback, storage, 'dynamodb:DeleteItem');
+  // The login attempt is consumed by a conditional delete, exactly once; a connect link's sign-in
+  // is written as a pending connection (a new item).
+  grantSessions(callback, storage, 'dynamodb:DeleteItem', 'dynamodb:PutItem');
   grantTokens(callback, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   grantClientSecret(callback, storage.clientSecret);
   // token.connected, token.recovered (a reconnect after reauth_required).
@@ -245,7 +249,30 @@ export function createFunctions(
     ],
   });
 
-  return { login, callback, refresh, refresher, refreshRule };
+  const complete = createFunction(scope, props, 'Complete', {
+    entry: ENTRY_FILES.complete,
+    description:
+      'Kroger token broker: completes a connect link\'s pending connection for the app\'s user ({"connectCode": "...", "appUserId": "..."})',
+    // Two DynamoDB writes and an event; no provider call.
+    timeout: Duration.seconds(10),
+    memorySize: 256,
+    // No provider settings and no secret: completing never talks to Kroger. It stores a grant, so
+    // it schedules it as the other writers do.
+    environment: { LOG_LEVEL: props.logLevel, ...refreshPolicyEnvironment(props) },
+  });
+  // One conditional UpdateItem closes the pending connection (and strips its tokens); one
+  // UpdateItem stores the grant under the app's user.
+  grantSessions(complete, storage, 'dynamodb:UpdateItem');
+  grantTokens(complete, storage, 'dynamodb:UpdateItem');
+  // token.connected, token.recovered.
+  grantPutEvents(complete, eventBus);
+
+  return { login, callback, refresh, refresher, refreshRule, complete };
+}
+
+/** What the login and callback pages read: the app's name and whether public sign-in is on. */
+function pageEnvironment(props: ResolvedBrokerProps): Record<string, string> {
+  return { PUBLIC_LOGIN: String(props.publicLogin), ...optionalEnv('APP_NAME', props.appName) };
 }
 
 /** `{ [name]: value }`, or nothing for an unset or empty value. */

@@ -10,7 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { DUE_INDEX, READER_ATTRIBUTES, REFUSAL_COUNTER_KEY_PREFIX } from '../../functions/core/schema';
+import { DUE_INDEX, LINK_KEY_PREFIX, READER_ATTRIBUTES, REFUSAL_COUNTER_KEY_PREFIX } from '../../functions/core/schema';
 import type { BrokerStorage } from './storage';
 
 /** Grants actions on the tokens table (and the table key) and sets `TOKENS_TABLE`. */
@@ -142,6 +142,41 @@ export function grantReaderAccess(
         actions: ['lambda:InvokeFunction'],
         // The unqualified ARN only: readers invoke $LATEST, never a pinned version.
         resourceArns: [refreshFunction.functionArn],
+      }),
+    );
+}
+
+/**
+ * What an app backend that connects accounts gets (see `KrogerTokenBroker.grantCreateLoginLinks`):
+ * `PutItem` of connect links on the sessions table (only items keyed `link#...`, returning
+ * nothing), what DynamoDB needs of the table key for that write, and invoking the complete function.
+ * Nothing that reads an item: a pending connection's tokens, a login attempt's verifier and the
+ * tokens table stay out of its reach, and the complete function answers ids only.
+ */
+export function grantLinkCreatorAccess(
+  grantee: iam.IGrantable,
+  storage: BrokerStorage,
+  completeFunction: lambda.IFunction,
+): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['dynamodb:PutItem'],
+    resourceArns: [storage.sessionsTable.tableArn],
+    conditions: {
+      // Only connect links: a put on a pending connection's or login attempt's key could replace
+      // it, and (with ReturnValues or on a failed condition) read it back.
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${LINK_KEY_PREFIX}*`] },
+      // A put that returns the replaced item would be a read.
+      StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+    },
+  })
+    .combine(grantKey(grantee, storage.tableKey, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'))
+    .combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['lambda:InvokeFunction'],
+        // The unqualified ARN only, as for readers and the refresh function.
+        resourceArns: [completeFunction.functionArn],
       }),
     );
 }

@@ -151,6 +151,19 @@ export interface KrogerTokenBrokerProps {
    */
   readonly apiThrottle?: apigwv2.ThrottleSettings;
   /**
+   * Serve `/login` without a connect link (a public sign-in, stored under the Kroger profile id).
+   * Turn it off for deployments that connect accounts only through links (`createLoginLink` and
+   * `completeConnection`): `/login` then refuses requests without a link (`PUBLIC_LOGIN=false`).
+   * @default true
+   */
+  readonly publicLogin?: boolean;
+  /**
+   * The app's name as the login and callback pages show it ("Return to <appName>", "finish in
+   * <appName>"): `APP_NAME`, at most 64 printable characters.
+   * @default - "the app"
+   */
+  readonly appName?: string;
+  /**
    * An action every alarm of the broker runs when it goes into ALARM and when it returns to OK.
    * @default - none; see `alarmTopic` and `alarmEmail`
    */
@@ -178,11 +191,16 @@ export interface TokenReaderEnvironment {
   readonly REFRESH_FUNCTION_NAME: string;
 }
 
-/** What an app backend creating connect links (`createLoginLink`) needs in its environment. */
+/**
+ * What an app backend creating connect links (`createLoginLink`) and completing them
+ * (`completeConnection`) needs in its environment.
+ */
 export interface LoginLinkEnvironment {
   readonly SESSIONS_TABLE: string;
   /** The broker's `/login` ({@link KrogerTokenBroker.loginUrl}); a link is this URL plus `?session=`. */
   readonly LOGIN_URL: string;
+  /** The broker's complete function, which `completeConnection` invokes. */
+  readonly COMPLETE_FUNCTION_NAME: string;
   /**
    * Set only when the broker has a `returnToAllowlist`: `createLoginLink` checks a `returnTo`
    * against it before writing the link (/login checks it again).

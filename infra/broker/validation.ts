@@ -4,7 +4,7 @@
  */
 import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { isAllowedTarget, parseScopes, parseUrlSetting } from '../../functions/core/config';
+import { isAllowedTarget, parseScopes, parseUrlSetting, readAppName } from '../../functions/core/config';
 import { REFRESH_POLICIES, REFRESH_POLICY_SETTINGS, REFRESHER_SETTINGS } from '../../functions/core/schema';
 import type { ResolvedBrokerProps } from './defaults';
 import type { KrogerTokenBrokerProps } from './props';
@@ -92,6 +92,9 @@ export function validateProps(props: KrogerTokenBrokerProps): void {
       'refresherReservedConcurrency',
       `must be a whole number of at least 1 (leave it unset for no reservation), got ${reserved}`,
     );
+  }
+  if (resolved(props.appName)) {
+    check('appName', () => readAppName({ APP_NAME: props.appName }));
   }
   if (props.alarmTopic && props.alarmEmail !== undefined) {
     fail(

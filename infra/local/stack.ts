@@ -22,6 +22,7 @@ import {
 import { ensureTables } from '../../functions/adapters/tables';
 import {
   createCallbackHandler,
+  createCompleteFunctionHandler,
   createHealthHandler,
   createLoginHandler,
   createRefreshFunctionHandler,
@@ -46,13 +47,15 @@ export interface LocalStack {
   readonly dynamo?: DynamoLocalHandle;
   /** The services the handlers were built from (their DynamoDB client, logger, ...): for tests and the bench. */
   readonly services: Services;
-  /** The stand-in of the Lambda Invoke API serving the refresh function. */
+  /** The stand-in of the Lambda Invoke API serving the refresh and complete functions. */
   readonly lambda: LambdaInvokeHandle;
   /**
    * What a reader in another local service needs to take the production path against this stack
    * (`npm run tokens -- env` prints it): the tokens table, DynamoDB, region, this run's credentials,
-   * the refresh function's name and the stand-in's endpoint. Never the client secret or provider
-   * settings: the reader refreshes through the refresh function.
+   * the refresh function's name and the stand-in's endpoint; and what an app backend connecting
+   * accounts needs besides: the sessions table, the login URL, the complete function's name (and
+   * the return-URL allow-list when set). Never the client secret or provider settings: the reader
+   * refreshes through the refresh function, the backend completes through the complete function.
    */
   readonly readerEnv: Readonly<Record<string, string>>;
   stop(): Promise<void>;
@@ -63,6 +66,9 @@ export const SANDBOX_CLIENT_ID = 'kroger-broker-local';
 
 /** The name the local stand-in serves the refresh function under (`REFRESH_FUNCTION_NAME`). */
 export const LOCAL_REFRESH_FUNCTION_NAME = 'kroger-token-broker-refresh';
+
+/** The name the local stand-in serves the complete function under (`COMPLETE_FUNCTION_NAME`). */
+export const LOCAL_COMPLETE_FUNCTION_NAME = 'kroger-token-broker-complete';
 
 /**
  * Starts the stack. Configuration comes from `env` (`process.env` for `npm start`); what it leaves
@@ -184,7 +190,11 @@ export async function startLocalStack(
       port: lambdaPort,
       accessKeyId: credentials.accessKeyId,
       region: services.storeConfig.region,
-      functions: { [LOCAL_REFRESH_FUNCTION_NAME]: createRefreshFunctionHandler(services) },
+      functions: {
+        [LOCAL_REFRESH_FUNCTION_NAME]: createRefreshFunctionHandler(services),
+        // An app backend completes connect links through it, as in AWS (never with table writes).
+        [LOCAL_COMPLETE_FUNCTION_NAME]: createCompleteFunctionHandler(services),
+      },
       log,
     });
     cleanups.push(() => lambda.stop());
@@ -196,6 +206,11 @@ export async function startLocalStack(
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       REFRESH_FUNCTION_NAME: LOCAL_REFRESH_FUNCTION_NAME,
       AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
+      // What an app backend connecting accounts needs besides (the construct's loginLinkEnvironment).
+      SESSIONS_TABLE: services.storeConfig.sessionsTable,
+      LOGIN_URL: `${baseUrl}/login`,
+      COMPLETE_FUNCTION_NAME: LOCAL_COMPLETE_FUNCTION_NAME,
+      ...(runEnv.RETURN_TO_ALLOWLIST ? { RETURN_TO_ALLOWLIST: runEnv.RETURN_TO_ALLOWLIST } : {}),
     };
 
     // The scheduled refresher runs here on the same schedule as in AWS (0 turns it off).

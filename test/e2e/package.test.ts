@@ -37,6 +37,19 @@ try {
 }
 `;
 
+/** An app backend's code: creates a connect link, or completes a connect code, through the package. */
+const APP_BACKEND = `
+import { completeConnection, ConnectionRefusedError, createLoginLink } from 'kroger-token-broker';
+const [mode, first, second] = process.argv.slice(2);
+try {
+  const result = mode === 'link' ? await createLoginLink(first, { returnTo: second }) : await completeConnection(first, second);
+  console.log(JSON.stringify({ ok: true, ...result }));
+} catch (error) {
+  console.log(JSON.stringify({ ok: false, name: error.name, code: error.code, message: error.message, refused: error instanceof ConnectionRefusedError }));
+}
+`;
+const RETURN_URL = 'https://app.example.com/kroger/return';
+
 let project: string;
 let scratch: string;
 let stack: LocalStack;
@@ -47,11 +60,16 @@ let tokensEnv: string;
  * `setup` (by default the output of `tokens env`), as the docs say: `eval "$(npm run --silent tokens -- env)"`.
  */
 async function consume(userId: string, setup = tokensEnv) {
+  return run('consumer.mjs', [userId], setup);
+}
+
+/** Runs `script` of the consumer project with `args`, after evaluating `setup` in an empty environment. */
+async function run(script: string, args: string[], setup = tokensEnv) {
   writeFileSync(join(project, 'setup.sh'), setup);
   // Not spawnSync: the stand-in the consumer invokes runs in this process's event loop.
   const child = spawn(
     '/bin/bash',
-    ['-c', 'eval "$(cat setup.sh)" && exec "$0" consumer.mjs "$1"', process.execPath, userId],
+    ['-c', `eval "$(cat setup.sh)" && exec "$0" ${script} "$@"`, process.execPath, ...args],
     {
       cwd: project,
       env: {},
@@ -72,7 +90,8 @@ async function connect(login: string): Promise<void> {
   const cookie = started.headers.getSetCookie()[0].split(';')[0];
   const back = await completeAuthorization(started.headers.get('location')!, { login });
   const done = await fetch(back, { headers: { cookie }, redirect: 'manual' });
-  if (done.status !== 200) throw new Error(`callback answered ${done.status}`);
+  // A stored grant: a 303 to the callback's clean result page.
+  if (done.status !== 303) throw new Error(`callback answered ${done.status}`);
 }
 
 beforeAll(async () => {
@@ -81,6 +100,7 @@ beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'broker-consumer-stack-'));
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   writeFileSync(join(project, 'consumer.mjs'), CONSUMER);
+  writeFileSync(join(project, 'app-backend.mjs'), APP_BACKEND);
   execFileSync('npm', ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
     cwd: project,
     env: cleanNpmEnv(),
@@ -96,6 +116,7 @@ beforeAll(async () => {
       DYNAMODB_ENDPOINT: process.env.DYNAMODB_ENDPOINT,
       TOKENS_TABLE: 'package-tokens',
       SESSIONS_TABLE: 'package-sessions',
+      RETURN_TO_ALLOWLIST: 'https://app.example.com/kroger/',
     },
     { writeStateFile: true, stateFile: join(scratch, '.local', 'stack.json') },
   );
@@ -131,15 +152,19 @@ describe('the package installed from its tarball', () => {
     }
   });
 
-  it('tokens env prints the reader settings and nothing of the client or provider', () => {
+  it('tokens env prints the reader and link-creator settings and nothing of the client or provider', () => {
     const names = [...tokensEnv.matchAll(/^export ([A-Z0-9_]+)=/gm)].map((m) => m[1]).sort();
     expect(names).toEqual([
       'AWS_ACCESS_KEY_ID',
       'AWS_ENDPOINT_URL_LAMBDA',
       'AWS_REGION',
       'AWS_SECRET_ACCESS_KEY',
+      'COMPLETE_FUNCTION_NAME',
       'DYNAMODB_ENDPOINT',
+      'LOGIN_URL',
       'REFRESH_FUNCTION_NAME',
+      'RETURN_TO_ALLOWLIST',
+      'SESSIONS_TABLE',
       'TOKENS_TABLE',
     ]);
     // Every line is an export: the output is safe to eval.
@@ -202,5 +227,36 @@ describe('the package installed from its tarball', () => {
     expect(result).toMatchObject({ ok: false, configError: true, code: 'CONFIG_INVALID' });
     expect(result.message).toContain('AWS_ENDPOINT_URL_LAMBDA is not set');
     expect(result.message).toContain('npm run --silent tokens -- env');
+  });
+
+  it('connects an account through a link and completes it through the complete function stand-in', async () => {
+    const link = await run('app-backend.mjs', ['link', 'pkg-app-user', RETURN_URL]);
+    expect(link).toMatchObject({ status: 0, stderr: '', result: { ok: true } });
+    // The person's browser: the link, Kroger's pages, the callback, which sends the code to the app.
+    const started = await fetch(link.result.loginUrl, { redirect: 'manual' });
+    const cookie = started.headers.getSetCookie()[0].split(';')[0];
+    const back = await completeAuthorization(started.headers.get('location')!, { login: 'pkg-kroger' });
+    const done = await fetch(back, { headers: { cookie }, redirect: 'manual' });
+    const code = new URL(done.headers.get('location')!).searchParams.get('connect_code')!;
+    expect(code).toMatch(/^[\w-]{43}$/);
+
+    const completed = await run('app-backend.mjs', ['complete', code, 'pkg-app-user']);
+    const again = await run('app-backend.mjs', ['complete', code, 'pkg-app-user']);
+    const read = await consume('pkg-app-user');
+
+    expect(completed).toMatchObject({
+      status: 0,
+      stderr: '',
+      result: { ok: true, userId: 'pkg-app-user', profileId: 'pkg-kroger' },
+    });
+    expect(again.result).toMatchObject({ ok: false, refused: true, code: 'CONNECT_CODE_USED' });
+    expect(read.result).toMatchObject({ ok: true });
+  });
+
+  it('fails completing with one ConfigError naming the missing complete function', async () => {
+    const withoutFunction = tokensEnv.replace(/^export COMPLETE_FUNCTION_NAME=.*$/m, '');
+    const { result } = await run('app-backend.mjs', ['complete', 'a'.repeat(43), 'pkg-app-user'], withoutFunction);
+    expect(result).toMatchObject({ ok: false, name: 'ConfigError', code: 'CONFIG_INVALID' });
+    expect(result.message).toContain('COMPLETE_FUNCTION_NAME is not set');
   });
 });

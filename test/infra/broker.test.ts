@@ -25,8 +25,10 @@ import {
 } from './support';
 
 const FUNCTIONS = ['Login', 'Callback', 'Refresh', 'Refresher'] as const;
+/** Every function: the four above, and the complete function (no provider settings: it never calls Kroger). */
+const ALL_FUNCTIONS = [...FUNCTIONS, 'Complete'] as const;
 /** The functions that publish lifecycle events. */
-const PUBLISHERS = ['Callback', 'Refresh', 'Refresher'] as const;
+const PUBLISHERS = ['Callback', 'Refresh', 'Refresher', 'Complete'] as const;
 /** The account's default bus in the test stack's account and region. */
 const DEFAULT_BUS_ARN = 'arn:aws:events:eu-west-1:123456789012:event-bus/default';
 
@@ -74,9 +76,9 @@ beforeAll(() => {
 
 describe('Construct: KrogerTokenBroker', () => {
   describe('IAM', () => {
-    it('grants login only its log group, PutItem/DeleteItem on sessions and the table key', () => {
+    it('grants login only its log group, PutItem/GetItem/DeleteItem on sessions and the table key', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Login'))).toEqual([
-        'dynamodb:DeleteItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
+        'dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/LoginLogs.Arn',
       ]);
@@ -122,7 +124,7 @@ describe('Construct: KrogerTokenBroker', () => {
       }
     });
 
-    it('grants events:PutEvents on the broker bus only, to callback, refresh and refresher only', () => {
+    it('grants events:PutEvents on the broker bus only, to callback, refresh, refresher and complete only', () => {
       const putEvents = allStatements(template).filter((st) => [st.Action].flat().includes('events:PutEvents'));
       expect(putEvents.map((st) => st.Resource)).toEqual(PUBLISHERS.map(() => DEFAULT_BUS_ARN));
       for (const statement of putEvents) expect(statement.Action).toBe('events:PutEvents');
@@ -134,9 +136,9 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(broker.eventBus.eventBusName).toBe('default');
     });
 
-    it('grants callback the session delete, token read/update, the secret and the table key', () => {
+    it('grants callback the session delete and put, token read/update, the secret and the table key', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Callback'))).toEqual([
-        'dynamodb:DeleteItem -> Broker/SessionsTable.Arn',
+        'dynamodb:DeleteItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
         'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
@@ -185,33 +187,37 @@ describe('Construct: KrogerTokenBroker', () => {
       for (const name of READER_ATTRIBUTES) expect(name).not.toMatch(/refresh|lease|secret|verifier/i);
     });
 
-    it("puts no attribute condition on the broker's own GetItem (the functions read whole items)", () => {
+    it("puts conditions only on consumers' grants (the broker's functions read and write whole items)", () => {
       const conditioned = allStatements(template).filter((st) => st.Condition !== undefined);
-      // The reader's GetItem, and the two refreshing functions' counter updates (leading keys).
-      expect(conditioned.map((st) => st.Action)).toEqual([
-        'dynamodb:UpdateItem',
-        'dynamodb:UpdateItem',
+      // The reader's GetItem, the two refreshing functions' counter updates (leading keys) and the
+      // link creator's link-only PutItem.
+      expect(conditioned.map((st) => st.Action).sort()).toEqual([
         'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
       ]);
     });
 
-    it('grants a connect-link creator PutItem on sessions and the table key only: no tokens, no secret', () => {
+    it('grants a connect-link creator link PutItems, the table key and the complete function: no tokens, no secret', () => {
       expect(linkCreatorGrant.success).toBe(true);
       const lines = policyLinesForRole(template, logicalIdOf(template, 'LinkCreator/ServiceRole/Resource'));
-      // Writing one link item; DynamoDB uses the table key on the caller's behalf.
+      // Writing one link item; DynamoDB uses the table key on the caller's behalf; completing through
+      // the broker's function (test/infra/connect.test.ts checks the conditions).
       expect(lines).toEqual([
-        'dynamodb:PutItem -> Broker/SessionsTable.Arn',
+        expect.stringMatching(/^dynamodb:PutItem -> Broker\/SessionsTable\.Arn if \{/),
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'lambda:InvokeFunction -> Broker/Complete.Arn',
       ]);
       // It cannot read, consume or list links or login attempts, nor touch tokens or the secret.
       for (const line of lines) {
         expect(line).not.toMatch(/dynamodb:(GetItem|DeleteItem|UpdateItem|Query|Scan)/);
-        expect(line).not.toMatch(/TokensTable|ClientSecret|secretsmanager|lambda:/);
+        expect(line).not.toMatch(/TokensTable|ClientSecret|secretsmanager|Broker\/Refresh/);
       }
     });
 
     it('attaches no AWS managed policy to the broker functions', () => {
-      for (const name of FUNCTIONS) {
+      for (const name of ALL_FUNCTIONS) {
         const role = propertiesOf(template, `Broker/${name}Role/Resource`);
         expect(role.ManagedPolicyArns).toBeUndefined();
         expect(role.AssumeRolePolicyDocument.Statement).toEqual([
@@ -278,7 +284,7 @@ describe('Construct: KrogerTokenBroker', () => {
     });
 
     it('never puts a secret value in an environment variable', () => {
-      for (const name of FUNCTIONS) {
+      for (const name of ALL_FUNCTIONS) {
         const raw = JSON.stringify(propertiesOf(template, `Broker/${name}/Resource`).Environment);
         expect(raw).not.toMatch(/resolve:secretsmanager|SecretString|CLIENT_SECRET"/);
       }
@@ -298,16 +304,17 @@ describe('Construct: KrogerTokenBroker', () => {
       });
     });
 
-    it("gives a connect-link creator SESSIONS_TABLE and the broker's LOGIN_URL, nothing else", () => {
+    it("gives a connect-link creator SESSIONS_TABLE, the broker's LOGIN_URL and the complete function, nothing else", () => {
       expect(environmentOf(template, 'LinkCreator')).toEqual({
         SESSIONS_TABLE: 'Broker/SessionsTable',
         LOGIN_URL: 'Broker/Api.ApiEndpoint/login',
+        COMPLETE_FUNCTION_NAME: 'Broker/Complete',
       });
     });
   });
 
   describe('functions', () => {
-    it.each(FUNCTIONS)('%s runs on Node.js 24, arm64, JSON logs to its own log group', (name) => {
+    it.each(ALL_FUNCTIONS)('%s runs on Node.js 24, arm64, JSON logs to its own log group', (name) => {
       expect(propertiesOf(template, `Broker/${name}/Resource`)).toMatchObject({
         Handler: `index.${HANDLER_EXPORT}`,
         Runtime: 'nodejs24.x',
@@ -321,7 +328,7 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(propertiesOf(template, `Broker/${name}Logs/Resource`).RetentionInDays).toBe(30);
     });
 
-    it.each(FUNCTIONS)(
+    it.each(ALL_FUNCTIONS)(
       "%s is filtered by LOG_LEVEL only: Lambda's log-level filter lets every line through",
       (name) => {
         // Lambda drops JSON lines by their `level` field. The refresher's metric line is written at
@@ -347,12 +354,12 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it('reserves no concurrency by default, so it deploys in accounts at the default limit of 10', () => {
       // Overlapping refresher runs are safe (a DynamoDB lease per user); reserving is opt-in.
-      for (const name of FUNCTIONS) {
+      for (const name of ALL_FUNCTIONS) {
         expect(propertiesOf(template, `Broker/${name}/Resource`).ReservedConcurrentExecutions).toBeUndefined();
       }
     });
 
-    it.each(FUNCTIONS)('%s entry file exists and its ESM bundle exports the configured handler', (name) => {
+    it.each(ALL_FUNCTIONS)('%s entry file exists and its ESM bundle exports the configured handler', (name) => {
       const entry = ENTRY_FILES[name.toLowerCase() as keyof typeof ENTRY_FILES];
       expect(fs.existsSync(entry)).toBe(true);
 
@@ -366,7 +373,7 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(fs.existsSync(path.join(assetDir, `${file}.mjs.map`))).toBe(true);
       expect(bundle).toContain(`sourceMappingURL=${file}.mjs.map`);
     });
-    it.each(FUNCTIONS)(
+    it.each(ALL_FUNCTIONS)(
       '%s bundle leaves only the EventBridge client to the runtime (loaded on first publish)',
       (name) => {
         const fn = propertiesOf(template, `Broker/${name}/Resource`);
@@ -379,7 +386,7 @@ describe('Construct: KrogerTokenBroker', () => {
       },
     );
 
-    it.each(FUNCTIONS)('%s bundle initializes on Node with only the environment the stack gives it', (name) => {
+    it.each(ALL_FUNCTIONS)('%s bundle initializes on Node with only the environment the stack gives it', (name) => {
       const fn = propertiesOf(template, `Broker/${name}/Resource`);
       const [file, exported] = fn.Handler.split('.');
       const bundle = path.join(assemblyDir, `asset.${fn.Code.S3Key.replace(/\.zip$/, '')}`, `${file}.mjs`);
@@ -578,7 +585,7 @@ describe('Construct: KrogerTokenBroker', () => {
 
   describe('alarms', () => {
     it.each(
-      (['Login', 'Callback', 'Refresh'] as const)
+      (['Login', 'Callback', 'Refresh', 'Complete'] as const)
         .flatMap((name) => [
           [name, 'Errors'],
           [name, 'Throttles'],

@@ -51,14 +51,16 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(Stack.of(stack).resolve(stack.broker.loginLinkEnvironment)).toEqual({
         SESSIONS_TABLE: { Ref: logicalIdOf(template, 'Broker/SessionsTable/Resource') },
         LOGIN_URL: LOGIN,
+        COMPLETE_FUNCTION_NAME: { Ref: logicalIdOf(template, 'Broker/Complete/Resource') },
         RETURN_TO_ALLOWLIST: 'https://app.example.com/kroger',
       });
     });
 
-    it('grants a role creating connect links PutItem on sessions and the table key only', () => {
+    it('grants a role connecting accounts link PutItems on sessions, the table key and the complete function only', () => {
       expect(policyLinesForRole(template, logicalIdOf(template, 'AppBackend/Resource'))).toEqual([
-        'dynamodb:PutItem -> Broker/SessionsTable.Arn',
+        expect.stringMatching(/^dynamodb:PutItem -> Broker\/SessionsTable\.Arn if \{"ForAllValues:StringLike"/),
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'lambda:InvokeFunction -> Broker/Complete.Arn',
       ]);
     });
 

@@ -117,8 +117,8 @@ describe('Stack: KrogerTokenBrokerStack', () => {
         new KrogerTokenBrokerStack(newApp({ clientId: 'x', logRetention: '90' }, false), 'Retention'),
       );
       const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
-      // Login, Callback, Refresh, Refresher and the API access logs.
-      expect(groups).toHaveLength(5);
+      // Login, Callback, Refresh, Refresher, Complete and the API access logs.
+      expect(groups).toHaveLength(6);
       for (const group of groups) expect(group.Properties.RetentionInDays).toBe(90);
     });
 

@@ -47,7 +47,7 @@ describe('Construct: KrogerTokenBroker', () => {
 
     it('adds no permission: the login role still reaches only its log group, the sessions table and its key', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Login'))).toEqual([
-        'dynamodb:DeleteItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
+        'dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/LoginLogs.Arn',
       ]);

@@ -1,7 +1,8 @@
 /**
  * The refresh policy in the construct and the stack: one setting, handed to every function that
  * writes a user's place in the refresher's schedule (the callback, the refresh function, the
- * scheduled refresher), validated like the other refresher settings, from props or context.
+ * scheduled refresher, the connect-link completion), validated like the other refresher settings,
+ * from props or context.
  * No bundling: nothing here looks at code assets.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
@@ -11,7 +12,7 @@ import { KrogerTokenBroker, type KrogerTokenBrokerProps } from '../../infra/brok
 import { KrogerTokenBrokerStack } from '../../infra/stack';
 import { environmentOf, newApp } from './support';
 
-const SCHEDULE_WRITERS = ['Callback', 'Refresh', 'Refresher'];
+const SCHEDULE_WRITERS = ['Callback', 'Refresh', 'Refresher', 'Complete'];
 
 function synth(props: Partial<KrogerTokenBrokerProps>): Template {
   const stack = new Stack(newApp({}, false), 'PolicyTest', { env: { account: '123456789012', region: 'eu-west-1' } });

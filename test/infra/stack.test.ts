@@ -235,6 +235,7 @@ describe('Stack: KrogerTokenBrokerStack', () => {
           'ApiId',
           'CallbackUrl',
           'ClientSecretArn',
+          'CompleteFunctionName',
           'EventBusArn',
           'HealthUrl',
           'LoginUrl',

@@ -6,10 +6,11 @@
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
-import { type CallbackDeps, handleCallback } from '../../functions/flows/callback-flow';
+import type { CallbackDeps } from '../../functions/flows/callback-flow';
 import { handleLogin, type LoginDeps } from '../../functions/flows/login-flow';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import { visitCallback } from '../support/callback';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
@@ -87,8 +88,9 @@ describe('Flow: login and callback', () => {
   it('stores the tokens under the Kroger profile id and shows "connected" without any token', async () => {
     const { query, cookie } = await startAndAuthorize('profile-happy');
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const { first, page: result } = await visitCallback(query, [cookie], callbackDeps);
 
+    expect(first.statusCode).toBe(303);
     expect(result.statusCode).toBe(200);
     expect(result.body).toMatch(/connected/i);
     const record = await stores.tokens.get('profile-happy');
@@ -96,9 +98,10 @@ describe('Flow: login and callback', () => {
     expect(record!.scope.split(' ')).toEqual(expect.arrayContaining(['profile.compact']));
     expect(record!.expiresAt).toBeGreaterThan(Date.now() / 1000 + 1700);
     expect(result.body).not.toContain(record!.accessToken);
-    expect(JSON.stringify(result)).not.toContain(record!.refreshToken);
-    expect(result.cookies?.[0]).toMatch(/^kroger_broker_login_[\w-]{16}=; Path=\/callback; Max-Age=0/);
-    expect(result.cookies?.[0]?.split('=')[0]).toBe(cookie.split('=')[0]);
+    expect(JSON.stringify([first, result])).not.toContain(record!.refreshToken);
+    expect(JSON.stringify([first, result])).not.toContain(record!.accessToken);
+    expect(first.cookies?.[0]).toMatch(/^kroger_broker_login_[\w-]{16}=; Path=\/callback; Max-Age=0/);
+    expect(first.cookies?.[0]?.split('=')[0]).toBe(cookie.split('=')[0]);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
     expect(logs.text()).not.toContain(record!.accessToken);
     expect(logs.text()).not.toContain(record!.refreshToken);
@@ -107,9 +110,9 @@ describe('Flow: login and callback', () => {
 
   it('refuses a replayed callback with a 4xx and makes no second token request', async () => {
     const { query, cookie } = await startAndAuthorize('profile-replay');
-    expect((await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps)).statusCode).toBe(200);
+    expect((await visitCallback(query, [cookie], callbackDeps)).page.statusCode).toBe(200);
 
-    const replay = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const { page: replay } = await visitCallback(query, [cookie], callbackDeps);
 
     expect(replay.statusCode).toBe(400);
     expect(replay.body).toMatch(/already used/);
@@ -120,18 +123,18 @@ describe('Flow: login and callback', () => {
     const { query, cookie } = await startAndAuthorize('profile-foreign');
     const other = await handleLogin(getEvent('/login'), loginDeps);
 
-    const foreign = await handleCallback(getEvent('/callback', query, [cookiePair(other.cookies?.[0])]), callbackDeps);
-    const noCookie = await handleCallback(getEvent('/callback', query), callbackDeps);
+    const { page: foreign } = await visitCallback(query, [cookiePair(other.cookies?.[0])], callbackDeps);
+    const { page: noCookie } = await visitCallback(query, undefined, callbackDeps);
 
     expect(foreign.statusCode).toBe(400);
     expect(foreign.body).toMatch(/different browser/);
     expect(logs.text()).toContain('"errorCode":"CALLBACK_BROWSER_MISMATCH"');
     expect(noCookie.statusCode).toBe(400);
-    expect(noCookie.body).toMatch(/cookie is missing/);
+    expect(noCookie.body).toMatch(/cookies blocked/);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
     expect(await stores.tokens.get('profile-foreign')).toBeUndefined();
     // The person who started the login can still finish it.
-    expect((await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps)).statusCode).toBe(200);
+    expect((await visitCallback(query, [cookie], callbackDeps)).page.statusCode).toBe(200);
   });
 
   it('lets two sign-ins started in two tabs of one browser both finish', async () => {
@@ -140,8 +143,8 @@ describe('Flow: login and callback', () => {
     const jar = [first.cookie, second.cookie];
 
     const results = [
-      await handleCallback(getEvent('/callback', first.query, jar), callbackDeps),
-      await handleCallback(getEvent('/callback', second.query, jar), callbackDeps),
+      (await visitCallback(first.query, jar, callbackDeps)).page,
+      (await visitCallback(second.query, jar, callbackDeps)).page,
     ];
 
     expect(results.map((r) => r.statusCode)).toEqual([200, 200]);
@@ -153,36 +156,37 @@ describe('Flow: login and callback', () => {
     const forged = new URLSearchParams(query);
     forged.set('state', 'forged-state-value');
 
-    const result = await handleCallback(getEvent('/callback', forged.toString(), [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(forged.toString(), [cookie], callbackDeps);
 
     expect(result.statusCode).toBe(400);
-    expect(result.body).toMatch(/not valid/);
+    expect(result.body).toMatch(/expired or was already used/);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
   });
 
-  it('refuses a callback with no parameters, and one with an oversized code, before any I/O', async () => {
-    const empty = await handleCallback(getEvent('/callback'), callbackDeps);
-    const huge = await handleCallback(getEvent('/callback', `state=x&code=${'c'.repeat(5000)}`), callbackDeps);
+  it('refuses a callback with no state, and one with an oversized code, before any I/O', async () => {
+    const { page: empty } = await visitCallback('code=abc', undefined, callbackDeps);
+    const { page: huge } = await visitCallback(`state=x&code=${'c'.repeat(5000)}`, undefined, callbackDeps);
 
     expect(empty.statusCode).toBe(400);
-    expect(empty.body).toMatch(/&#34;state&#34; parameter is missing/);
+    expect(empty.body).toMatch(/missing information/);
+    expect(logs.text()).toContain('"errorCode":"CALLBACK_MISSING_PARAMETERS"');
     expect(huge.statusCode).toBeGreaterThanOrEqual(400);
     expect(huge.statusCode).toBeLessThan(500);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
   });
 
-  it('shows the provider error escaped, stores nothing and makes no token request', async () => {
+  it("shows the provider error in plain words, never the provider's text, stores nothing, no token request", async () => {
     const { query, cookie } = await startAndAuthorize('profile-cancel', { approve: false });
     const params = new URLSearchParams(query);
     expect(params.get('error')).toBe('access_denied');
-    params.set('error_description', '<script>alert(1)</script>');
+    params.set('error_description', '<script>alert(1)</script> call 555-0100');
 
-    const result = await handleCallback(getEvent('/callback', params.toString(), [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(params.toString(), [cookie], callbackDeps);
 
     expect(result.statusCode).toBe(403);
     expect(result.body).toMatch(/cancelled/);
     expect(result.body).not.toContain('<script>');
-    expect(result.body).toContain('&#60;script&#62;');
+    expect(result.body).not.toContain('555-0100');
     expect(await stores.tokens.get('profile-cancel')).toBeUndefined();
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
   });
@@ -191,11 +195,11 @@ describe('Flow: login and callback', () => {
     const { query, cookie } = await startAndAuthorize('profile-race');
 
     const results = await Promise.all([
-      handleCallback(getEvent('/callback', query, [cookie]), callbackDeps),
-      handleCallback(getEvent('/callback', query, [cookie]), callbackDeps),
+      visitCallback(query, [cookie], callbackDeps),
+      visitCallback(query, [cookie], callbackDeps),
     ]);
 
-    expect(results.map((r) => r.statusCode).sort()).toEqual([200, 400]);
+    expect(results.map((r) => r.page.statusCode).sort()).toEqual([200, 400]);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 1 });
   });
 
@@ -203,7 +207,7 @@ describe('Flow: login and callback', () => {
     const { query, cookie } = await startAndAuthorize('profile-outage');
     await sandbox.failToken('503');
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(query, [cookie], callbackDeps);
 
     expect(result.statusCode).toBe(503);
     expect(result.body).toMatch(/try again/i);
@@ -215,7 +219,7 @@ describe('Flow: login and callback', () => {
     await sandbox.failToken('hang');
     const started = Date.now();
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(query, [cookie], callbackDeps);
 
     expect(result.statusCode).toBe(503);
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -225,7 +229,7 @@ describe('Flow: login and callback', () => {
   it('answers rejected client credentials with a 502, never showing the secret, and stores nothing', async () => {
     const { query, cookie } = await startAndAuthorize('profile-badsecret');
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), deps('wrong-secret'));
+    const { page: result } = await visitCallback(query, [cookie], deps('wrong-secret'));
 
     expect(result.statusCode).toBe(502);
     expect(result.body).not.toContain('wrong-secret');
@@ -238,10 +242,10 @@ describe('Flow: login and callback', () => {
     const params = new URLSearchParams(query);
     params.set('iss', 'https://evil.example.com');
 
-    const result = await handleCallback(getEvent('/callback', params.toString(), [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(params.toString(), [cookie], callbackDeps);
 
     expect(result.statusCode).toBe(400);
-    expect(result.body).toMatch(/expected authorization server/);
+    expect(result.body).toMatch(/did not come from Kroger&#39;s sign-in service/);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
   });
 
@@ -249,7 +253,7 @@ describe('Flow: login and callback', () => {
     const { query, cookie } = await startAndAuthorize('profile-late');
     const late = { ...callbackDeps, now: () => Math.floor(Date.now() / 1000) + 601 };
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), late);
+    const { page: result } = await visitCallback(query, [cookie], late);
 
     expect(result.statusCode).toBe(400);
     expect(await sandbox.stats()).toMatchObject({ authorizationCode: 0 });
@@ -260,26 +264,27 @@ describe('Flow: login and callback', () => {
     loginDeps = { ...loginDeps, provider: noPkce };
     const { query, cookie } = await startAndAuthorize('profile-nopkce');
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), deps(sandbox.clientSecret, noPkce));
+    const { page: result } = await visitCallback(query, [cookie], deps(sandbox.clientSecret, noPkce));
 
     expect(result.statusCode).toBe(200);
   });
 });
 
 describe('Flow: connect links and return targets', () => {
-  it('stores tokens under the app user id and refuses a second use of the link', async () => {
+  it("binds nothing at the link's sign-in (a pending connection instead) and refuses a second use of the link", async () => {
     const now = Math.floor(Date.now() / 1000);
     await stores.sessions.putLink({ id: 'link-1', appUserId: 'app-user-7', expiresAt: now + 900 });
     const { query, cookie } = await startAndAuthorize('profile-linked', { query: 'session=link-1' });
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(query, [cookie], callbackDeps);
     const reuse = await handleLogin(getEvent('/login', 'session=link-1'), loginDeps);
 
     expect(result.statusCode).toBe(200);
-    expect(await stores.tokens.get('app-user-7')).toMatchObject({ profileId: 'profile-linked' });
+    expect(result.body).toMatch(/finish in the app/);
+    expect(await stores.tokens.get('app-user-7')).toBeUndefined();
     expect(await stores.tokens.get('profile-linked')).toBeUndefined();
     expect(reuse.statusCode).toBe(400);
-    expect(reuse.body).toMatch(/connect link is not valid/);
+    expect(reuse.body).toMatch(/connect link cannot be used/);
   });
 
   it('refuses a forged link and an expired one', async () => {
@@ -293,7 +298,7 @@ describe('Flow: connect links and return targets', () => {
       query: `returnTo=${encodeURIComponent('https://app.example.com/done?x=1')}`,
     });
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(query, [cookie], callbackDeps);
 
     expect(result.statusCode).toBe(302);
     expect(result.headers.location).toBe('https://app.example.com/done?x=1');
@@ -304,7 +309,7 @@ describe('Flow: connect links and return targets', () => {
     const raw = 'https://app.example.com/done/\r\nSet-Cookie:x=1';
     const { query, cookie } = await startAndAuthorize('profile-crlf', { query: `returnTo=${encodeURIComponent(raw)}` });
 
-    const result = await handleCallback(getEvent('/callback', query, [cookie]), callbackDeps);
+    const { page: result } = await visitCallback(query, [cookie], callbackDeps);
 
     expect(result.statusCode).toBe(302);
     expect(result.headers.location).not.toMatch(/[\r\n]/);

@@ -17,7 +17,6 @@ import {
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
 import { DynamoRefusalCounter } from '../../functions/adapters/refusal-counter';
-import { handleCallback } from '../../functions/flows/callback-flow';
 import { handleLogin } from '../../functions/flows/login-flow';
 import { handleRefreshRequest } from '../../functions/flows/refresh-function-flow';
 import { runRefreshSweep } from '../../functions/flows/refresh-sweep';
@@ -27,6 +26,7 @@ import type { GrantRefusal, RefusalMode, SandboxHandle } from '../../infra/local
 import { startSandbox } from '../../infra/local/sandbox/launch';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { connectUser } from '../support/connect';
+import { visitCallback } from '../support/callback';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
@@ -364,7 +364,8 @@ describe('Refusals at the callback (the browser-facing code exchange)', () => {
     };
     const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
     const back = await completeAuthorization(started.headers.location, { login });
-    return handleCallback(getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]), deps);
+    // The provider's redirect, and the clean result page the callback sends the browser to.
+    return visitCallback(back.search.slice(1), [cookiePair(started.cookies?.[0])], deps);
   }
 
   it.each<[RefusalMode, number, RegExp]>([
@@ -372,17 +373,18 @@ describe('Refusals at the callback (the browser-facing code exchange)', () => {
     ['oversized', 502, /unexpected answer/],
     ['non-json-html', 502, /unexpected answer/],
     ['invalid-client', 502, /operator has to fix this/],
-    ['kroger-invalid-request', 400, /already used or has expired/],
+    ['kroger-invalid-request', 400, /already used, or took too long/],
   ])('%s answers %i with a plain page, stores nothing and shows no byte of the body', async (mode, status, page) => {
     const { canary } = await sandbox.refuseToken(mode, { count: 1, grantType: 'authorization_code' });
 
-    const result = await signIn(`cb-${mode}`);
+    const { first, page: result } = await signIn(`cb-${mode}`);
 
     expect(result.statusCode).toBe(status);
     expect(result.body).toMatch(page);
     expect(await stores.tokens.get(`cb-${mode}`)).toBeUndefined();
     if (canary) {
       expect(result.body).not.toContain(canary.slice(0, 10));
+      expect(JSON.stringify(first)).not.toContain(canary.slice(0, 10));
       expect(logs.text()).not.toContain(canary.slice(0, 10));
     }
   });

@@ -7,9 +7,9 @@ import type { RefreshPolicy, TokenRecord } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
 import type { Logger } from '../../functions/adapters/logger';
 import { createProviderClient } from '../../functions/adapters/provider';
-import { handleCallback } from '../../functions/flows/callback-flow';
 import { handleLogin } from '../../functions/flows/login-flow';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
+import { visitCallback } from './callback';
 import { cookiePair, getEvent } from './events';
 import type { TestStores } from './stores';
 
@@ -28,11 +28,8 @@ export async function connectUser(
   };
   const started = await handleLogin(getEvent('/login'), { ...deps, flow: { returnToAllowlist: [] } });
   const back = await completeAuthorization(started.headers.location, { login });
-  const result = await handleCallback(
-    getEvent('/callback', back.search.slice(1), [cookiePair(started.cookies?.[0])]),
-    deps,
-  );
-  if (result.statusCode !== 200) throw new Error(`login of "${login}" ended with ${result.statusCode}`);
+  const { page } = await visitCallback(back.search.slice(1), [cookiePair(started.cookies?.[0])], deps);
+  if (page.statusCode !== 200) throw new Error(`login of "${login}" ended with ${page.statusCode}`);
   const record = await context.stores.tokens.get(login);
   if (!record) throw new Error(`login of "${login}" stored nothing`);
   return record;

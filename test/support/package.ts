@@ -50,7 +50,9 @@ export function cleanNpmEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 /** The path of the packed tarball, packing (and building) first if the sources changed. */
 export function packedTarball(): string {
-  const cache = join(tmpdir(), 'kroger-token-broker-pack');
+  // One cache per checkout: another clone's run must not delete this one's tarball while it packs.
+  const checkout = createHash('sha256').update(ROOT).digest('hex').slice(0, 8);
+  const cache = join(tmpdir(), `kroger-token-broker-pack-${checkout}`);
   const dir = join(cache, inputsHash());
   const existing = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.tgz')) : undefined;
   if (existing) return join(dir, existing);

@@ -1,0 +1,101 @@
+/**
+ * Completing a connection through the broker's complete function: what an app backend's
+ * `completeConnection` does in AWS (and locally through `npm start`'s stand-in of the function).
+ * The backend holds no right that reveals a token: it invokes the function, which answers ids only.
+ * This is the whole `completeConnection` of the published package (`published.ts`); the
+ * in-repository library (`connect.ts`) adds the in-process mode beside it.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Env } from '../core/config';
+import type { CompleteRequest, Connection, ReceivedCompleteResult } from '../core/connect';
+import {
+  ArgumentError,
+  type BrokerError,
+  CompleteFunctionError,
+  type ConnectRefusal,
+  ConfigError,
+  ConnectionRefusedError,
+} from '../core/errors';
+import type { Logger } from '../adapters/logger';
+import { withoutNodeVersionNotice } from '../adapters/sdk-notice';
+import type { LambdaClientSettings } from './remote';
+
+/** Invokes the broker's complete function; injectable for tests. */
+export type CompleteInvoker = (request: CompleteRequest) => Promise<ReceivedCompleteResult>;
+
+/** Options of `completeConnection`. */
+export interface CompleteConnectionOptions {
+  /** @default process.env */
+  readonly env?: Env;
+  /** @default a client for the configured endpoint and region (in-process mode, this repository only) */
+  readonly dynamo?: DynamoDBClient;
+  /** @default invokes `COMPLETE_FUNCTION_NAME` with the AWS SDK Lambda client */
+  readonly invokeComplete?: CompleteInvoker;
+  /** @default a JSON logger at `LOG_LEVEL` (warn) (in-process mode, this repository only) */
+  readonly logger?: Logger;
+}
+
+const REFUSALS: Readonly<Record<string, ConnectRefusal>> = {
+  CONNECT_CODE_UNKNOWN: 'unknown',
+  CONNECT_CODE_USED: 'used',
+  CONNECT_CODE_EXPIRED: 'expired',
+  CONNECT_CODE_FOREIGN: 'foreign',
+  CONNECT_CODE_CANCELLED: 'cancelled',
+};
+
+/** The typed error for a complete function failure; a code this library does not know keeps code and message. */
+export function completeErrorFromResult(result: { code: string; message: string }): BrokerError {
+  const refusal = REFUSALS[result.code];
+  if (refusal) return new ConnectionRefusedError(refusal);
+  if (result.code === 'BAD_REQUEST') return new ArgumentError(result.message);
+  return new CompleteFunctionError(result.code, result.message);
+}
+
+/** Invokes `functionName` with the AWS SDK Lambda client, loaded and created on the first completion. */
+export function completeInvoker(functionName: string, settings: LambdaClientSettings): CompleteInvoker {
+  let send: Promise<(payload: string) => Promise<string>> | undefined;
+  const load = async () => {
+    const sdk = await import('@aws-sdk/client-lambda');
+    const lambda = withoutNodeVersionNotice(() => new sdk.LambdaClient(settings));
+    return async (payload: string) => {
+      const out = await lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }));
+      if (out.FunctionError) throw new CompleteFunctionError(out.FunctionError, 'the complete function failed');
+      return new TextDecoder().decode(out.Payload);
+    };
+  };
+  return async (request) => {
+    send ??= load();
+    return JSON.parse(await (await send)(JSON.stringify(request))) as ReceivedCompleteResult;
+  };
+}
+
+/** Completes `request` through `invoke`, mapping a refusal back to its typed error. */
+export async function completeThroughFunction(request: CompleteRequest, invoke: CompleteInvoker): Promise<Connection> {
+  const result = await invoke(request);
+  if (!result.ok) throw completeErrorFromResult(result);
+  return { userId: result.userId, profileId: result.profileId };
+}
+
+const set = (env: Env, name: string): boolean => Boolean(env[name]?.trim());
+
+/**
+ * Checks that `env` names the complete function and how to reach it, failing once with every
+ * missing variable and where to get it.
+ * @param injected true when an invoker is injected (no function to reach)
+ * @throws {ConfigError} a variable is missing
+ */
+export function requireCompleteEnvironment(env: Env, injected = false): void {
+  if (injected) return;
+  const missing = ['COMPLETE_FUNCTION_NAME'];
+  if (!set(env, 'AWS_DEFAULT_REGION')) missing.push('AWS_REGION');
+  if (set(env, 'DYNAMODB_ENDPOINT'))
+    missing.push('AWS_ENDPOINT_URL_LAMBDA', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY');
+  const absent = missing.filter((name) => !set(env, name));
+  if (absent.length === 0) return;
+  throw new ConfigError(
+    `completeConnection needs the broker's complete function: ${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not set; ` +
+      "in AWS, give the backend the link creator's grant and environment: broker.addLoginLinkCreator(fn), or " +
+      'broker.grantCreateLoginLinks(role) plus broker.loginLinkEnvironment; locally, with the broker running ' +
+      '(npm start), load its settings: eval "$(npm run --silent tokens -- env)"',
+  );
+}
