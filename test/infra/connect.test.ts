@@ -45,12 +45,15 @@ describe('Construct: KrogerTokenBroker (connect links)', () => {
       ]);
     });
 
-    it('gets only the tables, the bus and the log level: no provider settings, no secret', () => {
+    it('gets only the tables, the bus, the log level and the refresh policy: no provider settings, no secret', () => {
       expect(environmentOf(template, 'Broker/Complete')).toEqual({
         LOG_LEVEL: 'INFO',
         SESSIONS_TABLE: 'Broker/SessionsTable',
         TOKENS_TABLE: 'Broker/TokensTable',
         EVENT_BUS_NAME: BUS,
+        // It stores grants, so it schedules them as the other writers do.
+        REFRESH_POLICY: 'eager',
+        KEEP_ALIVE_SECONDS: '604800',
       });
     });
 

@@ -229,8 +229,12 @@ describe('Refresh policy: the handlers, as the local stack builds them from its 
     const started = await fetch(stack.loginUrl, { redirect: 'manual' });
     const cookie = started.headers.getSetCookie()[0].split(';')[0];
     const back = await completeAuthorization(started.headers.get('location')!, { login: user });
-    const done = await fetch(`${stack.baseUrl}/callback${back.search}`, { headers: { cookie } });
-    expect(done.status).toBe(200);
+    const done = await fetch(`${stack.baseUrl}/callback${back.search}`, { headers: { cookie }, redirect: 'manual' });
+    // Stored: a 303 to the callback's own clean URL, which shows the result.
+    expect({ status: done.status, location: done.headers.get('location') }).toEqual({
+      status: 303,
+      location: `${stack.baseUrl}/callback`,
+    });
     return (await tokenStore(stack.services).get(user))!;
   }
 
