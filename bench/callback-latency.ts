@@ -382,6 +382,8 @@ export async function measureCallbackLatency(
     splitLogins: number;
     profileLogins: number;
     adapterCalls: number;
+    /** Requests of each kind the driver sends first, so its code is as hot as the stack's. */
+    warmCalls: number;
   },
 ): Promise<CallbackLatencyResult> {
   const outsideMs: number[] = [];
@@ -419,6 +421,7 @@ export async function measureCallbackLatency(
       const t = trivial;
       driverProcess = await startDriverProcess(s, t.url);
       const driver = driverProcess;
+      await driver.warm(options.warmCalls);
       const round0 = outsideMs.length;
       await interleaved(s, `round ${k + 1}`, options.logins, options.warmup, async (a, b, counting, outsideFirst) => {
         const runOutside = async () => {

@@ -6,12 +6,14 @@
  * with logins and bookkeeping, times neither. Driven over IPC between timed requests.
  */
 import '../functions/adapters/quiet';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { readStoreConfig } from '../functions/core/config';
 import { directCallback, get, type PendingCallback } from './direct-callback';
 import { serveWorker } from './worker';
 
 let direct: ((pending: PendingCallback) => ReturnType<ReturnType<typeof directCallback>>) | undefined;
+let warm: ((count: number) => Promise<void>) | undefined;
 let destroy: (() => void) | undefined;
 
 const cpuSince = (since: NodeJS.CpuUsage) => {
@@ -28,8 +30,23 @@ serveWorker(
         const dynamo = createDynamoClient(readStoreConfig(request.stack.env));
         destroy = () => dynamo.destroy();
         direct = directCallback({ stack: request.stack, dynamo, trivialUrl: request.trivialUrl });
+        const { stack, trivialUrl } = request;
+        warm = async (count) => {
+          for (let i = 0; i < count; i++) {
+            await dynamo.send(
+              new GetItemCommand({ TableName: stack.env.SESSIONS_TABLE, Key: { id: { S: `warm#${i}` } } }),
+            );
+            await fetch(`${stack.sandbox!.apiBaseUrl}/v1/identity/profile`, {
+              headers: { authorization: 'Bearer not-a-token', accept: 'application/json' },
+            }).then((res) => res.text());
+            await get(trivialUrl);
+          }
+        };
         return { kind: 'ok' };
       }
+      case 'warm':
+        await warm?.(request.count);
+        return { kind: 'ok' };
       case 'direct': {
         if (!direct) throw new Error('not configured');
         const cpu = process.cpuUsage();

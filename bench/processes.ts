@@ -32,6 +32,7 @@ export type WorkerRequestBody =
   | { readonly kind: 'instrument'; readonly on: boolean }
   | { readonly kind: 'direct'; readonly pending: PendingCallback }
   | { readonly kind: 'callback'; readonly url: string; readonly cookie: string }
+  | { readonly kind: 'warm'; readonly count: number }
   | { readonly kind: 'configure'; readonly stack: StackEndpoints; readonly trivialUrl: string };
 
 /** A request with its id. */
@@ -89,6 +90,12 @@ export interface StackProcess extends Worker, StackReady {
 
 /** A running driver process: the client of both sides. */
 export interface DriverProcess extends Worker {
+  /**
+   * Sends `count` of each request the direct path sends that needs no login (a DynamoDB read, a
+   * profile request the sandbox refuses, a page from the trivial server), so the code it runs (SDK,
+   * fetch, the trivial server's) is compiled as hot as the stack's, which serves every /login too.
+   */
+  warm(count: number): Promise<void>;
   /** Does the callback's I/O for `pending` directly, timed in the driver: each part's ms and its CPU ms. */
   direct(pending: PendingCallback): Promise<{ times: Record<DirectPart, number>; cpuMs: number }>;
   /** GET `url` as a browser would (keep-alive, the cookie), timed in the driver: ms, CPU ms, the answer. */
@@ -243,6 +250,9 @@ export async function startDriverProcess(stack: StackEndpoints, trivialUrl: stri
   await ask({ kind: 'configure', stack, trivialUrl });
   return {
     ...workerBase('driver', ask),
+    async warm(count) {
+      await ask({ kind: 'warm', count });
+    },
     async direct(pending) {
       const response = await ask({ kind: 'direct', pending });
       if (response.kind !== 'direct') throw new Error('driver process: no result');

@@ -168,6 +168,7 @@ async function main(): Promise<number> {
                 splitLogins: quick ? 10 : 20,
                 profileLogins: quick ? 10 : 30,
                 adapterCalls: quick ? 30 : 100,
+                warmCalls: 200,
               },
             ),
           callbackMarkdown,
