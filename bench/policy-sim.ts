@@ -366,15 +366,15 @@ export function policiesMarkdown(result: PolicySimResult): string {
       ]),
     ),
     '',
-    ...result.policies.map(
-      (c) =>
-        `${c.policy.name}: DynamoDB item requests per user a day: ${Object.entries(c.perUserDay.requests)
-          .sort((a, b) => b[1] - a[1])
-          .map(([k, v]) => `${fmt(v)} × ${k}`)
-          .join(
-            ', ',
-          )}; ${c.sweepRuns} sweep runs, ${c.indexReadUnitsPerRun} index RRU per run (DynamoDB Local reports 0 for a query ` +
+    ...result.policies.flatMap((c) => [
+      '',
+      `${c.policy.name}: DynamoDB item requests per user a day: ${Object.entries(c.perUserDay.requests)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${fmt(v)} × ${k}`)
+        .join(
+          ', ',
+        )}; ${c.sweepRuns} sweep runs, ${c.indexReadUnitsPerRun} index RRU per run (DynamoDB Local reports 0 for a query ` +
         'that finds nothing).',
-    ),
-  ].join('\n\n');
+    ]),
+  ].join('\n');
 }

@@ -185,146 +185,176 @@ export async function measureReadPath(
   };
   const providerCalls = async () => (await sandbox.stats()).refreshToken;
 
-  /** Runs `reads` sequential reads, `before` each (untimed); returns latencies and what they sent. */
+  /**
+   * Runs `reads` sequential reads through each of `targets`, interleaved (the order alternates, so a
+   * busy moment of the machine hits all alike), `before` each (untimed); returns, per target, the
+   * latencies and what each read sent.
+   */
   const sequential = async (
     name: string,
-    target: ReturnType<typeof reader>,
+    targets: Array<ReturnType<typeof reader>>,
     reads: number,
     before?: () => Promise<void>,
-    after?: () => void,
-  ): Promise<PathResult & { runs: DynamoRequest[][]; times: number[] }> => {
-    const times: number[] = [];
-    const runs: DynamoRequest[][] = [];
-    const calls0 = await providerCalls();
+    after?: (target: number) => void,
+  ): Promise<Array<PathResult & { runs: DynamoRequest[][]; times: number[] }>> => {
+    const state = targets.map(() => ({ times: [] as number[], runs: [] as DynamoRequest[][], calls: 0 }));
     for (let i = 0; i < reads + 2; i++) {
+      const order = targets.map((_, k) => k);
+      if (i % 2 === 1) order.reverse();
+      for (const k of order) {
+        await before?.();
+        const calls0 = await providerCalls();
+        const mark = counter.mark;
+        const started = performance.now();
+        const token = await targets[k].getAccessToken(userId);
+        const ms = performance.now() - started;
+        if (token.expiresAt <= Date.now() / 1000) throw new Error(`${name}: got an expired token`);
+        state[k].calls += (await providerCalls()) - calls0;
+        if (i < 2) {
+          after?.(-1); // warm-up: drop what the clock saw
+          continue;
+        }
+        state[k].times.push(ms);
+        state[k].runs.push(counter.since(mark).filter((r) => r.client === 'reader' || r.client === 'handler'));
+        after?.(k);
+      }
+    }
+    const results = [];
+    for (const [k, target] of targets.entries()) {
+      // Units in a separate, counted run (asking for ConsumedCapacity changes the requests a little).
+      counter.askCapacity = true;
       await before?.();
       const mark = counter.mark;
-      const started = performance.now();
-      const token = await target.getAccessToken(userId);
-      const ms = performance.now() - started;
-      if (token.expiresAt <= Date.now() / 1000) throw new Error(`${name}: got an expired token`);
-      if (i < 2) continue; // warm-up
-      times.push(ms);
-      runs.push(counter.since(mark).filter((r) => r.client === 'reader' || r.client === 'handler'));
-      after?.();
+      await target.getAccessToken(userId);
+      counter.askCapacity = false;
+      const units = counter.since(mark);
+      after?.(-1);
+      results.push({
+        latency: latency(state[k].times),
+        requests: counts(state[k].runs[state[k].runs.length - 1] ?? []),
+        providerCalls: round(state[k].calls / (reads + 2), 2),
+        writeUnits: units.reduce((sum, r) => sum + (r.writeUnits ?? 0), 0),
+        readUnits: units.reduce((sum, r) => sum + (r.readUnits ?? 0), 0),
+        runs: state[k].runs,
+        times: state[k].times,
+      });
     }
-    const calls = (await providerCalls()) - calls0;
-    // Units in a separate, counted run (asking for ConsumedCapacity changes the requests a little).
-    counter.askCapacity = true;
-    await before?.();
-    const mark = counter.mark;
-    await target.getAccessToken(userId);
-    counter.askCapacity = false;
-    const units = counter.since(mark);
-    return {
-      latency: latency(times),
-      requests: counts(runs[runs.length - 1] ?? []),
-      providerCalls: round(calls / (reads + 2), 2),
-      writeUnits: units.reduce((s, r) => s + (r.writeUnits ?? 0), 0),
-      readUnits: units.reduce((s, r) => s + (r.readUnits ?? 0), 0),
-      runs,
-      times,
-    };
+    return results;
   };
 
   /** `readers` concurrent reads of one just-expired token, `rounds` times. */
-  const concurrent = async (target: ReturnType<typeof reader>): Promise<ConcurrentResult> => {
-    const holder: number[] = [];
-    const waiters: number[] = [];
-    const extra: number[] = [];
-    const perRound: number[] = [];
-    const all: DynamoRequest[] = [];
-    const invocations0 = invocations;
+  const concurrent = async (targets: Array<ReturnType<typeof reader>>): Promise<ConcurrentResult[]> => {
+    const state = targets.map(() => ({
+      holder: [] as number[],
+      waiters: [] as number[],
+      extra: [] as number[],
+      perRound: [] as number[],
+      all: [] as DynamoRequest[],
+      invocations: 0,
+    }));
     for (let round = 0; round < options.rounds; round++) {
-      await expire();
-      const calls0 = await providerCalls();
-      const mark = counter.mark;
-      const results = await Promise.all(
-        Array.from({ length: options.readers }, async () => {
-          const started = performance.now();
-          await target.getAccessToken(userId);
-          return performance.now() - started;
-        }),
-      );
-      const sent = counter.since(mark);
-      all.push(...sent);
-      perRound.push((await providerCalls()) - calls0);
-      if (!sent.some((r) => r.ok && kindOf(r) === 'UpdateItem (save the tokens)')) {
-        throw new Error('no reader refreshed the token');
+      // Each refresh function in turn, the order alternating by round.
+      const order = targets.map((_, k) => k);
+      if (round % 2 === 1) order.reverse();
+      for (const t of order) {
+        const s = state[t];
+        await expire();
+        const calls0 = await providerCalls();
+        const invocations0 = invocations;
+        const mark = counter.mark;
+        const results = await Promise.all(
+          Array.from({ length: options.readers }, async () => {
+            const started = performance.now();
+            await targets[t].getAccessToken(userId);
+            return performance.now() - started;
+          }),
+        );
+        const sent = counter.since(mark);
+        s.all.push(...sent);
+        s.perRound.push((await providerCalls()) - calls0);
+        s.invocations += invocations - invocations0;
+        if (!sent.some((r) => r.ok && kindOf(r) === 'UpdateItem (save the tokens)')) {
+          throw new Error('no reader refreshed the token');
+        }
+        // The holder: the reader whose invocation refreshed answers first (the others wait for its
+        // write, then back off before reading it). An invocation's requests cannot be told apart by
+        // reader once they have crossed the stand-in's HTTP.
+        const holderIndex = results.indexOf(Math.min(...results));
+        s.holder.push(results[holderIndex]);
+        results.forEach((ms, k) => {
+          if (k === holderIndex) return;
+          s.waiters.push(ms);
+          s.extra.push(ms - results[holderIndex]);
+        });
       }
-      // The holder: the reader whose invocation refreshed answers first (the others wait for its
-      // write, then back off before reading it). An invocation's requests cannot be told apart by
-      // reader once they have crossed the stand-in's HTTP.
-      const holderIndex = results.indexOf(Math.min(...results));
-      holder.push(results[holderIndex]);
-      results.forEach((ms, k) => {
-        if (k === holderIndex) return;
-        waiters.push(ms);
-        extra.push(ms - results[holderIndex]);
-      });
     }
-    return {
+    return state.map((s) => ({
       readers: options.readers,
       rounds: options.rounds,
-      providerCallsPerRound: perRound,
-      holder: latency(holder),
-      waiters: latency(waiters),
-      waitersExtra: latency(extra),
+      providerCallsPerRound: s.perRound,
+      holder: latency(s.holder),
+      waiters: latency(s.waiters),
+      waitersExtra: latency(s.extra),
       requestsPerRound: divide(
-        counts(all.filter((r) => r.client === 'reader' || r.client === 'handler')),
+        counts(s.all.filter((r) => r.client === 'reader' || r.client === 'handler')),
         options.rounds,
       ),
-      invocationsPerRound: round((invocations - invocations0) / options.rounds, 2),
-    };
+      invocationsPerRound: round(s.invocations / options.rounds, 2),
+    }));
   };
 
   /**
-   * `reads` sequential reads of a just-expired token through `target`, with the time of each step
-   * from the requests' own timings: medians over the runs.
+   * `reads` sequential reads of a just-expired token through each of `targets`, interleaved, with
+   * the time of each step from the requests' own timings: medians over the runs.
    */
-  const expiredPath = async (name: string, target: ReturnType<typeof reader>) => {
+  const expiredPaths = async (targets: Array<ReturnType<typeof reader>>) => {
     const clock = new HttpClock();
     clock.start();
-    const providerMs: number[] = [];
-    const serverMs: number[] = [];
+    const providerMs = targets.map(() => [] as number[]);
+    const serverMs = targets.map(() => [] as number[]);
     try {
-      const run = await sequential(
-        name,
-        target,
+      const results = await sequential(
+        'expired',
+        targets,
         options.expiredReads,
         async () => {
           await expire();
           clock.clear();
         },
-        () => {
-          providerMs.push(clock.take('/token').reduce((sum, v) => sum + v, 0));
-          serverMs.push(clock.take('/invocations').reduce((sum, v) => sum + v, 0));
+        (k) => {
+          const token = clock.take('/token').reduce((sum, v) => sum + v, 0);
+          const server = clock.take('/invocations').reduce((sum, v) => sum + v, 0);
+          if (k < 0) return;
+          providerMs[k].push(token);
+          serverMs[k].push(server);
         },
       );
-      const steps: Record<string, number[]> = {};
-      const add = (step: string, ms: number) => (steps[step] ??= []).push(ms);
-      run.runs.forEach((requests, k) => {
-        const by = (kind: string) => requests.filter((r) => kindOf(r) === kind).reduce((sum, r) => sum + r.ms, 0);
-        const reader = requests.filter((r) => r.client === 'reader');
-        const handler = requests.filter((r) => r.client !== 'reader');
-        add('reader: read', reader[0]?.ms ?? 0);
-        if (handler.some((r) => kindOf(r) === 'GetItem')) add('refresh fn: read', by('GetItem'));
-        add('refresh fn: take the lease', by('UpdateItem (take the lease)'));
-        add('provider: POST /token', providerMs[k] ?? 0);
-        add('refresh fn: save the tokens', by('UpdateItem (save the tokens)'));
-        add('reader: re-read', reader[1]?.ms ?? 0);
-        const handlerIo = handler.reduce((sum, r) => sum + r.ms, 0) + (providerMs[k] ?? 0);
-        add('refresh fn: handler and flow code around its I/O', (serverMs[k] ?? 0) - handlerIo);
-        add(
-          'invoke: the SDK Lambda client, HTTP and JSON both ways',
-          run.times[k] - (serverMs[k] ?? 0) - reader.reduce((sum, r) => sum + r.ms, 0),
-        );
+      return results.map((run, t) => {
+        const steps: Record<string, number[]> = {};
+        const add = (step: string, ms: number) => (steps[step] ??= []).push(ms);
+        run.runs.forEach((requests, k) => {
+          const by = (kind: string) => requests.filter((r) => kindOf(r) === kind).reduce((sum, r) => sum + r.ms, 0);
+          const readerRequests = requests.filter((r) => r.client === 'reader');
+          const handler = requests.filter((r) => r.client !== 'reader');
+          add('reader: read', readerRequests[0]?.ms ?? 0);
+          if (handler.some((r) => kindOf(r) === 'GetItem')) add('refresh fn: read', by('GetItem'));
+          add('refresh fn: take the lease', by('UpdateItem (take the lease)'));
+          add('provider: POST /token', providerMs[t][k] ?? 0);
+          add('refresh fn: save the tokens', by('UpdateItem (save the tokens)'));
+          add('reader: re-read', readerRequests[1]?.ms ?? 0);
+          const handlerIo = handler.reduce((sum, r) => sum + r.ms, 0) + (providerMs[t][k] ?? 0);
+          add('refresh fn: handler and flow code around its I/O', (serverMs[t][k] ?? 0) - handlerIo);
+          add(
+            'invoke: the SDK Lambda client, HTTP and JSON both ways',
+            run.times[k] - (serverMs[t][k] ?? 0) - readerRequests.reduce((sum, r) => sum + r.ms, 0),
+          );
+        });
+        const { runs: _runs, times: _times, ...result } = run;
+        return {
+          ...result,
+          steps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(median(v), 2)])),
+        };
       });
-      const { runs: _runs, times: _times, ...result } = run;
-      return {
-        ...result,
-        steps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(median(v), 2)])),
-      };
     } finally {
       clock.stop();
     }
@@ -332,20 +362,22 @@ export async function measureReadPath(
 
   try {
     progress(`read path: ${options.freshReads} reads of a fresh token...`);
-    const { runs: _fr, times: _ft, ...fresh } = await sequential('fresh', deployed, options.freshReads);
+    const [{ runs: _fr, times: _ft, ...fresh }] = await sequential('fresh', [deployed], options.freshReads);
 
-    progress(`read path: ${options.expiredReads} reads of an expired token through the local Lambda stand-in...`);
+    progress(
+      `read path: ${options.expiredReads} reads of an expired token through the local Lambda stand-in, ` +
+        'each refresh function in turn...',
+    );
     const logBefore = logs.bytes;
-    const expired = await expiredPath('expired', deployed);
-    // Refresh function log lines of one refresh (the last, counted run's share).
-    const refreshLogBytes = Math.round((logs.bytes - logBefore) / (options.expiredReads + 3));
+    const [expired, readFirstExpired] = await expiredPaths([deployed, readFirst]);
+    // Refresh function log lines of one refresh (both functions log alike; the counted runs' share too).
+    const refreshLogBytes = Math.round((logs.bytes - logBefore) / (2 * (options.expiredReads + 3)));
 
-    progress(`read path: ${options.rounds} rounds of ${options.readers} concurrent readers of one expired token...`);
-    const concurrentDeployed = await concurrent(deployed);
-
-    progress('read path: the same through a refresh function that reads before taking the lease (before)...');
-    const readFirstExpired = await expiredPath('read first', readFirst);
-    const readFirstConcurrent = await concurrent(readFirst);
+    progress(
+      `read path: ${options.rounds} rounds of ${options.readers} concurrent readers of one expired token, ` +
+        'each refresh function in turn...',
+    );
+    const [concurrentDeployed, readFirstConcurrent] = await concurrent([deployed, readFirst]);
     return {
       fresh,
       expired,
