@@ -35,7 +35,7 @@ import { handleRefreshRequest } from '../functions/flows/refresh-function-flow';
 import { runRefreshSweep } from '../functions/flows/refresh-sweep';
 import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
 import { seededItem } from '../test/support/seed';
-import { DynamoCounter, type DynamoRequest } from './instrument';
+import { benchAdminClient, DynamoCounter, type DynamoRequest } from './instrument';
 import { int, progress, round, table } from './stats';
 
 /** The read pattern the policies are compared on. */
@@ -127,8 +127,9 @@ async function simulate(
   const client: DynamoDBClient = createDynamoClient(
     readStoreConfig({ DYNAMODB_ENDPOINT: endpoint, TOKENS_TABLE: 'unused', SESSIONS_TABLE: 'unused' }),
   );
+  const admin = benchAdminClient(endpoint);
   const tableName = `bench-policy-${policy.name}-${randomBytes(4).toString('hex')}`;
-  await client.send(new CreateTableCommand(tableDefinition(tableName, TOKENS_TABLE)));
+  await admin.send(new CreateTableCommand(tableDefinition(tableName, TOKENS_TABLE)));
   try {
     const rand = random(policy.name === 'eager' ? 1 : 2);
     const start = Math.floor(Date.now() / 1000);
@@ -154,7 +155,7 @@ async function simulate(
     for (let i = 0; i < requests.length; i += 25) {
       let batch = requests.slice(i, i + 25);
       while (batch.length > 0) {
-        const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: batch } }));
+        const out = await admin.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: batch } }));
         batch = out.UnprocessedItems?.[tableName] ?? [];
       }
     }
@@ -297,8 +298,9 @@ async function simulate(
       writesPerRefresh: { sweep: mean(byRefresh.sweep), read: mean(byRefresh.read) },
     };
   } finally {
-    await client.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);
+    await admin.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);
     client.destroy();
+    admin.destroy();
   }
 }
 
