@@ -30,6 +30,7 @@ import { createProviderClient } from '../functions/adapters/provider';
 import { DynamoSessionStore } from '../functions/adapters/session-store';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { scheduleAfterTokens } from '../functions/core/tokens';
+import { createServices, fieldCipher } from '../functions/services';
 import { completeAuthorization } from '../infra/local/sandbox/headless';
 import {
   DIRECT_PARTS,
@@ -225,8 +226,11 @@ async function measureAdapterCosts(
   const pending = await startLogin(stack, 'bench-adapters');
   const done = await get(`${stack.baseUrl}/callback${pending.search}`, pending.cookie);
   if (!storedGrant(stack, done)) throw new Error(`login for the adapter costs answered ${done.status}`);
-  const sessions = new DynamoSessionStore(dynamo, env.SESSIONS_TABLE);
-  const tokens = new DynamoTokenStore(dynamo, env.TOKENS_TABLE);
+  // The stack's field key (its local key file, named in its environment): these stores read what
+  // its handlers sealed.
+  const cipher = fieldCipher(createServices(env));
+  const sessions = new DynamoSessionStore(dynamo, env.SESSIONS_TABLE, cipher);
+  const tokens = new DynamoTokenStore(dynamo, env.TOKENS_TABLE, cipher);
   const client = createProviderClient(readProviderConfig(env), async () => sandbox.clientSecret);
   const record = await tokens.get('bench-adapters');
   if (!record) throw new Error('no tokens for the adapter costs');

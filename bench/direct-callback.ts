@@ -7,6 +7,7 @@
 import { DeleteItemCommand, type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { hashBinding } from '../functions/core/login';
 import { nextRefreshAt, refreshShard } from '../functions/core/tokens';
+import { type FieldCipher, openField, sealField } from '../functions/adapters/field-cipher';
 
 /** The parts of the direct path, in order. */
 export const DIRECT_PARTS = ['consumeAttempt', 'token', 'profile', 'saveTokens', 'loopback'] as const;
@@ -109,8 +110,13 @@ export function directCallback(options: {
   stack: StackEndpoints;
   dynamo: DynamoDBClient;
   trivialUrl: string;
+  /**
+   * The stack's field cipher: the code verifier comes out of the sessions table sealed, and the
+   * refresh token goes into the tokens table sealed, as any callback of this broker must do it.
+   */
+  cipher: FieldCipher;
 }): (pending: PendingCallback) => Promise<Record<DirectPart, number>> {
-  const { stack, dynamo, trivialUrl } = options;
+  const { stack, dynamo, trivialUrl, cipher } = options;
   const env = stack.env;
   const sandbox = stack.sandbox!;
   const basic = `Basic ${Buffer.from(
@@ -129,7 +135,11 @@ export function directCallback(options: {
     };
     const now = Math.floor(Date.now() / 1000);
     const consumed = await directConsume(dynamo, env.SESSIONS_TABLE, pending.state, pending.bindingValue, now);
-    const verifier = consumed.Attributes?.codeVerifier?.S;
+    const verifier = await openField(
+      cipher,
+      { purpose: 'sessions', field: 'codeVerifier', id: `attempt#${pending.state}` },
+      consumed.Attributes?.codeVerifier?.S,
+    );
     lap('consumeAttempt');
 
     const form = new URLSearchParams({
@@ -169,7 +179,11 @@ export function directCallback(options: {
       profileId,
       {
         accessToken: tokens.access_token,
-        refreshToken: tokens.refresh_token,
+        refreshToken: (await sealField(
+          cipher,
+          { purpose: 'tokens', field: 'refreshToken', id: profileId },
+          tokens.refresh_token,
+        ))!,
         tokenType: tokens.token_type,
         scope: tokens.scope ?? '',
         expiresAt: now + tokens.expires_in,

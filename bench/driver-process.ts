@@ -9,6 +9,7 @@ import '../functions/adapters/quiet';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { readStoreConfig } from '../functions/core/config';
+import { createServices, fieldCipher } from '../functions/services';
 import { directCallback, get, type PendingCallback } from './direct-callback';
 import { serveWorker } from './worker';
 
@@ -29,7 +30,9 @@ serveWorker(
         // The same client factory as the handlers: only what is around the I/O differs.
         const dynamo = createDynamoClient(readStoreConfig(request.stack.env));
         destroy = () => dynamo.destroy();
-        direct = directCallback({ stack: request.stack, dynamo, trivialUrl: request.trivialUrl });
+        // The stack's field key (its local key file, named in its environment).
+        const cipher = fieldCipher(createServices(request.stack.env));
+        direct = directCallback({ stack: request.stack, dynamo, trivialUrl: request.trivialUrl, cipher });
         const { stack, trivialUrl } = request;
         warm = async (count) => {
           for (let i = 0; i < count; i++) {

@@ -29,6 +29,8 @@ import { DEFAULT_MARGIN_SECONDS, isFresh, type RefreshPolicy, type TokenSet } fr
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { logEventPublisher } from '../functions/adapters/events';
 import { createLogger } from '../functions/adapters/logger';
+import { createFieldCipher } from '../functions/adapters/field-cipher';
+import { localKeyProvider } from '../functions/adapters/local-key';
 import { tableDefinition } from '../functions/adapters/tables';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { handleRefreshRequest } from '../functions/flows/refresh-function-flow';
@@ -164,7 +166,8 @@ async function simulate(
     const logBytes = { refresher: 0, function: 0 };
     const logger = (to: keyof typeof logBytes) =>
       createLogger({ write: (line) => void (logBytes[to] += Buffer.byteLength(line) + 1), now: () => new Date(clock) });
-    const tokens = new DynamoTokenStore(client, tableName);
+    // Refresh tokens sealed as in the broker, under a throwaway local key.
+    const tokens = new DynamoTokenStore(client, tableName, createFieldCipher(localKeyProvider(randomBytes(32))));
     let providerCalls = 0;
     const provider = {
       refresh: async ({ scope }: { scope: string }): Promise<TokenSet> => {

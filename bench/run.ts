@@ -13,6 +13,7 @@
  * 5. refresh policies: a simulated day of the broker's code under `eager` and `on-read` with a
  *    stated read pattern (bench/policy-sim.ts)
  * 6. cost per month by refresh policy and users, from the counts above (bench/cost-model.ts)
+ * 7. field encryption: KMS calls per refresh, cold-start cost of the encryption code (bench/kms-calls.ts)
  *
  * Prints a markdown table per section (also saved as bench/results/latest.md), writes
  * bench/results/latest.json with the machine it ran on and bench/results/report.html (charts as
@@ -23,7 +24,7 @@
  * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (callback pairs per
  * round, default 30), BENCH_CALLBACK_ROUNDS (stack processes, default 3),
  * BENCH_USERS (default "1000,10000,100000"), BENCH_SEED_BUDGET_SECONDS (default 360),
- * BENCH_SECTIONS (default "cold,callback,read,refresher,policies,cost").
+ * BENCH_SECTIONS (default "cold,callback,read,refresher,policies,cost,kms").
  */
 import '../functions/adapters/quiet';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ import { readStoreConfig } from '../functions/core/config';
 import { callbackMarkdown, measureCallbackLatency, type CallbackLatencyResult } from './callback-latency';
 import { coldStartMarkdown, measureColdStart, type ColdStartResult } from './cold-start';
 import { costMarkdown, costModel, type CostResult, type MeasuredCounts } from './cost-model';
+import { kmsCallsMarkdown, measureKmsCalls, type KmsCallsResult } from './kms-calls';
 import { type BenchStack, startBenchStack } from './local';
 import { nodeBinaries } from './node-binaries';
 import { measurePolicies, policiesMarkdown, type PolicySimResult } from './policy-sim';
@@ -63,6 +65,7 @@ export interface BenchResults {
   refresher?: RefresherCostResult;
   policies?: PolicySimResult;
   cost?: CostResult;
+  kms?: KmsCallsResult;
   /** Sections that failed, with their error message. */
   readonly errors: Record<string, string>;
 }
@@ -93,7 +96,7 @@ async function main(): Promise<number> {
   const callbackRounds = setting('BENCH_CALLBACK_ROUNDS', quick ? 2 : 3, 1);
   const seedBudgetSeconds = setting('BENCH_SEED_BUDGET_SECONDS', 360, 1);
   const sizes = (process.env.BENCH_USERS ?? (quick ? '1000,10000' : '1000,10000,100000')).split(',').map(Number);
-  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,policies,cost').split(','));
+  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,policies,cost,kms').split(','));
   const workDir = mkdtempSync(join(tmpdir(), 'kroger-bench-'));
   mkdirSync(RESULTS_DIR, { recursive: true });
   let dynamo: DynamoLocalHandle | undefined;
@@ -224,6 +227,14 @@ async function main(): Promise<number> {
           return costModel(measuredCounts(refresher), policies, COST_USERS);
         },
         costMarkdown,
+      );
+    }
+    if (sections.has('kms')) {
+      const endpoint = dynamo?.endpoint;
+      results.kms = await section(
+        'kms calls',
+        () => measureKmsCalls(workDir, { dynamoEndpoint: endpoint, importRuns }),
+        kmsCallsMarkdown,
       );
     }
   } finally {

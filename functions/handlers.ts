@@ -4,6 +4,8 @@
  * configuration its handler needs at once, so a bad value fails the init, naming the variable.
  */
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+// Static on purpose: the bundler keeps only the KMS commands used (adapters/field-key.ts).
+import { createKmsKeyProvider } from './adapters/kms-key';
 import { readFlowConfig, readIntSetting } from './core/config';
 import type { CompleteFunctionResult } from './core/connect';
 import { HEALTH_PATH, healthResult, readBrokerVersion } from './core/health';
@@ -17,6 +19,7 @@ import { handleRefreshRequest } from './flows/refresh-function-flow';
 import { type RefreshSweepReport, runRefreshSweep } from './flows/refresh-sweep';
 import {
   eventPublisher,
+  fieldCipher,
   providerClient,
   providerConfig,
   refreshPolicy,
@@ -30,7 +33,10 @@ import {
 /** An API Gateway HTTP API (payload 2.0) handler. */
 export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<HttpResult>;
 
-/** GET /login: needs no client secret, so it never touches the Secrets Manager client. */
+/**
+ * GET /login: needs no client secret, so it never touches the Secrets Manager client. It encrypts
+ * the code verifier it stores (the field key, for `sessions` only).
+ */
 export function createLoginHandler(services: Services): HttpHandler {
   const deps = {
     provider: providerConfig(services),
@@ -38,6 +44,7 @@ export function createLoginHandler(services: Services): HttpHandler {
     sessions: sessionStore(services),
     logger: services.logger,
   };
+  fieldCipher(services, createKmsKeyProvider);
   return (event) => handleLogin(event, deps);
 }
 
@@ -62,7 +69,10 @@ export function createLoginFunctionHandler(services: Services): HttpHandler {
   return (event) => (event.routeKey === healthRoute ? health(event) : login(event));
 }
 
-/** GET /callback. The client secret is read from Secrets Manager on first use and cached. */
+/**
+ * GET /callback. The client secret is read from Secrets Manager on first use and cached. It decrypts
+ * the code verifier and encrypts the refresh token it stores.
+ */
 export function createCallbackHandler(services: Services): HttpHandler {
   secretSource(services);
   const deps = {
@@ -75,6 +85,7 @@ export function createCallbackHandler(services: Services): HttpHandler {
     policy: refreshPolicy(services),
     flow: readFlowConfig(services.env),
   };
+  fieldCipher(services, createKmsKeyProvider);
   return (event) => handleCallback(event, deps);
 }
 
@@ -90,6 +101,8 @@ export function createCompleteFunctionHandler(services: Services): (event: unkno
     logger: services.logger,
     policy: refreshPolicy(services),
   };
+  // It seals the refresh token it stores.
+  fieldCipher(services, createKmsKeyProvider);
   return (event) => handleCompleteRequest(event, deps);
 }
 
@@ -97,6 +110,7 @@ export function createCompleteFunctionHandler(services: Services): (event: unkno
 export function createRefreshFunctionHandler(services: Services): (event: unknown) => Promise<RefreshFunctionResult> {
   secretSource(services);
   const deps = { refresher: tokenRefresher(services), logger: services.logger };
+  fieldCipher(services, createKmsKeyProvider);
   return (event) => handleRefreshRequest(event, deps);
 }
 
@@ -116,6 +130,7 @@ export function createScheduledRefresherHandler(
   const concurrency = setting('REFRESH_CONCURRENCY');
   secretSource(services);
   const deps = { tokens: tokenStore(services), refresher: tokenRefresher(services), logger: services.logger };
+  fieldCipher(services, createKmsKeyProvider);
   return (_event, context) => {
     const remaining = context?.getRemainingTimeInMillis?.();
     const deadlineMs = remaining === undefined ? undefined : Date.now() + remaining - REFRESHER_STOP_BEFORE_TIMEOUT_MS;

@@ -11,6 +11,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   type Env,
   type ProviderConfig,
+  readFieldKeyConfig,
   readLogLevel,
   readProviderConfig,
   readRefreshLimits,
@@ -23,6 +24,8 @@ import type { RefreshPolicy } from './core/tokens';
 import { createDynamoClient } from './adapters/dynamo';
 import { createEventPublisher } from './adapters/event-bus';
 import type { EventPublisher } from './adapters/events';
+import { createFieldCipher, type FieldCipher, lazyFieldCipher } from './adapters/field-cipher';
+import { createFieldKeyProvider, type KmsKeyProviderFactory } from './adapters/field-key';
 import { createLogger, type Logger } from './adapters/logger';
 import { createProviderClient, type ProviderClient } from './adapters/provider';
 import { DynamoRefusalCounter, type RefusalCounter } from './adapters/refusal-counter';
@@ -38,6 +41,11 @@ export interface Services {
   readonly logger: Logger;
   /** Table names, endpoint and region, read (and checked) when the services were created. */
   readonly storeConfig: StoreConfig;
+  /**
+   * Makes the KMS provider when `FIELD_KEY_ARN` is set: given by the caller, so this module never
+   * imports the KMS client (see adapters/field-key.ts).
+   */
+  readonly kmsKeyProvider?: KmsKeyProviderFactory;
   /** Returns the value built by `make` under `key`, building it on the first call only. */
   once<T>(key: string, make: () => T): T;
 }
@@ -48,6 +56,11 @@ export interface ServicesOptions {
   readonly logger?: Logger;
   /** @default a client for the configured endpoint and region, created on first use */
   readonly dynamo?: DynamoDBClient;
+  /**
+   * Makes the KMS provider for `FIELD_KEY_ARN`.
+   * @default none: a KMS key setting then fails where a field is encrypted or decrypted
+   */
+  readonly kmsKeyProvider?: KmsKeyProviderFactory;
 }
 
 /**
@@ -68,6 +81,7 @@ export function createServices(env: Env, options: ServicesOptions = {}): Service
     env,
     logger,
     storeConfig,
+    kmsKeyProvider: options.kmsKeyProvider,
     once<T>(key: string, make: () => T): T {
       if (!built.has(key)) built.set(key, make());
       return built.get(key) as T;
@@ -79,13 +93,41 @@ export function createServices(env: Env, options: ServicesOptions = {}): Service
 export const dynamoClient = (services: Services): DynamoDBClient =>
   services.once('dynamo', () => createDynamoClient(services.storeConfig));
 
-/** The tokens table. */
-export const tokenStore = (services: Services): TokenStore =>
-  services.once('tokens', () => new DynamoTokenStore(dynamoClient(services), services.storeConfig.tokensTable));
+/**
+ * The cipher of refresh tokens and code verifiers: data keys from KMS when `FIELD_KEY_ARN` is set (the
+ * stack sets it on the functions it lets use the key), else from the local key file `FIELD_KEY_FILE`
+ * (`npm start` creates one). Built on the first call: a handler that encrypts or decrypts calls this
+ * at init, so a missing setting or a bad key file fails there.
+ * @param kms makes the KMS provider @default `services.kmsKeyProvider`
+ * @throws {ConfigError} neither setting, both, a malformed ARN, a missing, unreadable or open key file,
+ *   or a KMS key with no factory
+ */
+export const fieldCipher = (services: Services, kms = services.kmsKeyProvider): FieldCipher =>
+  services.once('fieldCipher', () => createFieldCipher(createFieldKeyProvider(readFieldKeyConfig(services.env), kms)));
 
-/** The sessions table (login attempts, connect links). */
+/** The tokens table. Its cipher is built on first use: a token reader never decrypts anything. */
+export const tokenStore = (services: Services): TokenStore =>
+  services.once(
+    'tokens',
+    () =>
+      new DynamoTokenStore(
+        dynamoClient(services),
+        services.storeConfig.tokensTable,
+        lazyFieldCipher(() => fieldCipher(services)),
+      ),
+  );
+
+/** The sessions table (login attempts, connect links). Its cipher is built on first use, as above. */
 export const sessionStore = (services: Services): SessionStore =>
-  services.once('sessions', () => new DynamoSessionStore(dynamoClient(services), services.storeConfig.sessionsTable));
+  services.once(
+    'sessions',
+    () =>
+      new DynamoSessionStore(
+        dynamoClient(services),
+        services.storeConfig.sessionsTable,
+        lazyFieldCipher(() => fieldCipher(services)),
+      ),
+  );
 
 /**
  * The provider settings (`CLIENT_ID`, `OAUTH2_BASE_URL`, ...).

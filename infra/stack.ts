@@ -122,6 +122,10 @@ export class KrogerTokenBrokerStack extends Stack {
       value: this.broker.tableKey.keyArn,
       description: 'Token readers in other apps need kms:Decrypt on this key',
     });
+    new CfnOutput(this, 'FieldKeyArn', {
+      value: this.broker.fieldKey.keyArn,
+      description: 'Encrypts refresh tokens and code verifiers; only the broker functions may use it (FIELD_KEY_ARN)',
+    });
     new CfnOutput(this, 'ClientSecretArn', {
       value: this.broker.clientSecret.secretArn,
       description: 'Put the Kroger client secret here (aws secretsmanager put-secret-value)',

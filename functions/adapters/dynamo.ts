@@ -30,8 +30,9 @@ export const DYNAMODB_CLIENT_LIMITS = {
 } as const;
 
 /**
- * Creates the client. Against a local endpoint it uses fixed dummy credentials, since DynamoDB Local
- * accepts any and a developer machine may have none.
+ * Creates the client. Against a local endpoint it sends `config.localAccessKey` (else `local`) and no
+ * AWS credentials: DynamoDB Local accepts any key and keeps one database per key, and a developer
+ * machine may have no AWS credentials at all.
  */
 export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   // The middleware stack is resolved once per command class instead of on every send (a clone and
@@ -39,13 +40,14 @@ export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   // Nothing here changes the client's middleware after creation, which is what the cache requires.
   const cacheMiddleware = true;
   if (config.endpoint) {
+    const key = config.localAccessKey ?? 'local';
     return withoutNodeVersionNotice(
       () =>
         new DynamoDBClient({
           ...DYNAMODB_CLIENT_LIMITS,
           endpoint: config.endpoint,
           region: config.region,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+          credentials: { accessKeyId: key, secretAccessKey: key },
           cacheMiddleware,
         }),
     );

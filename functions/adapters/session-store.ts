@@ -4,8 +4,12 @@
  * connections (one per connect-link sign-in, completed or cancelled once by `completeConnection`).
  * Each is consumed by one conditional write, so two concurrent requests cannot both succeed. Expiry
  * is checked in the condition: DynamoDB's TTL deletes lazily, up to days late.
+ *
+ * Secrets in an item (the PKCE code verifier) are stored encrypted, bound to the item's id
+ * ({@link DynamoSessionStore.seal}); a verifier stored in plaintext before that is still read.
  */
 import {
+  type AttributeValue,
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
@@ -16,6 +20,7 @@ import type { LoginAttempt } from '../core/login';
 import { LINK_KEY_PREFIX } from '../core/schema';
 import type { TokenSet } from '../core/tokens';
 import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
+import { type FieldCipher, openField, sealField } from './field-cipher';
 
 /** A one-time connect link: logs a person in under the app's own user id. */
 export interface ConnectLink {
@@ -109,18 +114,37 @@ export const PENDING_TOKEN_ATTRIBUTES = ['accessToken', 'refreshToken'] as const
 
 /** DynamoDB implementation of {@link SessionStore}. */
 export class DynamoSessionStore implements SessionStore {
+  /**
+   * @param cipher encrypts secret attributes; used only by the methods that read or write one (a lazy
+   *   cipher lets a connect-link creator, which never does, run without a key setting)
+   */
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
+    private readonly cipher: FieldCipher,
   ) {}
 
+  /**
+   * A secret attribute of the item `id` (its full key, e.g. `attempt#<state>`), encrypted and bound
+   * to that item and attribute: the one seam for every secret this table stores.
+   */
+  private async seal(id: string, field: string, value: string | undefined): Promise<AttributeValue | undefined> {
+    return s(await sealField(this.cipher, { purpose: 'sessions', field, id }, value));
+  }
+
+  /** Reads back what {@link seal} stored (or a plaintext value stored before encryption). */
+  private open(id: string, field: string, item: Item): Promise<string | undefined> {
+    return openField(this.cipher, { purpose: 'sessions', field, id }, str(item, field));
+  }
+
   async putAttempt(attempt: LoginAttempt): Promise<void> {
+    const id = ATTEMPT + attempt.state;
     await this.client.send(
       new PutItemCommand({
         TableName: this.table,
         Item: compact({
-          id: s(ATTEMPT + attempt.state),
-          codeVerifier: s(attempt.codeVerifier),
+          id: s(id),
+          codeVerifier: await this.seal(id, 'codeVerifier', attempt.codeVerifier),
           bindingHash: s(attempt.bindingHash),
           appUserId: s(attempt.appUserId),
           returnTo: s(attempt.returnTo),
@@ -161,7 +185,7 @@ export class DynamoSessionStore implements SessionStore {
       outcome: 'consumed',
       attempt: {
         state,
-        codeVerifier: str(item, 'codeVerifier'),
+        codeVerifier: await this.open(ATTEMPT + state, 'codeVerifier', item),
         bindingHash: str(item, 'bindingHash') ?? '',
         appUserId: str(item, 'appUserId'),
         returnTo: str(item, 'returnTo'),
@@ -226,7 +250,7 @@ export class DynamoSessionStore implements SessionStore {
           id: s(PENDING + pending.codeHash),
           appUserId: s(pending.appUserId),
           profileId: s(pending.profileId),
-          ...(await this.sealPendingTokens(pending.tokens)),
+          ...(await this.sealPendingTokens(PENDING + pending.codeHash, pending.tokens)),
           tokenType: s(pending.tokens.tokenType),
           scope: s(pending.tokens.scope),
           tokenExpiresAt: n(pending.tokens.expiresAt),
@@ -269,7 +293,7 @@ export class DynamoSessionStore implements SessionStore {
     if (!old) return { outcome: 'unknown' };
     const linkAppUserId = str(old, 'appUserId') ?? '';
     if (linkAppUserId !== appUserId) return { outcome: 'foreign', linkAppUserId };
-    const tokens = await this.openPendingTokens(old);
+    const tokens = await this.openPendingTokens(PENDING + codeHash, old);
     return {
       outcome: 'consumed',
       pending: {
@@ -289,15 +313,27 @@ export class DynamoSessionStore implements SessionStore {
   }
 
   /**
-   * The one place a pending connection's tokens become item attributes: the seam where field
-   * encryption (a KMS data key) wraps them, so they are as protected as the tokens table's.
+   * The one place a pending connection's tokens become item attributes: both sealed under the field
+   * key and bound to the pending item `id`, so they are at least as protected as the tokens table's
+   * (where the access token stays readable for readers; here nobody reads it but the completion).
    */
-  private async sealPendingTokens(tokens: Pick<TokenSet, 'accessToken'> & { refreshToken: string }): Promise<Item> {
-    return { accessToken: { S: tokens.accessToken }, refreshToken: { S: tokens.refreshToken } };
+  private async sealPendingTokens(
+    id: string,
+    tokens: Pick<TokenSet, 'accessToken'> & { refreshToken: string },
+  ): Promise<Item> {
+    const [accessToken, refreshToken] = await Promise.all([
+      this.seal(id, 'accessToken', tokens.accessToken),
+      this.seal(id, 'refreshToken', tokens.refreshToken),
+    ]);
+    return compact({ accessToken, refreshToken });
   }
 
   /** The one place those attributes become tokens again (see {@link sealPendingTokens}). */
-  private async openPendingTokens(item: Item): Promise<{ accessToken: string; refreshToken: string }> {
-    return { accessToken: str(item, 'accessToken') ?? '', refreshToken: str(item, 'refreshToken') ?? '' };
+  private async openPendingTokens(id: string, item: Item): Promise<{ accessToken: string; refreshToken: string }> {
+    const [accessToken, refreshToken] = await Promise.all([
+      this.open(id, 'accessToken', item),
+      this.open(id, 'refreshToken', item),
+    ]);
+    return { accessToken: accessToken ?? '', refreshToken: refreshToken ?? '' };
   }
 }

@@ -4,6 +4,10 @@
  * conditions on its owner, every write made under the lease is fenced on its owner too (a holder
  * whose lease was taken over cannot write), and lost races come back as {@link ConcurrentUpdateError}
  * ({@link LeaseLostError} when the lease was taken over).
+ *
+ * The refresh token is stored encrypted (an envelope bound to the user id, adapters/field-cipher.ts)
+ * and decrypted here on read: callers see plaintext, a scan of the table sees none. A refresh token
+ * stored in plaintext before encryption is still read, and sealed by the next write of tokens.
  */
 import {
   type AttributeValue,
@@ -16,8 +20,10 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentUpdateError, LeaseLostError, UnknownUserError } from '../core/errors';
 import type { FailureRecord, RefreshSchedule, TokenRecord, TokenSet, TokenStatus } from '../core/tokens';
+import type { FieldContext } from '../core/envelope';
 import { DUE_INDEX, READER_ATTRIBUTES } from '../core/schema';
 import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
+import { type FieldCipher, openField, sealField } from './field-cipher';
 
 /** The part of the item a token reader reads. */
 export type ReaderRecord = Pick<TokenRecord, (typeof READER_ATTRIBUTES)[number]>;
@@ -44,6 +50,10 @@ export interface TokenSummary {
 
 /** What the flows, the reader and the refresher need from the tokens table. */
 export interface TokenStore {
+  /**
+   * The whole item, its refresh token decrypted.
+   * @throws {DecryptionFailedError} | {KeyUnavailableError} the refresh token could not be decrypted
+   */
   get(userId: string): Promise<TokenRecord | undefined>;
   /**
    * Reads only {@link READER_ATTRIBUTES}: what a token reader is allowed to see (IAM holds readers
@@ -73,12 +83,15 @@ export interface TokenStore {
    * now (a strongly consistent read).
    * @throws {UnknownUserError} no such user
    * @throws {ConcurrentUpdateError} another owner holds an unexpired lease
+   * @throws {DecryptionFailedError} | {KeyUnavailableError} the refresh token could not be decrypted
+   *   (the lease is released again)
    */
   acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord>;
   /**
    * Takes the refresh lease as {@link acquireLease} does, but only while the token expires before
    * `staleBefore` (epoch seconds): when another process has refreshed it meanwhile, no lease is taken
-   * and the item comes back as it is (`taken: false`), in the same request.
+   * and the item comes back as it is (`taken: false`), in the same request, without its refresh token
+   * (empty: it is not decrypted, since no refresh follows).
    * @throws {UnknownUserError} no such user
    * @throws {ConcurrentUpdateError} the token is stale and another owner holds an unexpired lease
    */
@@ -134,8 +147,12 @@ export interface TokenStore {
     now: number;
     deleteAfter: number;
   }): Promise<void>;
-  /** Deletes the user's item; returns it as it was, or undefined if there was none. */
-  delete(userId: string): Promise<TokenRecord | undefined>;
+  /**
+   * Deletes the user's item; returns it as it was, or undefined if there was none.
+   * @param options.withRefreshToken decrypt the deleted refresh token, to revoke it (needs the field
+   *   key) @default true; false returns it as `''` and needs no key: the item is deleted either way
+   */
+  delete(userId: string, options?: { withRefreshToken?: boolean }): Promise<TokenRecord | undefined>;
   /** Lists users (a scan: for the operator's CLI, not for request paths). */
   list(): AsyncIterable<TokenSummary>;
   /**
@@ -211,12 +228,27 @@ function update(
   };
 }
 
+/** Where a user's refresh token is stored: what its ciphertext is bound to. */
+const refreshTokenField = (userId: string): FieldContext => ({ purpose: 'tokens', field: 'refreshToken', id: userId });
+
 /** DynamoDB implementation of {@link TokenStore}. */
 export class DynamoTokenStore implements TokenStore {
+  /**
+   * @param cipher encrypts and decrypts refresh tokens; used only by the methods that read or write
+   *   one (a lazy cipher lets a token reader, which never does, run without a key setting)
+   */
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
+    private readonly cipher: FieldCipher,
   ) {}
+
+  /** The record of a stored item with its refresh token decrypted. */
+  private async decrypted(item: Item): Promise<TokenRecord> {
+    const record = toRecord(item);
+    const refreshToken = await openField(this.cipher, refreshTokenField(record.userId), str(item, 'refreshToken'));
+    return { ...record, refreshToken: refreshToken ?? '' };
+  }
 
   /**
    * Runs a write conditional on the item's version (and, given `fence.owner`, on the lease owner),
@@ -253,7 +285,7 @@ export class DynamoTokenStore implements TokenStore {
         ConsistentRead: true,
       }),
     );
-    return out.Item ? toRecord(out.Item) : undefined;
+    return out.Item ? this.decrypted(out.Item) : undefined;
   }
 
   async getForReader(userId: string): Promise<ReaderRecord | undefined> {
@@ -279,6 +311,7 @@ export class DynamoTokenStore implements TokenStore {
     schedule,
     boundBy,
   }: Parameters<TokenStore['saveLogin']>[0]): Promise<SaveLoginOutcome> {
+    const refreshToken = await sealField(this.cipher, refreshTokenField(userId), tokens.refreshToken);
     const command = new UpdateItemCommand({
       TableName: this.table,
       Key: { userId: { S: userId } },
@@ -286,7 +319,7 @@ export class DynamoTokenStore implements TokenStore {
         {
           profileId: s(profileId),
           accessToken: s(tokens.accessToken),
-          refreshToken: s(tokens.refreshToken),
+          refreshToken: s(refreshToken),
           tokenType: s(tokens.tokenType),
           scope: s(tokens.scope),
           expiresAt: n(tokens.expiresAt),
@@ -352,6 +385,7 @@ export class DynamoTokenStore implements TokenStore {
   ): Promise<{ readonly taken: boolean; readonly record: TokenRecord }> {
     const free =
       'attribute_exists(userId) AND (attribute_not_exists(#leaseUntil) OR #leaseUntil < :nowMs OR #leaseOwner = :leaseOwner)';
+    let item: Item;
     try {
       const out = await this.client.send(
         new UpdateItemCommand({
@@ -371,14 +405,22 @@ export class DynamoTokenStore implements TokenStore {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return { taken: true, record: toRecord(out.Attributes ?? {}) };
+      item = out.Attributes ?? {};
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       if (!error.Item) throw new UnknownUserError(userId);
-      const found = toRecord(error.Item);
-      // Refreshed by another process meanwhile: the item came back with the failure, no lease needed.
+      // Refreshed by another process meanwhile: the item came back with the failure, no lease needed
+      // (and its refresh token, which nobody will use, is not decrypted).
+      const found = { ...toRecord(error.Item), refreshToken: '' };
       if (staleBefore !== undefined && found.expiresAt > staleBefore) return { taken: false, record: found };
       throw new ConcurrentUpdateError(`the refresh lease for user "${userId}" is held by another process`);
+    }
+    try {
+      return { taken: true, record: await this.decrypted(item) };
+    } catch (error) {
+      // Nobody can refresh with a token that does not decrypt: free the lease now rather than in 30 s.
+      await this.releaseLease(userId, owner);
+      throw error;
     }
   }
 
@@ -408,6 +450,7 @@ export class DynamoTokenStore implements TokenStore {
     now,
     nextRefreshAt,
   }: Parameters<TokenStore['saveRefresh']>[0]): Promise<TokenRecord> {
+    const refreshToken = await sealField(this.cipher, refreshTokenField(userId), tokens.refreshToken);
     // An attempt whose answer was lost (a timeout) may have been applied: then these tokens are stored.
     const landed = (found: Item) =>
       num(found, 'version') === version + 1 && str(found, 'accessToken') === tokens.accessToken;
@@ -420,7 +463,7 @@ export class DynamoTokenStore implements TokenStore {
             {
               accessToken: s(tokens.accessToken),
               // Kept as stored when the provider did not rotate it (RFC 6749 section 6).
-              refreshToken: s(tokens.refreshToken),
+              refreshToken: s(refreshToken),
               tokenType: s(tokens.tokenType),
               scope: s(tokens.scope),
               expiresAt: n(tokens.expiresAt),
@@ -442,7 +485,11 @@ export class DynamoTokenStore implements TokenStore {
         }),
       ),
     );
-    return toRecord(('landed' in out ? out.landed : out.Attributes) ?? {});
+    const item = ('landed' in out ? out.landed : out.Attributes) ?? {};
+    // The token just written is known: no need to decrypt it again.
+    return tokens.refreshToken === undefined
+      ? this.decrypted(item)
+      : { ...toRecord(item), refreshToken: tokens.refreshToken };
   }
 
   async recordFailure({
@@ -519,11 +566,14 @@ export class DynamoTokenStore implements TokenStore {
     );
   }
 
-  async delete(userId: string): Promise<TokenRecord | undefined> {
+  async delete(userId: string, options: { withRefreshToken?: boolean } = {}): Promise<TokenRecord | undefined> {
     const out = await this.client.send(
       new DeleteItemCommand({ TableName: this.table, Key: { userId: { S: userId } }, ReturnValues: 'ALL_OLD' }),
     );
-    return out.Attributes ? toRecord(out.Attributes) : undefined;
+    if (!out.Attributes) return undefined;
+    return options.withRefreshToken === false
+      ? { ...toRecord(out.Attributes), refreshToken: '' }
+      : this.decrypted(out.Attributes);
   }
 
   async *list(): AsyncIterable<TokenSummary> {

@@ -62,8 +62,22 @@ export interface StoreConfig {
   readonly sessionsTable: string;
   /** A local DynamoDB (DynamoDB Local) instead of the AWS endpoint. */
   readonly endpoint?: string;
+  /**
+   * The access key id sent to a local endpoint (`DYNAMODB_LOCAL_ACCESS_KEY`). DynamoDB Local keeps one
+   * database per access key, so `npm start` uses a random one per run: another client on the network,
+   * with any other key, sees none of its tables. Unset: `local`.
+   */
+  readonly localAccessKey?: string;
   readonly region: string;
 }
+
+/**
+ * Where the key that encrypts refresh tokens and code verifiers comes from: a KMS key in AWS
+ * (`FIELD_KEY_ARN`), a local key file for `npm start` and the tests (`FIELD_KEY_FILE`).
+ */
+export type FieldKeyConfig =
+  | { readonly kind: 'kms'; readonly keyArn: string; readonly region: string }
+  | { readonly kind: 'local'; readonly file: string };
 
 /** Where the client secret comes from: Secrets Manager in AWS, `CLIENT_SECRET` locally. */
 export type SecretConfig =
@@ -241,15 +255,55 @@ function tableName(env: Env, name: string, fallback: string): string {
   return value;
 }
 
-/** Reads `TOKENS_TABLE`, `SESSIONS_TABLE`, `DYNAMODB_ENDPOINT` and the region. */
+// DynamoDB Local 2.x+ refuses an access key id with anything but letters and digits.
+const LOCAL_ACCESS_KEY = /^[A-Za-z0-9]{1,128}$/;
+
+/** Reads `TOKENS_TABLE`, `SESSIONS_TABLE`, `DYNAMODB_ENDPOINT` (with `DYNAMODB_LOCAL_ACCESS_KEY`) and the region. */
 export function readStoreConfig(env: Env): StoreConfig {
   const endpoint = optional(env, 'DYNAMODB_ENDPOINT');
+  const localAccessKey = optional(env, 'DYNAMODB_LOCAL_ACCESS_KEY');
+  if (localAccessKey !== undefined && !LOCAL_ACCESS_KEY.test(localAccessKey)) {
+    // The value is a credential: the message does not repeat it.
+    throw new ConfigError('DYNAMODB_LOCAL_ACCESS_KEY must be 1 to 128 letters and digits');
+  }
   return {
     tokensTable: tableName(env, 'TOKENS_TABLE', 'kroger-tokens'),
     sessionsTable: tableName(env, 'SESSIONS_TABLE', 'kroger-login-sessions'),
     endpoint: endpoint ? parseUrlSetting('DYNAMODB_ENDPOINT', endpoint).href : undefined,
+    localAccessKey,
     region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
   };
+}
+
+// arn:<partition>:kms:<region>:<account>:key/<key id>; an alias would let the key behind it change.
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/[A-Za-z0-9-]+$/;
+
+/**
+ * Reads where the field encryption key comes from: `FIELD_KEY_ARN` (a KMS key ARN; the stack sets it
+ * on the functions it grants the key to) or `FIELD_KEY_FILE` (a local key file; `npm start` creates
+ * `.local/field-key`). Called only where a field is encrypted or decrypted: token readers need neither.
+ * @throws {ConfigError} neither or both are set, or the ARN is not a KMS key ARN
+ */
+export function readFieldKeyConfig(env: Env): FieldKeyConfig {
+  const arn = optional(env, 'FIELD_KEY_ARN');
+  const file = optional(env, 'FIELD_KEY_FILE');
+  if (arn && file) {
+    throw new ConfigError(
+      'FIELD_KEY_ARN and FIELD_KEY_FILE are both set: set FIELD_KEY_ARN in AWS, FIELD_KEY_FILE locally',
+    );
+  }
+  if (arn) {
+    const match = KMS_KEY_ARN.exec(arn);
+    if (!match)
+      throw new ConfigError(
+        `FIELD_KEY_ARN must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got "${arn}"`,
+      );
+    return { kind: 'kms', keyArn: arn, region: match[1] };
+  }
+  if (file) return { kind: 'local', file };
+  throw new ConfigError(
+    'FIELD_KEY_ARN environment variable is not set (the KMS key encrypting refresh tokens; FIELD_KEY_FILE for a local key file)',
+  );
 }
 
 /**

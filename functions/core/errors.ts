@@ -58,6 +58,10 @@ export const ERROR_CODES = [
   'REFRESH_FUNCTION_FAILED',
   /** The broker's complete function failed in a way this library does not know (see `remoteCode`). */
   'COMPLETE_FUNCTION_FAILED',
+  /** A stored encrypted field does not decrypt: moved from another item, altered, or under another key. */
+  'DECRYPTION_FAILED',
+  /** The field encryption key could not be used (KMS unreachable, throttled, access denied, key disabled). */
+  'KEY_UNAVAILABLE',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -68,20 +72,30 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
 }
 
-/** Base class: every error the broker raises on purpose has a stable `code`. */
+/**
+ * Base class: every error the broker raises on purpose has a stable `code`.
+ *
+ * Each class names itself with a literal `name`: the Lambda bundles are minified, which renames
+ * classes, and logs (`"name"`) and the runtime's `errorType` must still say `ConfigError`. A literal
+ * per class costs nothing at start, unlike esbuild's `keepNames`, which wraps every function of the
+ * bundle (the AWS SDK's too).
+ */
 export class BrokerError extends Error {
+  override readonly name: string = 'BrokerError';
+
   /** Stable machine-readable code, safe to log and to branch on. */
   readonly code: ErrorCode;
 
   constructor(message: string, code: ErrorCode, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
     this.code = code;
   }
 }
 
 /** A configuration value is missing or malformed; raised once, at start. */
 export class ConfigError extends BrokerError {
+  override readonly name: string = 'ConfigError';
+
   constructor(message: string) {
     super(message, 'CONFIG_INVALID');
   }
@@ -92,6 +106,8 @@ export class ConfigError extends BrokerError {
  * allow-list): the caller's mistake on this call, unlike {@link ConfigError}, the deployment's.
  */
 export class ArgumentError extends BrokerError {
+  override readonly name: string = 'ArgumentError';
+
   constructor(message: string) {
     super(message, 'INVALID_ARGUMENT');
   }
@@ -108,6 +124,8 @@ export type LoginErrorCode = Extract<ErrorCode, `LOGIN_${string}`>;
  * provider's token endpoint, never with anything stored.
  */
 export class RequestRejectedError extends BrokerError {
+  override readonly name: string = 'RequestRejectedError';
+
   /** HTTP status the handler answers with. */
   readonly status: number;
   /** Extra text for the person (for example the provider's `error_description`), shown escaped. */
@@ -127,6 +145,8 @@ export class RequestRejectedError extends BrokerError {
  * attempt then finds the grant refused.
  */
 export class ProviderUnavailableError extends BrokerError {
+  override readonly name: string = 'ProviderUnavailableError';
+
   /**
    * True when the request may have reached the provider and been processed (a timeout after it was
    * sent, a connection lost mid-answer, a body that stopped arriving): its outcome is unknown.
@@ -145,6 +165,8 @@ export class ProviderUnavailableError extends BrokerError {
  * @see https://www.rfc-editor.org/rfc/rfc9207#section-2.4
  */
 export class IssuerMismatchError extends BrokerError {
+  override readonly name: string = 'IssuerMismatchError';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'PROVIDER_ISSUER_MISMATCH', options);
   }
@@ -158,6 +180,8 @@ export class IssuerMismatchError extends BrokerError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class InvalidGrantError extends BrokerError {
+  override readonly name: string = 'InvalidGrantError';
+
   /**
    * True when the answer says unmistakably that the grant is dead (`invalid_grant`, Kroger's
    * "Missing/Invalid Refresh Token"); false for a refusal that does not say why (a bare 400), which
@@ -192,6 +216,8 @@ export type RefusalShapeName = 'invalid_grant' | 'invalid_request' | 'errors_obj
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class ClientCredentialsRejectedError extends BrokerError {
+  override readonly name: string = 'ClientCredentialsRejectedError';
+
   /** The OAuth `error` value when the provider sent one. */
   readonly oauthError?: string;
   /** The HTTP status of the refusal. */
@@ -210,6 +236,8 @@ export class ClientCredentialsRejectedError extends BrokerError {
  * request went to the wrong place (404, 405, 415). Retried with back-off; an operator must look.
  */
 export class ProviderResponseError extends BrokerError {
+  override readonly name: string = 'ProviderResponseError';
+
   /** The OAuth `error` value when the provider sent one. */
   readonly oauthError?: string;
   /**
@@ -227,16 +255,22 @@ export class ProviderResponseError extends BrokerError {
 
 /** The client secret could not be read (missing, empty, access denied, service error). */
 export class SecretUnavailableError extends BrokerError {
+  override readonly name: string = 'SecretUnavailableError';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'SECRET_UNAVAILABLE', options);
   }
 }
 
 /** Base of token store failures. */
-export class TokenStoreError extends BrokerError {}
+export class TokenStoreError extends BrokerError {
+  override readonly name: string = 'TokenStoreError';
+}
 
 /** No tokens are stored for this user id. */
 export class UnknownUserError extends TokenStoreError {
+  override readonly name: string = 'UnknownUserError';
+
   /** The user id that was asked for (an id, not a secret). */
   readonly userId: string;
 
@@ -248,6 +282,8 @@ export class UnknownUserError extends TokenStoreError {
 
 /** A conditional write lost a race: the item changed since it was read (version or lease). */
 export class ConcurrentUpdateError extends TokenStoreError {
+  override readonly name: string = 'ConcurrentUpdateError';
+
   constructor(message: string, options?: { cause?: unknown; code?: 'CONCURRENT_UPDATE' | 'LEASE_LOST' }) {
     super(message, options?.code ?? 'CONCURRENT_UPDATE', options);
   }
@@ -260,6 +296,8 @@ export class ConcurrentUpdateError extends TokenStoreError {
  * do the same here.
  */
 export class LeaseLostError extends ConcurrentUpdateError {
+  override readonly name: string = 'LeaseLostError';
+
   constructor(userId: string, options?: { cause?: unknown }) {
     super(`the refresh lease for user "${userId}" was taken over by another process`, {
       ...options,
@@ -270,6 +308,8 @@ export class LeaseLostError extends ConcurrentUpdateError {
 
 /** The user's grant is gone (revoked, expired, reused): they must sign in again. */
 export class ReauthRequiredError extends BrokerError {
+  override readonly name: string = 'ReauthRequiredError';
+
   readonly userId: string;
   /** Why the grant was given up, as recorded on the item. */
   readonly reason?: string;
@@ -283,6 +323,8 @@ export class ReauthRequiredError extends BrokerError {
 
 /** Another process holds the refresh lease and did not finish in time: try again shortly. */
 export class RefreshInProgressError extends BrokerError {
+  override readonly name: string = 'RefreshInProgressError';
+
   constructor(userId: string) {
     super(`a refresh for user "${userId}" is in progress; try again`, 'REFRESH_IN_PROGRESS');
   }
@@ -293,6 +335,8 @@ export class RefreshInProgressError extends BrokerError {
  * broker's code, or an unexpected error there). The remote code and message are kept.
  */
 export class RefreshFunctionError extends BrokerError {
+  override readonly name: string = 'RefreshFunctionError';
+
   /** The code the refresh function answered with. */
   readonly remoteCode: string;
 
@@ -338,6 +382,8 @@ const CONNECT_REFUSALS: Readonly<Record<ConnectRefusal, { code: ConnectRefusalCo
  * another app user than the link's, which cancels it) or cancelled. Nothing was written in any case.
  */
 export class ConnectionRefusedError extends BrokerError {
+  override readonly name: string = 'ConnectionRefusedError';
+
   /** Which refusal, as a word (the `code` says the same as a stable code). */
   readonly reason: ConnectRefusal;
 
@@ -353,11 +399,38 @@ export class ConnectionRefusedError extends BrokerError {
  * broker's code, or an unexpected error there). The remote code and message are kept.
  */
 export class CompleteFunctionError extends BrokerError {
+  override readonly name: string = 'CompleteFunctionError';
+
   /** The code the complete function answered with. */
   readonly remoteCode: string;
 
   constructor(remoteCode: string, message: string) {
     super(`the complete function failed ("${remoteCode}"): ${message}`, 'COMPLETE_FUNCTION_FAILED');
     this.remoteCode = remoteCode;
+  }
+}
+
+/**
+ * A stored encrypted field (a refresh token, a code verifier) does not decrypt: the ciphertext was
+ * moved from another item or field, altered, truncated, or written under another key. Never retried:
+ * the same bytes fail the same way. The message names the field and the item, never a value.
+ */
+export class DecryptionFailedError extends BrokerError {
+  override readonly name: string = 'DecryptionFailedError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'DECRYPTION_FAILED', options);
+  }
+}
+
+/**
+ * The field encryption key could not be used: KMS was unreachable or throttled, the role may not
+ * use the key, or the key is disabled. Nothing stored was changed; a transient cause clears by itself.
+ */
+export class KeyUnavailableError extends BrokerError {
+  override readonly name: string = 'KeyUnavailableError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'KEY_UNAVAILABLE', options);
   }
 }

@@ -57,7 +57,8 @@ export async function disconnectUser(
   // Built first: missing provider settings fail here, before anything is touched.
   const client = options.force ? undefined : deps.revoker();
   if (!client) {
-    const removed = await deps.tokens.delete(userId);
+    // Nothing to revoke: the refresh token is not decrypted (no field key needed).
+    const removed = await deps.tokens.delete(userId, { withRefreshToken: false });
     if (!removed) throw new UnknownUserError(userId);
     logger.warn('tokens deleted without revoking the grant; it is still live at the provider');
     return options.force ? 'forced' : 'not-revocable';
@@ -91,7 +92,7 @@ export async function disconnectUser(
       { cause: error },
     );
   }
-  await deps.tokens.delete(userId);
+  await deps.tokens.delete(userId, { withRefreshToken: false });
   logger.info('user disconnected', { revoked });
   return revoked ? 'revoked' : 'not-revocable';
 }

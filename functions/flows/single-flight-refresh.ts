@@ -411,8 +411,15 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     } catch (error) {
       return onRefreshFailure(record, owner, error, logger);
     }
-    const saved = await saveRotated(record, owner, tokens, logger);
+    // A refresh token the provider did not rotate is written again (RFC 6749 section 6 keeps it): the
+    // store then seals one that was still stored in plaintext from before field encryption.
     const rotated = tokens.refreshToken !== undefined;
+    const saved = await saveRotated(
+      record,
+      owner,
+      { ...tokens, refreshToken: tokens.refreshToken ?? record.refreshToken },
+      logger,
+    );
     logger.info('tokens refreshed', { rotated });
     if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);
     return toAccessToken(saved);

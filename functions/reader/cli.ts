@@ -39,6 +39,7 @@ import { disconnectUser } from '../flows/disconnect-flow';
 import { createServices, dynamoClient, providerClient, providerConfig, type Services, tokenStore } from '../services';
 import { completeConnection } from './connect';
 import { envFromStack } from './deployed-stack';
+import { kmsKeyProviderOnDemand } from './kms-on-demand';
 import { createLoginLink, createTokenReader } from './index';
 import { type LocalStackState, localStateFile } from './local-state';
 
@@ -66,7 +67,9 @@ const NO_TARGET = `no broker to talk to; tell the tokens CLI where the tokens ar
 (it does not fall back to default table names in whatever AWS account your shell has)`;
 
 /** A malformed command line: an argument error whose message ends with the usage. */
-class UsageError extends ArgumentError {}
+class UsageError extends ArgumentError {
+  override readonly name: string = 'UsageError';
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -199,7 +202,7 @@ export async function runCli(
       return printReaderEnv(options.stateFile ?? localStateFile(), io);
     }
     env = await targetEnv(givenEnv, flags.stack, flags.region);
-    services = createServices(env, { logger, dynamo: options.dynamo });
+    services = createServices(env, { logger, dynamo: options.dynamo, kmsKeyProvider: kmsKeyProviderOnDemand });
     const dynamo = dynamoClient(services);
     const tokens = tokenStore(services);
     switch (command) {

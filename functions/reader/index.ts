@@ -41,6 +41,7 @@ import {
 import { createLogger } from '../adapters/logger';
 import type { AccessToken, GetTokenOptions } from '../core/tokens';
 import { createServices, providerConfig, sessionStore, tokenRefresher, tokenStore } from '../services';
+import { kmsKeyProviderOnDemand } from './kms-on-demand';
 import {
   createRemoteReader,
   lambdaClientSettings,
@@ -73,7 +74,8 @@ export function createTokenReader(options: TokenReaderOptions = {}): TokenReader
   const env = options.env ?? process.env;
   const logger =
     options.logger ?? createLogger({ level: env.LOG_LEVEL ?? 'warn', base: { service: 'kroger-token-reader' } });
-  const services = createServices(env, { logger, dynamo: options.dynamo });
+  // KMS is loaded only if an in-process refresh ever decrypts: a remote reader never does.
+  const services = createServices(env, { logger, dynamo: options.dynamo, kmsKeyProvider: kmsKeyProviderOnDemand });
   const tokens = tokenStore(services);
   const functionName = env.REFRESH_FUNCTION_NAME?.trim();
 

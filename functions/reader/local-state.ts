@@ -9,10 +9,21 @@ export function localStateFile(cwd = process.cwd()): string {
   return join(cwd, '.local', 'stack.json');
 }
 
+/**
+ * `.local/field-key` under the working directory: the local key that encrypts refresh tokens and code
+ * verifiers when no KMS key is configured (mode 0600, created by `npm start`, kept across runs).
+ */
+export function localFieldKeyFile(cwd = process.cwd()): string {
+  return join(cwd, '.local', 'field-key');
+}
+
 /** What `npm start` writes to {@link localStateFile}. */
 export interface LocalStackState {
   readonly pid: number;
-  /** Environment a client of this stack should use (endpoints, table names, sandbox client). */
+  /**
+   * Environment a client of this stack should use (endpoints, table names, sandbox client, the
+   * DynamoDB Local access key of this run, the field key file's path).
+   */
   readonly env: Record<string, string>;
   /**
    * What another local service's token reader needs to take the production path against this stack

@@ -70,6 +70,12 @@ export class KrogerTokenBroker extends Construct {
   public readonly sessionsTable: dynamodb.Table;
   /** The customer-managed key encrypting both tables. */
   public readonly tableKey: kms.Key;
+  /**
+   * The key encrypting refresh tokens and code verifiers inside the items (envelope encryption). Only
+   * the broker's login, callback, refresh and refresher roles may use it, each for what it needs;
+   * token readers and connect-link creators get nothing on it.
+   */
+  public readonly fieldKey: kms.Key;
   /** The client secret (a plain SecretString). */
   public readonly clientSecret: secretsmanager.ISecret;
   public readonly loginFunction: NodejsFunction;
@@ -122,6 +128,7 @@ export class KrogerTokenBroker extends Construct {
 
     this.storage = createStorage(this, resolved.removalPolicy, props.clientSecret);
     this.tableKey = this.storage.tableKey;
+    this.fieldKey = this.storage.fieldKey;
     this.tokensTable = this.storage.tokensTable;
     this.sessionsTable = this.storage.sessionsTable;
     this.clientSecret = this.storage.clientSecret;

@@ -10,6 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { FieldPurpose } from '../../functions/core/envelope';
 import { DUE_INDEX, LINK_KEY_PREFIX, READER_ATTRIBUTES, REFUSAL_COUNTER_KEY_PREFIX } from '../../functions/core/schema';
 import type { BrokerStorage } from './storage';
 
@@ -81,6 +82,45 @@ export function grantDueIndex(fn: lambda.Function, tokensTable: dynamodb.Table):
 export function grantPutEvents(fn: lambda.Function, eventBus: events.IEventBus): void {
   iam.Grant.addToPrincipal({ grantee: fn, actions: ['events:PutEvents'], resourceArns: [eventBus.eventBusArn] });
   fn.addEnvironment('EVENT_BUS_NAME', eventBus.eventBusArn);
+}
+
+/** What a function does with the field key, per purpose (the KMS encryption context `purpose`). */
+export interface FieldKeyUse {
+  /** Purposes it encrypts for (`kms:GenerateDataKey`). */
+  readonly encrypt?: readonly FieldPurpose[];
+  /** Purposes it decrypts for (`kms:Decrypt`). */
+  readonly decrypt?: readonly FieldPurpose[];
+}
+
+/**
+ * Lets `fn` use the field key for exactly `use`, and sets `FIELD_KEY_ARN`. Each permission is given
+ * twice, with the same condition on the encryption context: in the key policy (which, unlike the
+ * table key's, does not defer to IAM, so it is what decides) and in the role's policy (so the role
+ * reads as what it may do). A role that may decrypt `sessions` fields (code verifiers) cannot decrypt
+ * a refresh token (`tokens`) with that right.
+ */
+export function grantFieldKey(fn: lambda.Function, fieldKey: kms.Key, use: FieldKeyUse): void {
+  const role = fn.role;
+  if (!role) throw new Error(`${fn.node.path} has no role to grant the field key to`);
+  const purposes = [...new Set([...(use.encrypt ?? []), ...(use.decrypt ?? [])])].sort();
+  for (const purpose of purposes) {
+    const actions = [
+      ...(use.decrypt?.includes(purpose) ? ['kms:Decrypt'] : []),
+      ...(use.encrypt?.includes(purpose) ? ['kms:GenerateDataKey'] : []),
+    ];
+    const conditions = { StringEquals: { 'kms:EncryptionContext:purpose': purpose } };
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: [fieldKey.keyArn], conditions }));
+    fieldKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `${fn.node.id}${purpose === 'tokens' ? 'Tokens' : 'Sessions'}`,
+        principals: [new iam.ArnPrincipal(role.roleArn)],
+        actions,
+        resources: ['*'],
+        conditions,
+      }),
+    );
+  }
+  fn.addEnvironment('FIELD_KEY_ARN', fieldKey.keyArn);
 }
 
 function grantKey(grantee: iam.IGrantable, tableKey: kms.Key, ...actions: string[]): iam.Grant {

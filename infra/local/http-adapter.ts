@@ -62,6 +62,39 @@ export function writeResult(res: ServerResponse, result: HttpResult): void {
   res.end(result.body);
 }
 
+/** A listener that answers 503 until {@link StartupGate.open} hands it the real one. */
+export interface StartupGate {
+  readonly listener: RequestListener;
+  /** From now on every request goes to `listener`. */
+  open(listener: RequestListener): void;
+}
+
+/**
+ * The local server listens before its handlers exist (the port it got goes into `REDIRECT_URL`), so
+ * a request that arrives meanwhile (a health poller, an early click) is answered at once with
+ * `503 starting` and `Retry-After: 1` instead of being left without an answer.
+ */
+export function createStartupGate(): StartupGate {
+  let ready: RequestListener | undefined;
+  return {
+    listener: (req, res) => {
+      if (ready) return ready(req, res);
+      // The body is not needed; drain it so the connection can be reused.
+      req.resume();
+      res
+        .writeHead(503, {
+          'content-type': 'text/plain; charset=utf-8',
+          'retry-after': '1',
+          'cache-control': 'no-store',
+        })
+        .end('starting');
+    },
+    open(listener) {
+      ready = listener;
+    },
+  };
+}
+
 /**
  * A request listener routing `GET <path>` to handlers; anything else gets 404 or 405. A handler
  * that throws gets a plain 500, as API Gateway answers for a failed integration.

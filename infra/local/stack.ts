@@ -4,12 +4,14 @@
  * Used by `npm start`, the end-to-end tests and the benchmarks.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import {
   type Env,
   parseUrlSetting,
+  readFieldKeyConfig,
   readFlowConfig,
   readIntSetting,
   readLogLevel,
@@ -19,6 +21,7 @@ import {
   readSecretConfig,
   readStoreConfig,
 } from '../../functions/core/config';
+import { ensureLocalKeyFile } from '../../functions/adapters/local-key';
 import { ensureTables } from '../../functions/adapters/tables';
 import {
   createCallbackHandler,
@@ -30,11 +33,11 @@ import {
 } from '../../functions/handlers';
 import { createServices, dynamoClient, type Services } from '../../functions/services';
 import { startDynamoLocal, type DynamoLocalHandle } from './dynamodb-local';
-import { createRouter } from './http-adapter';
+import { createRouter, createStartupGate } from './http-adapter';
 import { type LambdaInvokeHandle, startLambdaInvoke } from './lambda-invoke';
 import { portInUse } from './ports';
 import { startSandbox, type SandboxHandle } from './sandbox/launch';
-import { type LocalStackState, localStateFile } from '../../functions/reader/local-state';
+import { type LocalStackState, localFieldKeyFile, localStateFile } from '../../functions/reader/local-state';
 import { brokerVersion } from '../version';
 
 /** A running local stack. */
@@ -96,7 +99,9 @@ export async function startLocalStack(
   };
 
   try {
-    const server: Server = createServer();
+    // Until the handlers are attached below, every request gets `503 starting`: none is left hanging.
+    const gate = createStartupGate();
+    const server: Server = createServer(gate.listener);
     // Listen first (the handlers are attached later): the port is then known for REDIRECT_URL.
     const actualPort = await new Promise<number>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
@@ -149,11 +154,28 @@ export async function startLocalStack(
       runEnv.API_BASE_URL = new URL(runEnv.OAUTH2_BASE_URL).origin;
     }
 
+    // Refresh tokens and code verifiers are encrypted: under FIELD_KEY_ARN (KMS) or FIELD_KEY_FILE
+    // when given, else under a local key file. `npm start` keeps it in .local/field-key (0600) beside
+    // the state file, across runs, so a persistent DYNAMODB_ENDPOINT stays readable; other callers
+    // (tests, bench) get a throwaway one.
+    if (!runEnv.FIELD_KEY_ARN && !runEnv.FIELD_KEY_FILE) {
+      if (options.writeStateFile) {
+        // Beside the state file (`.local/` by default), where `npm run tokens` finds it.
+        runEnv.FIELD_KEY_FILE = options.stateFile ? join(dirname(options.stateFile), 'field-key') : localFieldKeyFile();
+      } else {
+        const dir = mkdtempSync(join(tmpdir(), 'broker-field-key-'));
+        cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+        runEnv.FIELD_KEY_FILE = join(dir, 'field-key');
+      }
+      if (ensureLocalKeyFile(runEnv.FIELD_KEY_FILE)) log(`created the local field key ${runEnv.FIELD_KEY_FILE}`);
+    }
+
     // Validate everything now, before starting DynamoDB Local: a bad value fails here, naming it.
     readProviderConfig(runEnv);
     readSecretConfig(runEnv);
     readFlowConfig(runEnv);
     readStoreConfig(runEnv);
+    readFieldKeyConfig(runEnv);
     readRefreshLimits(runEnv);
     readRefreshPolicy(runEnv);
 
@@ -162,7 +184,14 @@ export async function startLocalStack(
       log('starting DynamoDB Local (DYNAMODB_ENDPOINT is not set)...');
       // 8000 when free (a fixed port is easy to point other tools at), else any free port.
       const usable = dynamoLocalPort > 0 && !(await portInUse(dynamoLocalPort));
-      dynamo = await startDynamoLocal({ port: usable ? dynamoLocalPort : undefined });
+      // DynamoDB Local listens on every interface (its jar has no bind option) and keeps one database
+      // per access key: a random key for this run, kept only in .local/stack.json (0600), leaves
+      // anyone else on the network, with any other key, an empty database.
+      runEnv.DYNAMODB_LOCAL_ACCESS_KEY = randomBytes(20).toString('hex');
+      dynamo = await startDynamoLocal({
+        port: usable ? dynamoLocalPort : undefined,
+        accessKey: runEnv.DYNAMODB_LOCAL_ACCESS_KEY,
+      });
       cleanups.push(() => dynamo!.stop());
       runEnv.DYNAMODB_ENDPOINT = dynamo.endpoint;
     }
@@ -178,7 +207,8 @@ export async function startLocalStack(
     const login = createLoginHandler(services);
     const callback = createCallbackHandler(services);
     const health = createHealthHandler(services);
-    server.on('request', createRouter({ '/login': login, '/callback': callback, '/health': health }));
+    // Until now every request, /health included, was answered 503 starting.
+    gate.open(createRouter({ '/login': login, '/callback': callback, '/health': health }));
 
     // The refresh function, as other local services' readers invoke it, with this run's own
     // credentials: a process that was not given them (by `tokens env`) cannot invoke it.
@@ -211,6 +241,8 @@ export async function startLocalStack(
       LOGIN_URL: `${baseUrl}/login`,
       COMPLETE_FUNCTION_NAME: LOCAL_COMPLETE_FUNCTION_NAME,
       ...(runEnv.RETURN_TO_ALLOWLIST ? { RETURN_TO_ALLOWLIST: runEnv.RETURN_TO_ALLOWLIST } : {}),
+      // This run's DynamoDB Local database is only visible under its access key.
+      ...(runEnv.DYNAMODB_LOCAL_ACCESS_KEY ? { DYNAMODB_LOCAL_ACCESS_KEY: runEnv.DYNAMODB_LOCAL_ACCESS_KEY } : {}),
     };
 
     // The scheduled refresher runs here on the same schedule as in AWS (0 turns it off).
@@ -236,6 +268,11 @@ export async function startLocalStack(
         pid: process.pid,
         env: pick(runEnv, [
           'DYNAMODB_ENDPOINT',
+          // This run's DynamoDB Local key: the file is the only place it is written.
+          'DYNAMODB_LOCAL_ACCESS_KEY',
+          // The path of the local field key, not the key: the CLI reads the key file itself.
+          'FIELD_KEY_FILE',
+          'FIELD_KEY_ARN',
           'TOKENS_TABLE',
           'SESSIONS_TABLE',
           'CLIENT_ID',

@@ -13,8 +13,9 @@ import { chromium, type Browser, type BrowserContext, type Page, type Response }
 import { readStoreConfig } from '../../functions/core/config';
 import { BINDING_COOKIE_PREFIX } from '../../functions/core/login';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
-import { DynamoTokenStore } from '../../functions/adapters/token-store';
+import type { TokenStore } from '../../functions/adapters/token-store';
 import { createTokenReader, UnknownUserError } from '../../functions/reader';
+import { createServices, tokenStore } from '../../functions/services';
 import { startLocalStack, type LocalStack } from '../../infra/local/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -42,7 +43,7 @@ jest.setTimeout(60_000);
 
 let stack: LocalStack | undefined;
 let browser: Browser | undefined;
-let tokens: DynamoTokenStore | undefined;
+let tokens: TokenStore | undefined;
 let dynamoClient: ReturnType<typeof createDynamoClient> | undefined;
 const contexts: BrowserContext[] = [];
 
@@ -170,7 +171,8 @@ beforeAll(async () => {
 
   const storeConfig = readStoreConfig(stack!.env);
   dynamoClient = createDynamoClient(storeConfig);
-  tokens = new DynamoTokenStore(dynamoClient, storeConfig.tokensTable);
+  // Through the stack's own environment: its tables and its field key file.
+  tokens = tokenStore(createServices(stack!.env, { dynamo: dynamoClient }));
 }, 60_000);
 
 afterAll(async () => {

@@ -17,6 +17,7 @@ import { readCookie } from '../../functions/core/callback';
 import { readStoreConfig } from '../../functions/core/config';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { DynamoTokenStore } from '../../functions/adapters/token-store';
+import { fieldCipher } from '../../functions/services';
 import { completeConnection, ConnectionRefusedError, createLoginLink, createTokenReader } from '../../functions/reader';
 import { startLocalStack, type LocalStack } from '../../infra/local/stack';
 import { createConnectApp } from '../../examples/connect-app';
@@ -155,7 +156,8 @@ beforeAll(async () => {
   });
   const storeConfig = readStoreConfig(stack!.env);
   dynamoClient = createDynamoClient(storeConfig);
-  tokens = new DynamoTokenStore(dynamoClient, storeConfig.tokensTable);
+  // The stack's own field cipher: the refresh tokens it stored are sealed under its key file.
+  tokens = new DynamoTokenStore(dynamoClient, storeConfig.tokensTable, fieldCipher(stack!.services));
 }, 90_000);
 
 afterAll(async () => {

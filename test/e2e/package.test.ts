@@ -13,6 +13,7 @@ import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readStoreConfig } from '../../functions/core/config';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { DynamoTokenStore } from '../../functions/adapters/token-store';
+import { fieldCipher } from '../../functions/services';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack';
 import { cleanNpmEnv, packedTarball, ROOT } from '../support/package';
@@ -186,7 +187,8 @@ describe('the package installed from its tarball', () => {
   it('after expiry, reads a token refreshed through the refresh function stand-in, exactly once', async () => {
     const config = readStoreConfig(stack.env);
     const client = createDynamoClient(config);
-    const tokens = new DynamoTokenStore(client, config.tokensTable);
+    // The stack's own field cipher (a local key file); this test reads only what readers read.
+    const tokens = new DynamoTokenStore(client, config.tokensTable, fieldCipher(stack.services));
     try {
       const before = (await tokens.getForReader('package-user'))!;
       const now = Math.floor(Date.now() / 1000);

@@ -76,10 +76,11 @@ beforeAll(() => {
 
 describe('Construct: KrogerTokenBroker', () => {
   describe('IAM', () => {
-    it('grants login only its log group, PutItem/GetItem/DeleteItem on sessions and the table key', () => {
+    it('grants login only its log group, PutItem/GetItem/DeleteItem on sessions, the table key and field encryption of sessions', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Login'))).toEqual([
         'dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"sessions"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/LoginLogs.Arn',
       ]);
     });
@@ -91,6 +92,7 @@ describe('Construct: KrogerTokenBroker', () => {
         REFUSAL_COUNTERS,
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:Decrypt,kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"tokens"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefresherLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
       ]);
@@ -136,12 +138,14 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(broker.eventBus.eventBusName).toBe('default');
     });
 
-    it('grants callback the session delete and put, token read/update, the secret and the table key', () => {
+    it('grants callback the session delete and put, token update (no read), the secret, the table key and the field key', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Callback'))).toEqual([
         'dynamodb:DeleteItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
-        'dynamodb:GetItem,dynamodb:UpdateItem -> Broker/TokensTable.Arn',
+        'dynamodb:UpdateItem -> Broker/TokensTable.Arn',
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:Decrypt,kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"sessions"}}',
+        'kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"tokens"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/CallbackLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
       ]);
@@ -153,6 +157,7 @@ describe('Construct: KrogerTokenBroker', () => {
         REFUSAL_COUNTERS,
         `events:PutEvents -> ${DEFAULT_BUS_ARN}`,
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:Decrypt,kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"tokens"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/RefreshLogs.Arn',
         'secretsmanager:GetSecretValue -> Broker/ClientSecret',
       ]);
@@ -188,7 +193,10 @@ describe('Construct: KrogerTokenBroker', () => {
     });
 
     it("puts conditions only on consumers' grants (the broker's functions read and write whole items)", () => {
-      const conditioned = allStatements(template).filter((st) => st.Condition !== undefined);
+      // The field key's statements carry an encryption-context condition (test/infra/field-key.test.ts).
+      const conditioned = allStatements(template).filter(
+        (st) => st.Condition !== undefined && [st.Action].flat().some((action) => action.startsWith('dynamodb:')),
+      );
       // The reader's GetItem, the two refreshing functions' counter updates (leading keys) and the
       // link creator's link-only PutItem.
       expect(conditioned.map((st) => st.Action).sort()).toEqual([
@@ -398,6 +406,7 @@ describe('Construct: KrogerTokenBroker', () => {
         SESSIONS_TABLE: 'broker-sessions-table',
         CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kroger-AbCdEf',
         EVENT_BUS_NAME: DEFAULT_BUS_ARN,
+        FIELD_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
       };
       const env: Record<string, string> = {};
       for (const [key, value] of Object.entries<unknown>(fn.Environment.Variables)) {

@@ -35,18 +35,21 @@ describe('Construct: KrogerTokenBroker (connect links)', () => {
   const { broker, template } = synth();
 
   describe('the complete function', () => {
-    it('may close pending connections and store grants, publish events and log: no reads, no secret', () => {
+    it('may close pending connections, open their sealed tokens, store grants (sealed), publish events and log: no reads, no secret', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Complete'))).toEqual([
         'dynamodb:UpdateItem -> Broker/SessionsTable.Arn',
         'dynamodb:UpdateItem -> Broker/TokensTable.Arn',
         `events:PutEvents -> ${BUS}`,
+        'kms:Decrypt -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"sessions"}}',
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"tokens"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/CompleteLogs.Arn',
       ]);
     });
 
-    it('gets only the tables, the bus, the log level and the refresh policy: no provider settings, no secret', () => {
+    it('gets only the tables, the bus, the field key, the log level and the refresh policy: no provider settings, no secret', () => {
       expect(environmentOf(template, 'Broker/Complete')).toEqual({
+        FIELD_KEY_ARN: 'Broker/FieldKey.Arn',
         LOG_LEVEL: 'INFO',
         SESSIONS_TABLE: 'Broker/SessionsTable',
         TOKENS_TABLE: 'Broker/TokensTable',

@@ -49,6 +49,7 @@ describe('Construct: KrogerTokenBroker', () => {
       expect(policyLinesForRole(template, roleOfFunction(template, 'Broker/Login'))).toEqual([
         'dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem -> Broker/SessionsTable.Arn',
         'kms:Decrypt,kms:Encrypt,kms:GenerateDataKey -> Broker/TableKey.Arn',
+        'kms:GenerateDataKey -> Broker/FieldKey.Arn if {"StringEquals":{"kms:EncryptionContext:purpose":"sessions"}}',
         'logs:CreateLogStream,logs:PutLogEvents -> Broker/LoginLogs.Arn',
       ]);
     });

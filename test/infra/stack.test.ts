@@ -237,6 +237,7 @@ describe('Stack: KrogerTokenBrokerStack', () => {
           'ClientSecretArn',
           'CompleteFunctionName',
           'EventBusArn',
+          'FieldKeyArn',
           'HealthUrl',
           'LoginUrl',
           'RefreshFunctionName',

@@ -153,6 +153,7 @@ beforeAll(async () => {
     DYNAMODB_ENDPOINT: stores.config.endpoint!,
     TOKENS_TABLE: stores.config.tokensTable,
     SESSIONS_TABLE: stores.config.sessionsTable,
+    FIELD_KEY_FILE: stores.fieldKeyFile,
     RETURN_TO_ALLOWLIST: `${APP}/kroger/`,
     APP_NAME,
   };
@@ -207,6 +208,40 @@ describe('Connect: the forwarded-link attack', () => {
     expect(logs.text()).toContain('connection pending');
     expect(JSON.stringify(first.cookies)).not.toContain(code);
     expect(page).toBe(first); // a redirect to the app: no broker page in between
+  });
+});
+
+describe('Connect: the pending connection at rest', () => {
+  it('holds its tokens sealed under the field key and bound to its item, never readable in the table', async () => {
+    const { first } = await signIn(await link('app-sealed'), 'kroger-sealed');
+    const code = codeFromReturn(first.headers.location);
+    const item = (await pendingItem(code))!;
+    for (const field of ['accessToken', 'refreshToken']) {
+      expect(item[field]?.S).toMatch(/^v1\.local\.[\w-]+\.[\w-]{16}\.[\w-]+\.[\w-]{22}$/);
+    }
+
+    // A ciphertext moved into another pending item fails to open there: completing that one is
+    // refused, and no grant is stored for its app user.
+    const other = codeFromReturn((await signIn(await link('app-moved'), 'kroger-moved')).first.headers.location);
+    await stores.client.send(
+      new UpdateItemCommand({
+        TableName: stores.config.sessionsTable,
+        Key: { id: { S: `pending#${hashConnectCode(other)}` } },
+        UpdateExpression: 'SET refreshToken = :moved',
+        ExpressionAttributeValues: { ':moved': item.refreshToken },
+      }),
+    );
+    await expect(completeConnection(other, 'app-moved', { env, dynamo: stores.client })).rejects.toMatchObject({
+      code: 'DECRYPTION_FAILED',
+    });
+    expect(await stores.tokens.get('app-moved')).toBeUndefined();
+
+    // The untouched one completes, and the grant it stores works.
+    await expect(completeConnection(code, 'app-sealed', { env, dynamo: stores.client })).resolves.toEqual({
+      userId: 'app-sealed',
+      profileId: 'kroger-sealed',
+    });
+    expect((await stores.tokens.get('app-sealed'))!.refreshToken).not.toMatch(/^v1\./);
   });
 });
 

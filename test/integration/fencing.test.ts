@@ -108,6 +108,7 @@ beforeAll(async () => {
     DYNAMODB_ENDPOINT: stores.config.endpoint!,
     TOKENS_TABLE: stores.config.tokensTable,
     SESSIONS_TABLE: stores.config.sessionsTable,
+    FIELD_KEY_FILE: stores.fieldKeyFile,
   };
   provider = readProviderConfig(env);
 });
@@ -334,7 +335,9 @@ describe('Bounded writes and unknown outcomes', () => {
     });
     const started = Date.now();
     try {
-      await expect(new DynamoTokenStore(client, 'any-table').get('u')).rejects.toMatchObject({ name: 'TimeoutError' });
+      await expect(new DynamoTokenStore(client, 'any-table', stores.cipher).get('u')).rejects.toMatchObject({
+        name: 'TimeoutError',
+      });
       const elapsed = Date.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(DYNAMODB_REQUEST_TIMEOUT_MS - 100);
       expect(elapsed).toBeLessThanOrEqual(DYNAMODB_CALL_BUDGET_MS + 1000);

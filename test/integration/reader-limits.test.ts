@@ -45,6 +45,7 @@ async function sandboxWith(accessTokenTtlSeconds: number) {
     DYNAMODB_ENDPOINT: stores.config.endpoint!,
     TOKENS_TABLE: stores.config.tokensTable,
     SESSIONS_TABLE: stores.config.sessionsTable,
+    FIELD_KEY_FILE: stores.fieldKeyFile,
   };
   return { sandbox, env, provider: readProviderConfig(env) };
 }

@@ -104,6 +104,7 @@ beforeAll(async () => {
     DYNAMODB_ENDPOINT: stores.config.endpoint!,
     TOKENS_TABLE: stores.config.tokensTable,
     SESSIONS_TABLE: stores.config.sessionsTable,
+    FIELD_KEY_FILE: stores.fieldKeyFile,
   };
   provider = readProviderConfig(env);
 });

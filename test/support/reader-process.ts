@@ -7,16 +7,13 @@
  */
 import '../../functions/adapters/quiet';
 import { createInterface } from 'node:readline';
-import { readStoreConfig } from '../../functions/core/config';
-import { createDynamoClient } from '../../functions/adapters/dynamo';
-import { DynamoTokenStore } from '../../functions/adapters/token-store';
 import { createTokenReader } from '../../functions/reader/index';
+import { createServices, tokenStore } from '../../functions/services';
 
 const [userId, mode, leaseMs] = process.argv.slice(2);
 
 async function holdLease(): Promise<void> {
-  const config = readStoreConfig(process.env);
-  const store = new DynamoTokenStore(createDynamoClient(config), config.tokensTable);
+  const store = tokenStore(createServices(process.env));
   await store.acquireLease(userId, `dying-process-${process.pid}`, Date.now(), Number(leaseMs));
   process.stdout.write('held\n');
   setInterval(() => undefined, 60_000); // never finishes the refresh; killed by the test

@@ -1,10 +1,17 @@
 /**
- * Fresh tables in the shared DynamoDB Local for one test file, so files never see each other's data.
+ * Fresh tables in the shared DynamoDB Local for one test file, so files never see each other's data,
+ * and a field key of the file's own (a local key file, as `npm start` makes): the stores encrypt
+ * refresh tokens and code verifiers under it, through the same code as in AWS.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { readStoreConfig, type StoreConfig } from '../../functions/core/config';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
+import { createFieldCipher, type FieldCipher } from '../../functions/adapters/field-cipher';
+import { ensureLocalKeyFile, localKeyProvider, readLocalKeyFile } from '../../functions/adapters/local-key';
 import { DynamoSessionStore } from '../../functions/adapters/session-store';
 import { ensureTables } from '../../functions/adapters/tables';
 import { DynamoTokenStore } from '../../functions/adapters/token-store';
@@ -14,6 +21,17 @@ export interface TestStores {
   readonly client: DynamoDBClient;
   readonly tokens: DynamoTokenStore;
   readonly sessions: DynamoSessionStore;
+  /** The local key file the stores encrypt with: `FIELD_KEY_FILE` for handlers and readers of this file. */
+  readonly fieldKeyFile: string;
+  readonly cipher: FieldCipher;
+}
+
+/** A new local key file (mode 0600) in the run's key directory (global setup), and a cipher over it. */
+export function createTestFieldKey(prefix: string): { file: string; cipher: FieldCipher } {
+  const dir = process.env.TEST_FIELD_KEYS_DIR ?? mkdtempSync(join(tmpdir(), 'broker-field-keys-'));
+  const file = join(dir, `${prefix}-${randomBytes(4).toString('hex')}.key`);
+  ensureLocalKeyFile(file);
+  return { file, cipher: createFieldCipher(localKeyProvider(readLocalKeyFile(file))) };
 }
 
 /** Creates uniquely named tokens and sessions tables in DynamoDB Local. */
@@ -27,10 +45,13 @@ export async function createTestStores(prefix: string): Promise<TestStores> {
   });
   const client = createDynamoClient(config);
   await ensureTables(client, config);
+  const key = createTestFieldKey(prefix);
   return {
     config,
     client,
-    tokens: new DynamoTokenStore(client, config.tokensTable),
-    sessions: new DynamoSessionStore(client, config.sessionsTable),
+    tokens: new DynamoTokenStore(client, config.tokensTable, key.cipher),
+    sessions: new DynamoSessionStore(client, config.sessionsTable, key.cipher),
+    fieldKeyFile: key.file,
+    cipher: key.cipher,
   };
 }

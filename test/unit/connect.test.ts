@@ -299,8 +299,14 @@ describe('Function: readFlowConfig (pages)', () => {
 });
 
 describe('Function: createCompleteFunctionHandler', () => {
-  it('needs only the store settings: no provider settings, no client secret', async () => {
-    const handler = createCompleteFunctionHandler(createServices({ AWS_REGION: 'us-east-1' }));
+  it('needs only the store settings and the field key: no provider settings, no client secret', async () => {
+    const handler = createCompleteFunctionHandler(
+      // The field key seals the refresh token it stores; no KMS call is made at init.
+      createServices({
+        AWS_REGION: 'us-east-1',
+        FIELD_KEY_ARN: 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+      }),
+    );
     // A malformed request is answered before any I/O, without a token or a stack.
     expect(await handler({ connectCode: 'x', appUserId: 'u' })).toEqual({
       ok: false,

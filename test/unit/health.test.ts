@@ -8,6 +8,7 @@ import { healthResult, readBrokerVersion } from '../../functions/core/health';
 import { createHealthHandler, createLoginFunctionHandler } from '../../functions/handlers';
 import { createServices } from '../../functions/services';
 import { captureLogger } from '../support/logs';
+import { createTestFieldKey } from '../support/stores';
 
 const ENV = {
   CLIENT_ID: 'client-id-value',
@@ -19,6 +20,8 @@ const ENV = {
   // Nothing listens on port 9: a handler that touched DynamoDB would fail.
   DYNAMODB_ENDPOINT: 'http://127.0.0.1:9',
   BROKER_VERSION: '1.4.2',
+  // The login flow encrypts the code verifier it stores (a local key stands in for KMS).
+  FIELD_KEY_FILE: createTestFieldKey('health').file,
 };
 
 const event = (routeKey: string) =>

@@ -19,6 +19,7 @@ const ENV = {
   API_BASE_URL: 'https://api.kroger.com',
   REDIRECT_URL: 'https://broker.example.com/callback',
   AWS_REGION: 'us-east-1',
+  FIELD_KEY_ARN: 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555',
 };
 
 describe('Function: createServices', () => {
