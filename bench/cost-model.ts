@@ -1,17 +1,14 @@
 /**
- * What the broker costs per month, per refresh policy and number of connected users: operation
- * counts measured by the other sections (a real refresh through DynamoDB Local: requests, write units
- * with the `due` index, log bytes; the reader's paths), multiplied out by a policy's rates and priced
- * at dated us-east-1 list prices. Everything not measured here is an assumption, named and stated in
- * {@link ASSUMPTIONS} and printed with the tables.
- *
- * A policy is a function from the measured counts and its parameters to operations per month
- * ({@link PolicyModel}). `eager` is today's broker. `on-read` (refresh only when a reader finds the
- * token expired, plus a keep-alive refresh before an idle grant lapses) is not built yet: its model
- * is here so its cost can be compared, with its parameters (the read pattern and the keep-alive
- * interval) in {@link ON_READ_PARAMETERS}; when it is built, measure its paths and update them.
+ * What the broker costs per month, per refresh policy and number of connected users: per-user-per-day
+ * counts from a simulated day of the broker's own code under each policy with a stated read pattern
+ * (bench/policy-sim.ts: token calls, DynamoDB requests and units, log bytes, refresh function
+ * invocations, sweep runs), and per-operation figures the other sections measured (the `due` index
+ * units per due user, an item's size), multiplied out and priced at dated us-east-1 list prices.
+ * What cannot be measured here (latencies inside AWS, Lambda's own log records, KMS caching) is an
+ * assumption, named in {@link ASSUMPTIONS} and printed with the tables.
  */
-import { REFRESH_SHARDS } from '../functions/core/schema';
+import { REFRESH_SHARDS, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from '../functions/core/schema';
+import type { PolicyCounts, PolicySimResult } from './policy-sim';
 import { int, table } from './stats';
 
 /**
@@ -67,8 +64,8 @@ export const ASSUMPTIONS = {
   refresherConcurrency: 8,
   refresherMemoryGb: 0.5,
   refreshFunctionMemoryGb: 0.25,
-  /** The refresher stops starting users 45 s before its 5-minute timeout. */
-  refresherBudgetSeconds: 255,
+  /** The refresher stops starting users a whole refresh's budget before its 5-minute timeout. */
+  refresherBudgetSeconds: 300 - REFRESHER_STOP_BEFORE_TIMEOUT_MS / 1000,
   /** Not measurable here: one Kroger token call from Lambda in us-east-1, milliseconds. */
   providerCallMs: 300,
   /** Not measurable here: one DynamoDB request from Lambda in the same region, milliseconds. */
@@ -80,12 +77,6 @@ export const ASSUMPTIONS = {
    * `platform.report`), bytes. An estimate of their size.
    */
   platformLogBytesPerInvocation: 800,
-  /**
-   * The read pattern: how often other services read one connected user's token through the reader,
-   * per day. A guess for an app that calls Kroger on the user's behalf a few times an hour while
-   * awake; every figure in the reads column scales with it.
-   */
-  readsPerUserPerDay: 24,
   /**
    * KMS: DynamoDB decrypts a table key for each caller (IAM principal) at most every 5 minutes of
    * activity, and caches it. Principals calling the tokens table: the refresher, the refresh
@@ -103,43 +94,10 @@ export const ASSUMPTIONS = {
   customMetrics: 5,
 } as const;
 
-/** The on-read policy's parameters: assumptions until the policy is built and measured. */
-export const ON_READ_PARAMETERS = {
-  /** Reads come in sessions; the first read of a session finds the token expired (older than 25 minutes). */
-  sessionsPerUserPerDay: 4,
-  /**
-   * Keep-alive: an idle grant is refreshed by the schedule this often so it does not lapse (the
-   * broker refreshes a grant at least daily today: `MAX_GRANT_IDLE_SECONDS`).
-   */
-  keepAliveSeconds: 86_400,
-} as const;
-
-/** Per-operation counts the bench measured (see bench/run.ts for where each comes from). */
+/** Per-operation figures the other sections measured (see bench/run.ts for where each comes from). */
 export interface MeasuredCounts {
-  /** One scheduled refresh (refresher path): requests, units with the index, log bytes. */
-  readonly scheduledRefresh: {
-    readonly writes: number;
-    readonly reads: number;
-    readonly writeUnits: number;
-    readonly readUnits: number;
-    readonly logBytes: number;
-  };
-  /** Index read units per user returned by the `due` queries, and per query at least. */
+  /** Index read units per user returned by the `due` queries (the refresher cost section). */
   readonly indexReadUnitsPerDueUser: number;
-  /** Log bytes of one refresher run beyond its refreshes (the metric line). */
-  readonly logBytesPerRun: number;
-  /** A read of a fresh token through the reader. */
-  readonly freshRead: { readonly readUnits: number };
-  /** A read of an expired token through the reader and the refresh function (remote path). */
-  readonly expiredRead: {
-    readonly reads: number;
-    readonly writes: number;
-    readonly readUnits: number;
-    readonly writeUnits: number;
-    /** Of the requests, those the refresh function sends (the rest are the reader's). */
-    readonly functionRequests: number;
-    readonly refreshLogBytes: number;
-  };
   /** Stored bytes per user. */
   readonly itemBytes: number;
 }
@@ -162,140 +120,74 @@ export interface MonthlyOperations {
   readonly overCapacity?: string;
 }
 
-/** A refresh policy's model: counts and its parameters -> monthly operations. */
-export type PolicyModel = (measured: MeasuredCounts, users: number) => MonthlyOperations;
-
 const month = () => ASSUMPTIONS.monthHours * 3600;
+const daysPerMonth = () => ASSUMPTIONS.monthHours / 24;
 const runsPerMonth = () => month() / ASSUMPTIONS.scheduleSeconds;
-/** The time one scheduled refresh keeps a lane of the refresher busy, seconds. */
-const laneSeconds = (m: MeasuredCounts) =>
-  (ASSUMPTIONS.providerCallMs + (m.scheduledRefresh.writes + m.scheduledRefresh.reads) * ASSUMPTIONS.dynamoRequestMs) /
-  1000;
-
-/**
- * Today's refresher run costs: index queries every run, plus `refreshes` scheduled refreshes spread
- * over the runs, `refreshes` per month.
- */
-function scheduledCost(m: MeasuredCounts, users: number, refreshes: number) {
-  const runs = runsPerMonth();
-  const perRun = refreshes / runs;
-  // DynamoDB bills at least 0.5 RRU per query (eventually consistent, as index queries are).
-  const indexUnits = runs * Math.max(REFRESH_SHARDS * 0.5, perRun * m.indexReadUnitsPerDueUser);
-  const runSeconds =
-    (ASSUMPTIONS.refresherRunOverheadMs + REFRESH_SHARDS * ASSUMPTIONS.dynamoRequestMs) / 1000 +
-    (perRun * laneSeconds(m)) / ASSUMPTIONS.refresherConcurrency;
-  const capacity = (ASSUMPTIONS.refresherBudgetSeconds * ASSUMPTIONS.refresherConcurrency) / laneSeconds(m);
-  return {
-    refreshes,
-    readUnits: indexUnits + refreshes * m.scheduledRefresh.readUnits,
-    writeUnits: refreshes * m.scheduledRefresh.writeUnits,
-    runs,
-    gbSeconds: runs * runSeconds * ASSUMPTIONS.refresherMemoryGb,
-    logBytes:
-      runs * (m.logBytesPerRun + ASSUMPTIONS.platformLogBytesPerInvocation) + refreshes * m.scheduledRefresh.logBytes,
-    overCapacity:
-      perRun > capacity
-        ? `${int(perRun)} refreshes per run, a run can do about ${int(capacity)} (${ASSUMPTIONS.refresherConcurrency} lanes × ${ASSUMPTIONS.refresherBudgetSeconds} s at ${Math.round(laneSeconds(m) * 1000)} ms each): raise REFRESH_CONCURRENCY or the rest expires and is refreshed on read`
-        : undefined,
-  };
-}
+/** The time one scheduled refresh keeps a lane of the refresher busy, seconds: lease, call, save. */
+const laneSeconds = (writesPerRefresh: number) =>
+  (ASSUMPTIONS.providerCallMs + writesPerRefresh * ASSUMPTIONS.dynamoRequestMs) / 1000;
 
 /** KMS and Secrets Manager calls: per principal / per container at most every 5 minutes of activity. */
 const perFiveMinutes = (callers: number) => callers * runsPerMonth();
 
-function total(
-  users: number,
-  m: MeasuredCounts,
-  parts: {
-    providerCalls: number;
-    readUnits: number;
-    writeUnits: number;
-    invocations: number;
-    gbSeconds: number;
-    scheduleInvocations: number;
-    logBytes: number;
-    secretCallers: number;
-    overCapacity?: string;
-  },
-): MonthlyOperations {
-  const storageGb = (users * m.itemBytes) / 1e9;
+/**
+ * A month of one policy for `users` connected users: the simulated day's counts per user, times the
+ * users and the days, plus what every run of the scheduled refresher costs whoever is due.
+ */
+export function policyMonth(counts: PolicyCounts, measured: MeasuredCounts, users: number): MonthlyOperations {
+  const day = counts.perUserDay;
+  const userDays = users * daysPerMonth();
+  const runs = runsPerMonth();
+  const sweepRefreshesPerRun = (users * day.sweepRefreshes * daysPerMonth()) / runs;
+  // DynamoDB bills at least 0.5 RRU per query (eventually consistent, as index queries are).
+  const indexUnits = runs * Math.max(REFRESH_SHARDS * 0.5, sweepRefreshesPerRun * measured.indexReadUnitsPerDueUser);
+  const lane = laneSeconds(counts.writesPerRefresh.sweep || 2);
+  const runSeconds =
+    (ASSUMPTIONS.refresherRunOverheadMs + REFRESH_SHARDS * ASSUMPTIONS.dynamoRequestMs) / 1000 +
+    (sweepRefreshesPerRun * lane) / ASSUMPTIONS.refresherConcurrency;
+  const capacity = (ASSUMPTIONS.refresherBudgetSeconds * ASSUMPTIONS.refresherConcurrency) / lane;
+  // The refresh function: one invocation per stale read; its requests and one token call when it refreshes.
+  const invocations = userDays * day.staleReads;
+  const functionRequests = Object.entries(day.requests)
+    .filter(([kind]) => kind.startsWith('refresh fn'))
+    .reduce((sum, [, n]) => sum + n, 0);
+  const functionSeconds =
+    day.staleReads > 0
+      ? (day.readRefreshes * ASSUMPTIONS.providerCallMs + functionRequests * ASSUMPTIONS.dynamoRequestMs) /
+        1000 /
+        day.staleReads
+      : 0;
   return {
     users,
-    providerCalls: parts.providerCalls,
-    dynamoReadUnits: parts.readUnits,
-    dynamoWriteUnits: parts.writeUnits,
-    invocations: parts.invocations,
-    gbSeconds: parts.gbSeconds,
+    providerCalls: userDays * day.providerCalls,
+    dynamoReadUnits: userDays * day.readUnits + indexUnits,
+    dynamoWriteUnits: userDays * day.writeUnits,
+    invocations: runs + invocations,
+    gbSeconds:
+      runs * runSeconds * ASSUMPTIONS.refresherMemoryGb +
+      invocations * functionSeconds * ASSUMPTIONS.refreshFunctionMemoryGb,
     kmsRequests: perFiveMinutes(ASSUMPTIONS.kmsPrincipals),
-    secretRequests: perFiveMinutes(parts.secretCallers),
-    scheduleInvocations: parts.scheduleInvocations,
+    secretRequests: perFiveMinutes(invocations > 0 ? 2 : 1),
+    scheduleInvocations: runs,
     // Events are published on changes of state only (connected, reauth_required, ...): none in a steady month.
     events: 0,
-    logBytes: parts.logBytes,
-    storageGb,
-    overCapacity: parts.overCapacity,
+    logBytes:
+      userDays * day.logBytes +
+      runs * (counts.logBytesPerRun + ASSUMPTIONS.platformLogBytesPerInvocation) +
+      invocations * ASSUMPTIONS.platformLogBytesPerInvocation,
+    storageGb: (users * measured.itemBytes) / 1e9,
+    overCapacity:
+      sweepRefreshesPerRun > capacity
+        ? `${int(sweepRefreshesPerRun)} refreshes per run, a run can do about ${int(capacity)} (${ASSUMPTIONS.refresherConcurrency} lanes × ${Math.round(ASSUMPTIONS.refresherBudgetSeconds)} s at ${Math.round(lane * 1000)} ms each): raise REFRESH_CONCURRENCY or the rest expires and is refreshed on read`
+        : undefined,
   };
 }
 
-/**
- * `eager` (today): every active user refreshed by the schedule before the token expires, whether
- * anyone reads it or not; reads find a fresh token (one read each).
- */
-export const eagerPolicy: PolicyModel = (m, users) => {
-  // Due when the token is within the window of expiry; picked up by the next run: on average half a
-  // period later. With the defaults: every 1,350 s (22.5 minutes).
-  const period = ASSUMPTIONS.tokenLifetimeSeconds - ASSUMPTIONS.windowSeconds + ASSUMPTIONS.scheduleSeconds / 2;
-  const refreshes = (users * month()) / period;
-  const scheduled = scheduledCost(m, users, refreshes);
-  const reads = (users * ASSUMPTIONS.readsPerUserPerDay * month()) / 86_400;
-  return total(users, m, {
-    providerCalls: refreshes,
-    readUnits: scheduled.readUnits + reads * m.freshRead.readUnits,
-    writeUnits: scheduled.writeUnits,
-    invocations: scheduled.runs,
-    gbSeconds: scheduled.gbSeconds,
-    scheduleInvocations: scheduled.runs,
-    logBytes: scheduled.logBytes,
-    secretCallers: 1,
-    overCapacity: scheduled.overCapacity,
-  });
+/** What each policy is, for the tables. */
+export const POLICY_NOTES: Record<string, string> = {
+  eager: 'the default: every active user refreshed before the token expires, read or not',
+  'on-read': 'refreshed when a reader finds the token stale; unread grants kept alive by the schedule',
 };
-
-/**
- * `on-read` (projection, not built): a session's first read finds the token expired and refreshes it
- * through the refresh function (the remote path, as measured); the other reads find it fresh; the
- * schedule refreshes grants idle for {@link ON_READ_PARAMETERS.keepAliveSeconds}.
- */
-export const onReadPolicy: PolicyModel = (m, users) => {
-  const p = ON_READ_PARAMETERS;
-  const days = month() / 86_400;
-  const sessions = users * p.sessionsPerUserPerDay * days;
-  const reads = users * ASSUMPTIONS.readsPerUserPerDay * days;
-  // Keep-alive: only grants not refreshed by a read within the interval; with daily sessions, none.
-  const idleShare = p.sessionsPerUserPerDay * (p.keepAliveSeconds / 86_400) >= 1 ? 0 : 1;
-  const keepAlive = (users * idleShare * month()) / p.keepAliveSeconds;
-  const scheduled = scheduledCost(m, users, keepAlive);
-  const refreshSeconds =
-    (ASSUMPTIONS.providerCallMs + m.expiredRead.functionRequests * ASSUMPTIONS.dynamoRequestMs) / 1000;
-  return total(users, m, {
-    providerCalls: sessions + keepAlive,
-    readUnits: scheduled.readUnits + (reads - sessions) * m.freshRead.readUnits + sessions * m.expiredRead.readUnits,
-    writeUnits: scheduled.writeUnits + sessions * m.expiredRead.writeUnits,
-    invocations: scheduled.runs + sessions,
-    gbSeconds: scheduled.gbSeconds + sessions * refreshSeconds * ASSUMPTIONS.refreshFunctionMemoryGb,
-    scheduleInvocations: scheduled.runs,
-    logBytes:
-      scheduled.logBytes + sessions * (m.expiredRead.refreshLogBytes + ASSUMPTIONS.platformLogBytesPerInvocation),
-    secretCallers: 2,
-    overCapacity: scheduled.overCapacity,
-  });
-};
-
-/** The policies priced, in order. */
-export const POLICIES: Array<{ name: string; model: PolicyModel; note: string }> = [
-  { name: 'eager', model: eagerPolicy, note: "today's broker" },
-  { name: 'on-read', model: onReadPolicy, note: 'projection: not built yet; its parameters are assumptions' },
-];
 
 /** USD per month by line. */
 export interface MonthlyCost {
@@ -341,22 +233,23 @@ export function price(ops: MonthlyOperations): MonthlyCost {
 export interface CostResult {
   readonly prices: typeof PRICES;
   readonly assumptions: typeof ASSUMPTIONS;
-  readonly onReadParameters: typeof ON_READ_PARAMETERS;
   readonly measured: MeasuredCounts;
+  /** The simulated day each policy's rows are multiplied out from. */
+  readonly policies: PolicySimResult;
   readonly rows: Array<{ policy: string; note: string; ops: MonthlyOperations; cost: MonthlyCost }>;
 }
 
-/** Runs every policy for every number of users. */
-export function costModel(measured: MeasuredCounts, users: readonly number[]): CostResult {
+/** Prices every simulated policy for every number of users. */
+export function costModel(measured: MeasuredCounts, policies: PolicySimResult, users: readonly number[]): CostResult {
   return {
     prices: PRICES,
     assumptions: ASSUMPTIONS,
-    onReadParameters: ON_READ_PARAMETERS,
     measured,
-    rows: POLICIES.flatMap(({ name, model, note }) =>
+    policies,
+    rows: policies.policies.flatMap((counts) =>
       users.map((u) => {
-        const ops = model(measured, u);
-        return { policy: name, note, ops, cost: price(ops) };
+        const ops = policyMonth(counts, measured, u);
+        return { policy: counts.policy.name, note: POLICY_NOTES[counts.policy.name] ?? '', ops, cost: price(ops) };
       }),
     ),
   };
@@ -376,22 +269,23 @@ const big = (v: number) =>
 export function costMarkdown(result: CostResult): string {
   const a = result.assumptions;
   const m = result.measured;
+  const pattern = result.policies.pattern;
   const lines = [
     `### Cost per month, by refresh policy (us-east-1 list prices of ${result.prices.date})`,
     '',
-    `Read pattern: every connected user's token is read ${a.readsPerUserPerDay} times a day through the reader; logins are left out ` +
-      `(once per user). Measured here: a scheduled refresh sends ${m.scheduledRefresh.writes} writes and ${m.scheduledRefresh.reads} reads ` +
-      `(floor: 2 writes, take the lease and save the pair) for ${m.scheduledRefresh.writeUnits} WCU with the \`due\` index, and logs ` +
-      `${m.scheduledRefresh.logBytes} bytes; a fresh read is ${m.freshRead.readUnits} RCU; an expired read through the refresh function ` +
-      `${m.expiredRead.reads} reads and ${m.expiredRead.writes} writes (${m.expiredRead.readUnits} RCU, ${m.expiredRead.writeUnits} WCU); ` +
-      `an item is ${m.itemBytes} bytes. Assumed (not measurable here): a Kroger token call ${a.providerCallMs} ms, a DynamoDB request ` +
-      `${a.dynamoRequestMs} ms in AWS, ${a.platformLogBytesPerInvocation} bytes of Lambda platform log per invocation; all in \`bench/cost-model.ts\`.`,
+    `Read pattern (as simulated above): ${Math.round(pattern.activeShare * 100)}% of connected users active on a given day, ` +
+      `${pattern.sessionsPerDay} sessions of ${pattern.readsPerSession} reads ${pattern.readEverySeconds / 60} minutes apart; logins are left ` +
+      "out (once per user). Per user: the simulated day's counts × the month's days; per refresher run: its 16 index queries " +
+      `(at least 0.5 RRU each in AWS) and ${m.indexReadUnitsPerDueUser.toFixed(3)} RRU per due user (measured above); an item is ` +
+      `${m.itemBytes} bytes. Assumed (not measurable here): a Kroger token call ${a.providerCallMs} ms, a DynamoDB request ` +
+      `${a.dynamoRequestMs} ms in AWS, ${a.platformLogBytesPerInvocation} bytes of Lambda platform log per invocation, KMS ` +
+      `decrypts by ${a.kmsPrincipals} principals at most every 5 minutes; all in \`bench/cost-model.ts\`.`,
   ];
-  for (const policy of POLICIES) {
-    const rows = result.rows.filter((r) => r.policy === policy.name);
+  for (const policy of [...new Set(result.rows.map((r) => r.policy))]) {
+    const rows = result.rows.filter((r) => r.policy === policy);
     lines.push(
       '',
-      `**${policy.name}** (${policy.note}):`,
+      `**${policy}** (${rows[0].note}):`,
       '',
       table(
         [
@@ -431,14 +325,21 @@ export function costMarkdown(result: CostResult): string {
       ),
     );
     for (const row of rows.filter((r) => r.ops.overCapacity)) {
-      lines.push('', `${int(row.ops.users)} users, ${policy.name}: **over capacity**: ${row.ops.overCapacity}.`);
+      lines.push('', `${int(row.ops.users)} users, ${policy}: **over capacity**: ${row.ops.overCapacity}.`);
     }
   }
+  const perDay = (policy: string, users: number) => {
+    const row = result.rows.find((r) => r.policy === policy && r.ops.users === users);
+    return row ? row.ops.providerCalls / (a.monthHours / 24) : undefined;
+  };
+  const largest = Math.max(...result.rows.map((r) => r.ops.users));
+  const eagerCalls = perDay('eager', largest);
+  const onReadCalls = perDay('on-read', largest);
   lines.push(
     '',
-    `on-read parameters (assumed): ${ON_READ_PARAMETERS.sessionsPerUserPerDay} reading sessions per user a day, each starting on an ` +
-      `expired token; keep-alive every ${ON_READ_PARAMETERS.keepAliveSeconds / 3600} h for idle grants. Kroger's rate limits on its token ` +
-      'endpoint are not published here; the token-call column is what they must allow.',
+    `Kroger token calls a day at ${int(largest)} users: ${eagerCalls === undefined ? '?' : big(eagerCalls)} eager, ` +
+      `${onReadCalls === undefined ? '?' : big(onReadCalls)} on-read. Kroger does not publish its token endpoint's limits here; ` +
+      'that column is what they must allow.',
   );
   return lines.join('\n');
 }

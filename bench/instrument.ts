@@ -5,7 +5,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 /** One DynamoDB request as the client sent it. */
 export interface DynamoRequest {
@@ -45,6 +45,7 @@ export class DynamoCounter {
   /** Adds the counting middleware to `client` (idempotent per name). */
   attach(client: DynamoDBClient, name: string): void {
     const step = `bench-counter-${name}`;
+    forgetResolvedMiddleware(client);
     client.middlewareStack.remove(step);
     client.middlewareStack.add(
       (next, ctx) => async (args) => {
@@ -106,6 +107,28 @@ export class DynamoCounter {
   get mark(): number {
     return this.requests.length;
   }
+}
+
+/**
+ * A client created with `cacheMiddleware` (as the broker's are) resolves its middleware stack once
+ * per command class and keeps the result: after adding or removing a step, the cache must go.
+ */
+export function forgetResolvedMiddleware(client: DynamoDBClient): void {
+  delete (client as unknown as { handlers?: unknown }).handlers;
+}
+
+/**
+ * A DynamoDB client for the bench's own table work (create, seed, scan, delete) against DynamoDB
+ * Local: the SDK's defaults, without the broker's short request timeouts, so a busy DynamoDB Local
+ * slows it down instead of failing it (a create or delete retried after a timeout finds the first
+ * attempt's work done and fails).
+ */
+export function benchAdminClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
 }
 
 /** `{GetItemCommand: 2, UpdateItemCommand: 1}` style counts, with a `client/` prefix. */

@@ -122,12 +122,24 @@ export class CpuProfiler {
     await this.session.post('Profiler.setSamplingInterval', { interval: 100 });
   }
 
+  private started = 0;
+
   /** Profiles `run`; writes the raw profile to `file` when given (opens in Chrome DevTools). */
   async profile(run: () => Promise<void>, file?: string): Promise<CpuBreakdown> {
-    await this.session.post('Profiler.start');
-    const started = performance.now();
+    await this.start();
     await run();
-    const wallMs = performance.now() - started;
+    return this.stop(file);
+  }
+
+  /** Starts one profile (for work this process does on another's request, such as a server's). */
+  async start(): Promise<void> {
+    await this.session.post('Profiler.start');
+    this.started = performance.now();
+  }
+
+  /** Ends the profile {@link start} began; writes it to `file` when given. */
+  async stop(file?: string): Promise<CpuBreakdown> {
+    const wallMs = performance.now() - this.started;
     const { profile } = (await this.session.post('Profiler.stop')) as unknown as { profile: Profile };
     if (file) writeFileSync(file, JSON.stringify(profile));
     return breakDown(profile, wallMs);

@@ -1,44 +1,35 @@
 /**
- * The read path: `getAccessToken` of the reader library in its remote mode (what another service in
- * AWS runs), against DynamoDB Local and the sandbox provider, for
+ * The read path: `getAccessToken` of the reader library in its production mode (what another service
+ * in AWS runs), against DynamoDB Local and the sandbox provider, for
  *
  * - a fresh token (one read),
- * - an expired one (reader read -> invoke the refresh function -> its read, lease, provider call,
- *   save -> reader re-read),
+ * - an expired one (reader read -> invoke the refresh function -> take the lease, which returns the
+ *   item; provider call; save -> reader re-read),
  * - 100 concurrent readers of one expired token (one provider call; the waiters' extra latency
  *   over the reader whose invocation held the lease).
  *
- * The refresh function is the real handler (`functions/refresh.ts`) called in this process through
- * the reader's `invokeRefresh` option; the transport is one function ({@link RefreshTransport}) so a
- * local Lambda stand-in can replace it. DynamoDB requests are counted by middleware on the reader's
- * client and on the handlers' shared client, provider calls by the sandbox's own counters.
+ * The refresh function is the real handler, invoked through the local stack's stand-in of the Lambda
+ * Invoke API with the AWS SDK's Lambda client, as a local service's reader invokes it (SigV4, HTTP,
+ * JSON both ways; no Lambda scheduling, cold starts or network hops). For comparison, the same paths
+ * through a refresh function that reads the item before taking the lease (the broker before it went
+ * straight to the lease), served by a second stand-in the same way. DynamoDB requests are counted by
+ * middleware on the reader's client and on the handlers' shared client, provider calls by the
+ * sandbox's own counters.
  */
+import { randomBytes } from 'node:crypto';
 import { UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { readProviderConfig, readStoreConfig } from '../functions/core/config';
+import { readStoreConfig } from '../functions/core/config';
 import { createDynamoClient } from '../functions/adapters/dynamo';
-import { logEventPublisher } from '../functions/adapters/events';
 import { createLogger } from '../functions/adapters/logger';
-import { createProviderClient } from '../functions/adapters/provider';
-import { DynamoTokenStore } from '../functions/adapters/token-store';
-import { fieldCipher } from '../functions/services';
-import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
-import { createTokenReader, type ReceivedRefreshResult, type RefreshInvoker } from '../functions/reader/index';
-import { createRefreshFunctionHandler } from '../functions/handlers';
+import { handleRefreshRequest } from '../functions/flows/refresh-function-flow';
+import { createTokenReader, type RefreshInvoker } from '../functions/reader/index';
+import { lambdaClientSettings, lambdaInvoker } from '../functions/reader/remote';
+import { tokenRefresher } from '../functions/services';
+import { startLambdaInvoke } from '../infra/local/lambda-invoke';
 import type { LocalStack } from '../infra/local/stack';
 import { get, startLogin, storedGrant } from './callback-latency';
 import { type DynamoCounter, type DynamoRequest, HttpClock, type LogTap } from './instrument';
 import { int, median, progress, quantile, round, table } from './stats';
-
-/**
- * How the reader reaches the refresh function. Today: the handler called in this process, with the
- * request and answer passed through JSON as Lambda would. Later: the local Lambda stand-in.
- */
-export type RefreshTransport = RefreshInvoker;
-
-/** The real refresh handler behind a JSON boundary, in this process. */
-export function inProcessTransport(handler: (event: unknown) => Promise<ReceivedRefreshResult>): RefreshTransport {
-  return async (request) => JSON.parse(JSON.stringify(await handler(JSON.parse(JSON.stringify(request)))));
-}
 
 /** p50 / p95 in milliseconds. */
 export interface Latency {
@@ -68,7 +59,7 @@ export interface ConcurrentResult {
   readonly rounds: number;
   /** Provider token calls per round (the goal is 1). */
   readonly providerCallsPerRound: number[];
-  /** The reader whose invocation refreshed. */
+  /** The reader whose invocation refreshed: the first to answer. */
   readonly holder: Latency;
   /** The others. */
   readonly waiters: Latency;
@@ -90,11 +81,10 @@ export interface ReadPathResult {
   };
   readonly concurrent: ConcurrentResult;
   /**
-   * The same through a refresh function that goes straight to the lease (as the scheduled refresher
-   * does: the lease update returns the item), skipping its first read. Not the deployed code: what
-   * the fix would save, measured.
+   * The same through a refresh function that reads the item before taking the lease, as the broker
+   * did before it went straight to the lease: what that change saved, measured.
    */
-  readonly leaseFirst: { readonly expired: PathResult; readonly concurrent: ConcurrentResult };
+  readonly readFirst: { readonly expired: ReadPathResult['expired']; readonly concurrent: ConcurrentResult };
   /** Log bytes the refresh function writes per refresh at INFO. */
   readonly refreshLogBytes: number;
 }
@@ -105,20 +95,19 @@ const latency = (values: number[]): Latency => ({
   samples: values.length,
 });
 
+/** What a DynamoDB request did: the command, and for an UpdateItem which of the refresher's writes. */
+function kindOf(r: DynamoRequest): string {
+  if (r.command !== 'UpdateItemCommand') return r.command.replace(/Command$/, '');
+  if (/#leaseOwner = :leaseOwner/.test(r.update ?? '')) return 'UpdateItem (take the lease)';
+  if (/^REMOVE #leaseOwner, #leaseUntil$/.test(r.update ?? '')) return 'UpdateItem (release the lease)';
+  if (/#accessToken/.test(r.update ?? '')) return 'UpdateItem (save the tokens)';
+  return 'UpdateItem';
+}
+
 function counts(requests: readonly DynamoRequest[]): RequestCounts {
   const out: RequestCounts = {};
   for (const r of requests) {
-    const kind =
-      r.command === 'UpdateItemCommand'
-        ? /#leaseOwner = :leaseOwner/.test(r.update ?? '')
-          ? 'UpdateItem (take the lease)'
-          : /REMOVE #leaseOwner, #leaseUntil$/.test(r.update ?? '')
-            ? 'UpdateItem (release the lease)'
-            : /#accessToken/.test(r.update ?? '')
-              ? 'UpdateItem (save the tokens)'
-              : 'UpdateItem'
-        : r.command.replace(/Command$/, '');
-    const key = `${r.client === 'reader' ? 'reader' : 'refresh fn'}: ${kind}${r.ok ? '' : ', refused'}`;
+    const key = `${r.client === 'reader' ? 'reader' : 'refresh fn'}: ${kindOf(r)}${r.ok ? '' : ', refused'}`;
     out[key] = (out[key] ?? 0) + 1;
   }
   return out;
@@ -146,50 +135,42 @@ export async function measureReadPath(
   const done = await get(`${stack.baseUrl}/callback${pending.search}`, pending.cookie);
   if (!storedGrant(stack, done)) throw new Error(`login for the read path answered ${done.status}`);
 
-  // The real refresh function, configured from the same environment the stack gave the handlers.
-  const refreshHandler = createRefreshFunctionHandler(stack.services);
   const readerDynamo = createDynamoClient(readStoreConfig(env));
   counter.attach(readerDynamo, 'reader');
   const quiet = createLogger({ level: 'warn', write: () => undefined });
-  const reader = (transport: RefreshTransport) =>
-    createTokenReader({
-      env: { TOKENS_TABLE: env.TOKENS_TABLE, DYNAMODB_ENDPOINT: env.DYNAMODB_ENDPOINT },
-      dynamo: readerDynamo,
-      invokeRefresh: transport,
-      logger: quiet,
-    });
-
-  // What-if: a refresh function that takes the lease first (`dueBy: 0` makes the flow skip its first
-  // read and decide on the item the lease update returns, exactly as for the scheduled refresher).
-  const provider = readProviderConfig(env);
-  const leaseFirstRefresher = createTokenRefresher({
-    tokens: new DynamoTokenStore(deps.handlerDynamo, env.TOKENS_TABLE, fieldCipher(stack.services)),
-    client: createProviderClient(provider, async () => sandbox.clientSecret),
-    events: logEventPublisher(quiet),
-    logger: quiet,
-  });
-  const leaseFirstHandler = async (event: unknown): Promise<ReceivedRefreshResult> => {
-    const { userId: id, marginSeconds } = event as { userId: string; marginSeconds?: number };
-    try {
-      // `dueBy` is the sweep's internal option (not in the reader's types): it makes the flow go
-      // straight to the lease.
-      const options = { marginSeconds, dueBy: 0 } as Parameters<typeof leaseFirstRefresher.getAccessToken>[1];
-      const token = await leaseFirstRefresher.getAccessToken(id, options);
-      return { ok: true, expiresAt: token.expiresAt };
-    } catch (error) {
-      return { ok: false, code: (error as { code?: string }).code ?? 'INTERNAL', message: (error as Error).message };
-    }
-  };
-
   let invocations = 0;
-  const counted =
-    (transport: RefreshTransport): RefreshTransport =>
-    async (request) => {
+  /** A reader as a local service runs it (`tokens env`): its invocations of the refresh function counted. */
+  const reader = (readerEnv: Record<string, string>) => {
+    const invoke = lambdaInvoker(readerEnv.REFRESH_FUNCTION_NAME, lambdaClientSettings(readerEnv));
+    const counted: RefreshInvoker = async (request) => {
       invocations++;
-      return transport(request);
+      return invoke(request);
     };
-  const deployed = reader(counted(inProcessTransport(refreshHandler)));
-  const leaseFirst = reader(counted(inProcessTransport(leaseFirstHandler)));
+    return createTokenReader({ env: readerEnv, dynamo: readerDynamo, invokeRefresh: counted, logger: quiet });
+  };
+  // The deployed refresh function, behind the stack's own stand-in of the Lambda Invoke API.
+  const deployed = reader(stack.readerEnv);
+  // The same handler, its refresher reading the item before taking the lease; behind a stand-in of
+  // its own, so both go through the same transport.
+  const refresher = tokenRefresher(stack.services);
+  const readFirstHandler = (event: unknown) =>
+    handleRefreshRequest(event, {
+      refresher: { refreshForReader: (id, options) => refresher.getAccessToken(id, options) },
+      logger: stack.services.logger,
+    });
+  const credentials = { accessKeyId: `BENCH${randomBytes(6).toString('hex').toUpperCase()}`, secret: randomBytes(18) };
+  const readFirstLambda = await startLambdaInvoke({
+    accessKeyId: credentials.accessKeyId,
+    region: stack.readerEnv.AWS_REGION,
+    functions: { 'read-first': readFirstHandler },
+  });
+  const readFirst = reader({
+    ...stack.readerEnv,
+    REFRESH_FUNCTION_NAME: 'read-first',
+    AWS_ENDPOINT_URL_LAMBDA: readFirstLambda.endpoint,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secret.toString('base64url'),
+  });
 
   const expire = async () => {
     const past = String(Math.floor(Date.now() / 1000) - 60);
@@ -204,158 +185,210 @@ export async function measureReadPath(
   };
   const providerCalls = async () => (await sandbox.stats()).refreshToken;
 
-  /** Runs `reads` sequential reads, `before` each (untimed); returns latencies and what they sent. */
+  /**
+   * Runs `reads` sequential reads through each of `targets`, interleaved (the order alternates, so a
+   * busy moment of the machine hits all alike), `before` each (untimed); returns, per target, the
+   * latencies and what each read sent.
+   */
   const sequential = async (
     name: string,
-    target: typeof deployed,
+    targets: Array<ReturnType<typeof reader>>,
     reads: number,
     before?: () => Promise<void>,
-    after?: () => void,
-  ): Promise<PathResult & { runs: DynamoRequest[][]; times: number[] }> => {
-    const times: number[] = [];
-    const runs: DynamoRequest[][] = [];
-    const calls0 = await providerCalls();
+    after?: (target: number) => void,
+  ): Promise<Array<PathResult & { runs: DynamoRequest[][]; times: number[] }>> => {
+    const state = targets.map(() => ({ times: [] as number[], runs: [] as DynamoRequest[][], calls: 0 }));
     for (let i = 0; i < reads + 2; i++) {
+      const order = targets.map((_, k) => k);
+      if (i % 2 === 1) order.reverse();
+      for (const k of order) {
+        await before?.();
+        const calls0 = await providerCalls();
+        const mark = counter.mark;
+        const started = performance.now();
+        const token = await targets[k].getAccessToken(userId);
+        const ms = performance.now() - started;
+        if (token.expiresAt <= Date.now() / 1000) throw new Error(`${name}: got an expired token`);
+        state[k].calls += (await providerCalls()) - calls0;
+        if (i < 2) {
+          after?.(-1); // warm-up: drop what the clock saw
+          continue;
+        }
+        state[k].times.push(ms);
+        state[k].runs.push(counter.since(mark).filter((r) => r.client === 'reader' || r.client === 'handler'));
+        after?.(k);
+      }
+    }
+    const results = [];
+    for (const [k, target] of targets.entries()) {
+      // Units in a separate, counted run (asking for ConsumedCapacity changes the requests a little).
+      counter.askCapacity = true;
       await before?.();
       const mark = counter.mark;
-      const started = performance.now();
-      const token = await target.getAccessToken(userId);
-      const ms = performance.now() - started;
-      if (token.expiresAt <= Date.now() / 1000) throw new Error(`${name}: got an expired token`);
-      if (i < 2) continue; // warm-up
-      times.push(ms);
-      runs.push(counter.since(mark).filter((r) => r.client === 'reader' || r.client === 'handler'));
-      after?.();
+      await target.getAccessToken(userId);
+      counter.askCapacity = false;
+      const units = counter.since(mark);
+      after?.(-1);
+      results.push({
+        latency: latency(state[k].times),
+        requests: counts(state[k].runs[state[k].runs.length - 1] ?? []),
+        providerCalls: round(state[k].calls / (reads + 2), 2),
+        writeUnits: units.reduce((sum, r) => sum + (r.writeUnits ?? 0), 0),
+        readUnits: units.reduce((sum, r) => sum + (r.readUnits ?? 0), 0),
+        runs: state[k].runs,
+        times: state[k].times,
+      });
     }
-    const calls = (await providerCalls()) - calls0;
-    // Units in a separate, counted run (asking for ConsumedCapacity changes the requests a little).
-    counter.askCapacity = true;
-    await before?.();
-    const mark = counter.mark;
-    await target.getAccessToken(userId);
-    counter.askCapacity = false;
-    const units = counter.since(mark);
-    return {
-      latency: latency(times),
-      requests: counts(runs[runs.length - 1] ?? []),
-      providerCalls: round(calls / (reads + 2), 2),
-      writeUnits: units.reduce((s, r) => s + (r.writeUnits ?? 0), 0),
-      readUnits: units.reduce((s, r) => s + (r.readUnits ?? 0), 0),
-      runs,
-      times,
-    };
+    return results;
   };
 
   /** `readers` concurrent reads of one just-expired token, `rounds` times. */
-  const concurrent = async (target: typeof deployed): Promise<ConcurrentResult> => {
-    const holder: number[] = [];
-    const waiters: number[] = [];
-    const extra: number[] = [];
-    const perRound: number[] = [];
-    const all: DynamoRequest[] = [];
-    const invocations0 = invocations;
+  const concurrent = async (targets: Array<ReturnType<typeof reader>>): Promise<ConcurrentResult[]> => {
+    const state = targets.map(() => ({
+      holder: [] as number[],
+      waiters: [] as number[],
+      extra: [] as number[],
+      perRound: [] as number[],
+      all: [] as DynamoRequest[],
+      invocations: 0,
+    }));
     for (let round = 0; round < options.rounds; round++) {
-      await expire();
-      const calls0 = await providerCalls();
-      const mark = counter.mark;
-      const results = await Promise.all(
-        Array.from({ length: options.readers }, (_, k) =>
-          counter.run(`r${k}`, async () => {
+      // Each refresh function in turn, the order alternating by round.
+      const order = targets.map((_, k) => k);
+      if (round % 2 === 1) order.reverse();
+      for (const t of order) {
+        const s = state[t];
+        await expire();
+        const calls0 = await providerCalls();
+        const invocations0 = invocations;
+        const mark = counter.mark;
+        const results = await Promise.all(
+          Array.from({ length: options.readers }, async () => {
             const started = performance.now();
-            await target.getAccessToken(userId);
+            await targets[t].getAccessToken(userId);
             return performance.now() - started;
           }),
-        ),
-      );
-      const sent = counter.since(mark);
-      all.push(...sent);
-      perRound.push((await providerCalls()) - calls0);
-      const saver = sent.find((r) => r.ok && /#accessToken/.test(r.update ?? ''))?.tag;
-      const holderIndex = saver ? Number(saver.slice(1)) : -1;
-      if (holderIndex < 0) throw new Error('no reader refreshed the token');
-      holder.push(results[holderIndex]);
-      results.forEach((ms, k) => {
-        if (k === holderIndex) return;
-        waiters.push(ms);
-        extra.push(ms - results[holderIndex]);
-      });
+        );
+        const sent = counter.since(mark);
+        s.all.push(...sent);
+        s.perRound.push((await providerCalls()) - calls0);
+        s.invocations += invocations - invocations0;
+        if (!sent.some((r) => r.ok && kindOf(r) === 'UpdateItem (save the tokens)')) {
+          throw new Error('no reader refreshed the token');
+        }
+        // The holder: the reader whose invocation refreshed answers first (the others wait for its
+        // write, then back off before reading it). An invocation's requests cannot be told apart by
+        // reader once they have crossed the stand-in's HTTP.
+        const holderIndex = results.indexOf(Math.min(...results));
+        s.holder.push(results[holderIndex]);
+        results.forEach((ms, k) => {
+          if (k === holderIndex) return;
+          s.waiters.push(ms);
+          s.extra.push(ms - results[holderIndex]);
+        });
+      }
     }
-    counter.stopTagging();
-    return {
+    return state.map((s) => ({
       readers: options.readers,
       rounds: options.rounds,
-      providerCallsPerRound: perRound,
-      holder: latency(holder),
-      waiters: latency(waiters),
-      waitersExtra: latency(extra),
+      providerCallsPerRound: s.perRound,
+      holder: latency(s.holder),
+      waiters: latency(s.waiters),
+      waitersExtra: latency(s.extra),
       requestsPerRound: divide(
-        counts(all.filter((r) => r.client === 'reader' || r.client === 'handler')),
+        counts(s.all.filter((r) => r.client === 'reader' || r.client === 'handler')),
         options.rounds,
       ),
-      invocationsPerRound: round((invocations - invocations0) / options.rounds, 2),
-    };
+      invocationsPerRound: round(s.invocations / options.rounds, 2),
+    }));
   };
 
-  progress(`read path: ${options.freshReads} reads of a fresh token...`);
-  const fresh = await sequential('fresh', deployed, options.freshReads);
-
-  progress(`read path: ${options.expiredReads} reads of an expired token (real refresh handler, in process)...`);
-  const clock = new HttpClock();
-  clock.start();
-  const logBefore = logs.bytes;
-  const providerMs: number[] = [];
-  const expiredRun = await sequential(
-    'expired',
-    deployed,
-    options.expiredReads,
-    async () => {
-      await expire();
-      clock.clear();
-    },
-    () => providerMs.push(clock.take('/token').reduce((sum, v) => sum + v, 0)),
-  );
-  // Refresh function log lines of one refresh (the last, counted run's share).
-  const refreshLogBytes = Math.round((logs.bytes - logBefore) / (options.expiredReads + 3));
-  clock.stop();
-  // Steps of the expired path, from the requests' own timings (medians over the runs).
-  const stepOf = (run: DynamoRequest[], i: number) => run[i]?.ms ?? 0;
-  const steps: Record<string, number[]> = {
-    'reader: read': [],
-    'refresh fn: read': [],
-    'refresh fn: take the lease': [],
-    'refresh fn: save the tokens': [],
-    'reader: re-read': [],
+  /**
+   * `reads` sequential reads of a just-expired token through each of `targets`, interleaved, with
+   * the time of each step from the requests' own timings: medians over the runs.
+   */
+  const expiredPaths = async (targets: Array<ReturnType<typeof reader>>) => {
+    const clock = new HttpClock();
+    clock.start();
+    const providerMs = targets.map(() => [] as number[]);
+    const serverMs = targets.map(() => [] as number[]);
+    try {
+      const results = await sequential(
+        'expired',
+        targets,
+        options.expiredReads,
+        async () => {
+          await expire();
+          clock.clear();
+        },
+        (k) => {
+          const token = clock.take('/token').reduce((sum, v) => sum + v, 0);
+          const server = clock.take('/invocations').reduce((sum, v) => sum + v, 0);
+          if (k < 0) return;
+          providerMs[k].push(token);
+          serverMs[k].push(server);
+        },
+      );
+      return results.map((run, t) => {
+        const steps: Record<string, number[]> = {};
+        const add = (step: string, ms: number) => (steps[step] ??= []).push(ms);
+        run.runs.forEach((requests, k) => {
+          const by = (kind: string) => requests.filter((r) => kindOf(r) === kind).reduce((sum, r) => sum + r.ms, 0);
+          const readerRequests = requests.filter((r) => r.client === 'reader');
+          const handler = requests.filter((r) => r.client !== 'reader');
+          add('reader: read', readerRequests[0]?.ms ?? 0);
+          if (handler.some((r) => kindOf(r) === 'GetItem')) add('refresh fn: read', by('GetItem'));
+          add('refresh fn: take the lease', by('UpdateItem (take the lease)'));
+          add('provider: POST /token', providerMs[t][k] ?? 0);
+          add('refresh fn: save the tokens', by('UpdateItem (save the tokens)'));
+          add('reader: re-read', readerRequests[1]?.ms ?? 0);
+          const handlerIo = handler.reduce((sum, r) => sum + r.ms, 0) + (providerMs[t][k] ?? 0);
+          add('refresh fn: handler and flow code around its I/O', (serverMs[t][k] ?? 0) - handlerIo);
+          add(
+            'invoke: the SDK Lambda client, HTTP and JSON both ways',
+            run.times[k] - (serverMs[t][k] ?? 0) - readerRequests.reduce((sum, r) => sum + r.ms, 0),
+          );
+        });
+        const { runs: _runs, times: _times, ...result } = run;
+        return {
+          ...result,
+          steps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(median(v), 2)])),
+        };
+      });
+    } finally {
+      clock.stop();
+    }
   };
-  steps['provider: POST /token'] = providerMs;
-  steps['the rest: invoke (JSON both ways), handler and flow code, SDK and fetch work around the wire'] = [];
-  expiredRun.runs.forEach((run, k) => {
-    const names = Object.keys(steps).slice(0, 5);
-    for (let i = 0; i < names.length; i++) steps[names[i]].push(stepOf(run, i));
-    const known = run.reduce((sum, r) => sum + r.ms, 0) + (providerMs[k] ?? 0);
-    steps['the rest: invoke (JSON both ways), handler and flow code, SDK and fetch work around the wire'].push(
-      expiredRun.times[k] - known,
+
+  try {
+    progress(`read path: ${options.freshReads} reads of a fresh token...`);
+    const [{ runs: _fr, times: _ft, ...fresh }] = await sequential('fresh', [deployed], options.freshReads);
+
+    progress(
+      `read path: ${options.expiredReads} reads of an expired token through the local Lambda stand-in, ` +
+        'each refresh function in turn...',
     );
-  });
-  const stepMedians = Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(median(v), 2)]));
+    const logBefore = logs.bytes;
+    const [expired, readFirstExpired] = await expiredPaths([deployed, readFirst]);
+    // Refresh function log lines of one refresh (both functions log alike; the counted runs' share too).
+    const refreshLogBytes = Math.round((logs.bytes - logBefore) / (2 * (options.expiredReads + 3)));
 
-  progress(`read path: ${options.rounds} rounds of ${options.readers} concurrent readers of one expired token...`);
-  const concurrentDeployed = await concurrent(deployed);
-
-  progress('read path: the same with a refresh function that takes the lease first...');
-  const leaseFirstExpired = await sequential('lease first', leaseFirst, options.expiredReads, expire);
-  const leaseFirstConcurrent = await concurrent(leaseFirst);
-  readerDynamo.destroy();
-
-  const { runs: _fr, times: _ft, ...freshResult } = fresh;
-  const { runs: _er, times: _et, ...expiredResult } = expiredRun;
-  const { runs: _lr, times: _lt, ...leaseFirstResult } = leaseFirstExpired;
-  return {
-    fresh: freshResult,
-    expired: { ...expiredResult, steps: stepMedians },
-    concurrent: concurrentDeployed,
-    leaseFirst: { expired: leaseFirstResult, concurrent: leaseFirstConcurrent },
-    refreshLogBytes,
-  };
+    progress(
+      `read path: ${options.rounds} rounds of ${options.readers} concurrent readers of one expired token, ` +
+        'each refresh function in turn...',
+    );
+    const [concurrentDeployed, readFirstConcurrent] = await concurrent([deployed, readFirst]);
+    return {
+      fresh,
+      expired,
+      concurrent: concurrentDeployed,
+      readFirst: { expired: readFirstExpired, concurrent: readFirstConcurrent },
+      refreshLogBytes,
+    };
+  } finally {
+    readerDynamo.destroy();
+    await readFirstLambda.stop();
+  }
 }
 
 const fmtCounts = (c: RequestCounts) =>
@@ -367,55 +400,52 @@ const fmtCounts = (c: RequestCounts) =>
 export function readPathMarkdown(result: ReadPathResult): string {
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   const c = result.concurrent;
-  const lf = result.leaseFirst;
+  const rf = result.readFirst;
+  const row = (name: string, p: PathResult) => [
+    name,
+    ms(p.latency.p50),
+    ms(p.latency.p95),
+    p.latency.samples,
+    fmtCounts(p.requests),
+    p.providerCalls,
+    p.readUnits ?? '',
+    p.writeUnits ?? '',
+  ];
+  const concurrentRow = (name: string, x: ConcurrentResult) => [
+    name,
+    x.providerCallsPerRound.join(', '),
+    ms(x.holder.p50),
+    ms(x.waiters.p50),
+    ms(x.waiters.p95),
+    ms(x.waitersExtra.p50),
+    ms(x.waitersExtra.p95),
+    x.invocationsPerRound,
+    fmtCounts(x.requestsPerRound),
+  ];
+  const steps = (p: ReadPathResult['expired']) =>
+    Object.entries(p.steps)
+      .map(([k, v]) => `${k} ${ms(v)}`)
+      .join(', ');
   return [
-    '### Read path: `getAccessToken` in remote mode',
+    '### Read path: `getAccessToken` in production mode',
     '',
-    'The reader library as another service runs it, against DynamoDB Local and the sandbox; the refresh function is the real ' +
-      'handler (`functions/refresh.ts`) invoked in this process through `invokeRefresh`, request and answer passed through JSON ' +
-      '(no local Lambda stand-in yet, so no invoke latency is included). Requests are counted by middleware on both DynamoDB clients.',
+    'The reader library as another service runs it (`tokens env`), against DynamoDB Local and the sandbox; the refresh function is ' +
+      "the real handler, invoked with the AWS SDK's Lambda client through the local stack's stand-in of the Lambda Invoke API " +
+      '(SigV4, HTTP and JSON both ways; no Lambda scheduling, cold start or network hop). Requests are counted by middleware on ' +
+      "both DynamoDB clients; RCU and WCU are DynamoDB Local's ConsumedCapacity of one more, counted call.",
     '',
     table(
       ['path', 'p50', 'p95', 'runs', 'DynamoDB requests per call', 'provider calls', 'RCU', 'WCU'],
       [
-        [
-          'fresh token',
-          ms(result.fresh.latency.p50),
-          ms(result.fresh.latency.p95),
-          result.fresh.latency.samples,
-          fmtCounts(result.fresh.requests),
-          result.fresh.providerCalls,
-          result.fresh.readUnits ?? '',
-          result.fresh.writeUnits ?? '',
-        ],
-        [
-          'expired token',
-          ms(result.expired.latency.p50),
-          ms(result.expired.latency.p95),
-          result.expired.latency.samples,
-          fmtCounts(result.expired.requests),
-          result.expired.providerCalls,
-          result.expired.readUnits ?? '',
-          result.expired.writeUnits ?? '',
-        ],
-        [
-          'expired, refresh fn taking the lease first (what-if)',
-          ms(lf.expired.latency.p50),
-          ms(lf.expired.latency.p95),
-          lf.expired.latency.samples,
-          fmtCounts(lf.expired.requests),
-          lf.expired.providerCalls,
-          lf.expired.readUnits ?? '',
-          lf.expired.writeUnits ?? '',
-        ],
+        row('fresh token', result.fresh),
+        row('expired token', result.expired),
+        row('expired, refresh fn reading before the lease (before)', rf.expired),
       ],
     ),
     '',
-    `Steps of the expired path (medians): ${Object.entries(result.expired.steps)
-      .map(([k, v]) => `${k} ${ms(v)}`)
-      .join(', ')}. ` +
-      `The refresh function's first read returns the item the reader has just read, and the lease update returns it again: ` +
-      `taking the lease first saves one strongly consistent read per refresh.`,
+    `Steps of the expired path (medians): ${steps(result.expired)}. Before, reading first: ${steps(rf.expired)}. ` +
+      "The reader invokes the refresh function only after reading the item itself, and the lease update returns the item: the refresh function's " +
+      'own first read was redundant, and it now goes straight to the lease (a forced refresh still reads first).',
     '',
     `**${c.readers} concurrent readers of one expired token**, ${c.rounds} rounds:`,
     '',
@@ -431,30 +461,7 @@ export function readPathMarkdown(result: ReadPathResult): string {
         'invocations per round',
         'DynamoDB requests per round',
       ],
-      [
-        [
-          'deployed',
-          c.providerCallsPerRound.join(', '),
-          ms(c.holder.p50),
-          ms(c.waiters.p50),
-          ms(c.waiters.p95),
-          ms(c.waitersExtra.p50),
-          ms(c.waitersExtra.p95),
-          c.invocationsPerRound,
-          fmtCounts(c.requestsPerRound),
-        ],
-        [
-          'lease first (what-if)',
-          lf.concurrent.providerCallsPerRound.join(', '),
-          ms(lf.concurrent.holder.p50),
-          ms(lf.concurrent.waiters.p50),
-          ms(lf.concurrent.waiters.p95),
-          ms(lf.concurrent.waitersExtra.p50),
-          ms(lf.concurrent.waitersExtra.p95),
-          lf.concurrent.invocationsPerRound,
-          fmtCounts(lf.concurrent.requestsPerRound),
-        ],
-      ],
+      [concurrentRow('deployed (lease first)', c), concurrentRow('reading first (before)', rf.concurrent)],
     ),
     '',
     `All ${int(c.readers)} readers run in one process here (in AWS each waiter's invocation is its own Lambda, billed while it ` +

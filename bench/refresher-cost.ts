@@ -29,7 +29,7 @@ import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
 import { runRefreshSweep } from '../functions/flows/refresh-sweep';
 import { seededItem } from '../test/support/seed';
-import { DynamoCounter } from './instrument';
+import { benchAdminClient, DynamoCounter, forgetResolvedMiddleware } from './instrument';
 import { int, num, progress, round, table } from './stats';
 
 /** One table size. */
@@ -100,9 +100,11 @@ export async function measureRefresherCost(
   options: { sizes: number[]; dueFraction: number; seedBudgetSeconds: number },
 ): Promise<RefresherCostResult> {
   const suffix = randomBytes(4).toString('hex');
+  // The broker's own client for the refresh cycles, the bench's for its table work.
   const client = createDynamoClient(
     readStoreConfig({ DYNAMODB_ENDPOINT: dynamoEndpoint, TOKENS_TABLE: 'unused', SESSIONS_TABLE: 'unused' }),
   );
+  const admin = benchAdminClient(dynamoEndpoint);
   const sizes: RefresherSizeResult[] = [];
   const skipped: RefresherCostResult['skipped'] = [];
   let itemsPerSecond: number | undefined;
@@ -116,21 +118,25 @@ export async function measureRefresherCost(
         continue;
       }
       const tableName = `bench-refresher-${users}-${suffix}`;
-      await client.send(new CreateTableCommand(tableDefinition(tableName, TOKENS_TABLE)));
+      await admin.send(new CreateTableCommand(tableDefinition(tableName, TOKENS_TABLE)));
       try {
         const due = Math.round(users * options.dueFraction);
         const seedStarted = performance.now();
-        await seed(client, tableName, users, due);
+        await seed(admin, tableName, users, due);
         const seedSeconds = (performance.now() - seedStarted) / 1000;
         itemsPerSecond = users / seedSeconds;
-        sizes.push({ ...(await measureSize(client, tableName, users, due)), seedSeconds: round(seedSeconds, 1) });
+        sizes.push({
+          ...(await measureSize(client, admin, tableName, users, due)),
+          seedSeconds: round(seedSeconds, 1),
+        });
       } finally {
         // Free DynamoDB Local's memory before the next (larger) table.
-        await client.send(new DeleteTableCommand({ TableName: tableName }));
+        await admin.send(new DeleteTableCommand({ TableName: tableName }));
       }
     }
   } finally {
     client.destroy();
+    admin.destroy();
   }
   return {
     dueFraction: options.dueFraction,
@@ -191,6 +197,7 @@ async function seed(client: DynamoDBClient, tableName: string, users: number, du
 /** One refresh cycle over the seeded table, an idle cycle right after it, and one full Scan. */
 async function measureSize(
   client: DynamoDBClient,
+  admin: DynamoDBClient,
   tableName: string,
   users: number,
   due: number,
@@ -264,6 +271,7 @@ async function measureSize(
   const fixed = await runRefreshSweep({ tokens, refresher, logger });
   const fixedLogBytes = logged.bytes - fixedLogStart - logBytesPerRun;
   client.middlewareStack.remove('bench-counter-refresher');
+  forgetResolvedMiddleware(client);
   const items = counter.requests.filter((r) => r.command !== 'QueryCommand');
   const perRefresh = {
     writes: round(items.filter((r) => r.writeUnits !== undefined || !r.ok).length / FIXED_DUE, 2),
@@ -281,7 +289,7 @@ async function measureSize(
   let startKey: Record<string, AttributeValue> | undefined;
   do {
     // COUNT: the same read units as returning the items (DynamoDB reads them either way), less to ship.
-    const page = await client.send(
+    const page = await admin.send(
       new ScanCommand({
         TableName: tableName,
         Select: 'COUNT',
@@ -312,7 +320,7 @@ async function measureSize(
     scanPages,
     perRefresh,
     logBytesPerRun,
-    itemBytes: await itemBytes(client, tableName),
+    itemBytes: await itemBytes(admin, tableName),
   };
 }
 

@@ -2,6 +2,7 @@
  * `bench/results/report.html`: the run's figures as one self-contained page, charts drawn as inline
  * SVG (no script, no external font or stylesheet), the markdown tables below them.
  */
+import type { CostResult } from './cost-model';
 import type { BenchResults } from './run';
 import { escapeHtml } from '../functions/core/http';
 
@@ -203,17 +204,88 @@ export function reportHtml(results: BenchResults, markdown: string): string {
   if (cost) {
     const users = [...new Set(cost.rows.map((r) => r.ops.users))];
     const policies = [...new Set(cost.rows.map((r) => r.policy))];
+    const byPolicy = (pick: (row: CostResult['rows'][number]) => number) =>
+      policies.map((p) => ({
+        name: p,
+        values: users.map((u) => {
+          const row = cost.rows.find((r) => r.policy === p && r.ops.users === u);
+          return row && pick(row);
+        }),
+      }));
+    const pattern = cost.policies.pattern;
+    const patternNote =
+      `Read pattern: ${Math.round(pattern.activeShare * 100)}% of users active a day, ${pattern.sessionsPerDay} sessions of ` +
+      `${pattern.readsPerSession} reads; counts from a simulated day of the broker's code under each policy.`;
     charts.push(
       barChart({
         title: `Cost per month by policy and users (USD, us-east-1 list prices of ${cost.prices.date}, log scale)`,
         categories: users.map((u) => `${u.toLocaleString('en-US')} users`),
-        series: policies.map((p) => ({
-          name: p === 'eager' ? 'eager (today)' : `${p} (projection)`,
-          values: users.map((u) => cost.rows.find((r) => r.policy === p && r.ops.users === u)?.cost.total),
-        })),
+        series: byPolicy((r) => r.cost.total),
         unit: 'USD / month',
         log: true,
-        note: `Read pattern: ${cost.assumptions.readsPerUserPerDay} reads per user a day; other assumptions in the tables below.`,
+        note: `${patternNote} Other assumptions in the tables below.`,
+      }),
+      barChart({
+        title: 'Kroger token calls per day by policy and users (log scale)',
+        categories: users.map((u) => `${u.toLocaleString('en-US')} users`),
+        series: byPolicy((r) => r.ops.providerCalls / (cost.assumptions.monthHours / 24)),
+        unit: 'token calls / day',
+        log: true,
+        note: patternNote,
+      }),
+      barChart({
+        title: 'DynamoDB write units per month by policy and users (log scale)',
+        categories: users.map((u) => `${u.toLocaleString('en-US')} users`),
+        series: byPolicy((r) => r.ops.dynamoWriteUnits),
+        unit: 'WRU / month',
+        log: true,
+        note: patternNote,
+      }),
+    );
+  }
+  const read = results.readPath;
+  if (read) {
+    charts.push(
+      barChart({
+        title: 'getAccessToken latency (production mode, through the local Lambda stand-in)',
+        categories: [
+          'fresh p50',
+          'fresh p95',
+          'expired p50',
+          'expired p95',
+          '100 readers: holder p50',
+          'waiters p50',
+          'waiters p95',
+        ],
+        series: [
+          {
+            name: 'refresh fn: lease first (now)',
+            values: [
+              read.fresh.latency.p50,
+              read.fresh.latency.p95,
+              read.expired.latency.p50,
+              read.expired.latency.p95,
+              read.concurrent.holder.p50,
+              read.concurrent.waiters.p50,
+              read.concurrent.waiters.p95,
+            ],
+          },
+          {
+            name: 'reading first (before)',
+            values: [
+              undefined,
+              undefined,
+              read.readFirst.expired.latency.p50,
+              read.readFirst.expired.latency.p95,
+              read.readFirst.concurrent.holder.p50,
+              read.readFirst.concurrent.waiters.p50,
+              read.readFirst.concurrent.waiters.p95,
+            ],
+          },
+        ],
+        unit: 'ms',
+        log: true,
+        note: 'DynamoDB Local and the sandbox on this machine: ratios between bars mean more than the milliseconds.',
       }),
     );
   }
@@ -243,7 +315,7 @@ export function reportHtml(results: BenchResults, markdown: string): string {
               o.saveTokens.p50,
               o.handlerOwn.p50,
               o.httpAround.p50,
-              callback.outsideMs.p50,
+              callback.split.outsideMs.p50,
             ],
           },
           {
@@ -255,11 +327,30 @@ export function reportHtml(results: BenchResults, markdown: string): string {
               d.saveTokens.p50,
               undefined,
               d.loopback.p50,
-              callback.directMs.p50,
+              callback.split.directMs.p50,
             ],
           },
         ],
         unit: 'ms',
+      }),
+    );
+  }
+  if (callback) {
+    charts.push(
+      barChart({
+        title: 'Callback from outside: ratio to the same I/O done directly, by round (goal ≤ 1.10x)',
+        categories: [...callback.perRound.map((_, k) => `round ${k + 1}`), 'all rounds', 'CPU'],
+        series: [
+          {
+            name: 'outside / direct',
+            values: [...callback.perRound.map((r) => r.ratio), callback.ratio, callback.cpuRatio],
+          },
+        ],
+        unit: 'ratio',
+        markers: [
+          { label: 'goal 1.10x', values: [...callback.perRound.map(() => callback.goal), callback.goal, undefined] },
+        ],
+        note: 'Each round a new stack process; wall time ratio of the medians, and the CPU ratio of all rounds.',
       }),
     );
   }

@@ -3,14 +3,17 @@
  *
  * 1. cold start: each handler bundle `cdk synth` produces against the AWS SDK floor, under this
  *    machine's Node and Node 24 (Lambda's), interleaved (bench/cold-start.ts)
- * 2. callback overhead from outside: /callback through the local stack against the same I/O done
- *    directly, and CPU profiles of both (bench/callback-latency.ts)
+ * 2. callback overhead from outside: /callback through the local stack in its own process (as under
+ *    `npm start`) against the same I/O done directly, and CPU profiles of both
+ *    (bench/callback-latency.ts)
  * 3. the read path: `getAccessToken` for a fresh token, an expired one, and 100 concurrent readers
  *    of one expired token (bench/read-path.ts)
  * 4. refresher cost: DynamoDB read units per cycle as the table grows, writes per refresh
  *    (bench/refresher-cost.ts)
- * 5. cost per month by refresh policy and users, from the counts above (bench/cost-model.ts)
- * 6. field encryption: KMS calls per refresh, cold-start cost of the encryption code (bench/kms-calls.ts)
+ * 5. refresh policies: a simulated day of the broker's code under `eager` and `on-read` with a
+ *    stated read pattern (bench/policy-sim.ts)
+ * 6. cost per month by refresh policy and users, from the counts above (bench/cost-model.ts)
+ * 7. field encryption: KMS calls per refresh, cold-start cost of the encryption code (bench/kms-calls.ts)
  *
  * Prints a markdown table per section (also saved as bench/results/latest.md), writes
  * bench/results/latest.json with the machine it ran on and bench/results/report.html (charts as
@@ -18,21 +21,25 @@
  * the machine is shared and noisy.
  *
  * `npm run bench -- --quick`: fewer runs and no 100,000-user table (about a minute less).
- * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (default 40),
+ * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (callback pairs per
+ * round, default 30), BENCH_CALLBACK_ROUNDS (stack processes, default 3),
  * BENCH_USERS (default "1000,10000,100000"), BENCH_SEED_BUDGET_SECONDS (default 360),
- * BENCH_SECTIONS (default "cold,callback,read,refresher,cost,kms").
+ * BENCH_SECTIONS (default "cold,callback,read,refresher,policies,cost,kms").
  */
 import '../functions/adapters/quiet';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startDynamoLocal, type DynamoLocalHandle } from '../infra/local/dynamodb-local';
+import { createDynamoClient } from '../functions/adapters/dynamo';
+import { readStoreConfig } from '../functions/core/config';
 import { callbackMarkdown, measureCallbackLatency, type CallbackLatencyResult } from './callback-latency';
 import { coldStartMarkdown, measureColdStart, type ColdStartResult } from './cold-start';
 import { costMarkdown, costModel, type CostResult, type MeasuredCounts } from './cost-model';
 import { kmsCallsMarkdown, measureKmsCalls, type KmsCallsResult } from './kms-calls';
 import { type BenchStack, startBenchStack } from './local';
 import { nodeBinaries } from './node-binaries';
+import { measurePolicies, policiesMarkdown, type PolicySimResult } from './policy-sim';
 import { measureReadPath, readPathMarkdown, type ReadPathResult } from './read-path';
 import { measureRefresherCost, refresherMarkdown, type RefresherCostResult } from './refresher-cost';
 import { reportHtml } from './report-html';
@@ -56,6 +63,7 @@ export interface BenchResults {
   callback?: CallbackLatencyResult;
   readPath?: ReadPathResult;
   refresher?: RefresherCostResult;
+  policies?: PolicySimResult;
   cost?: CostResult;
   kms?: KmsCallsResult;
   /** Sections that failed, with their error message. */
@@ -71,47 +79,24 @@ function setting(name: string, fallback: number, min: number): number {
 /** Users the cost tables are priced for, whatever sizes the refresher section seeded. */
 const COST_USERS = [1_000, 10_000, 100_000];
 
-/** The per-operation counts the cost model needs, from the sections that measured them. */
-function measuredCounts(refresher: RefresherCostResult, read: ReadPathResult): MeasuredCounts {
+/** The per-operation figures the cost model takes from the refresher section. */
+function measuredCounts(refresher: RefresherCostResult): MeasuredCounts {
   const largest = refresher.sizes[refresher.sizes.length - 1];
-  const expired = read.expired;
-  const requests = (filter: (key: string) => boolean) =>
-    Object.entries(expired.requests)
-      .filter(([key]) => filter(key))
-      .reduce((sum, [, n]) => sum + n, 0);
   return {
-    scheduledRefresh: {
-      writes: largest.perRefresh.writes,
-      reads: largest.perRefresh.reads,
-      writeUnits: largest.perRefresh.writeUnits,
-      readUnits: round1(largest.itemReadUnits / Math.max(1, largest.refreshed)),
-      logBytes: largest.perRefresh.logBytes,
-    },
     indexReadUnitsPerDueUser: largest.indexReadUnits / Math.max(1, largest.itemsReturned),
-    logBytesPerRun: largest.logBytesPerRun,
-    freshRead: { readUnits: read.fresh.readUnits ?? 1 },
-    expiredRead: {
-      reads: requests((k) => k.includes('GetItem')),
-      writes: requests((k) => k.includes('UpdateItem')),
-      readUnits: expired.readUnits ?? 0,
-      writeUnits: expired.writeUnits ?? 0,
-      functionRequests: requests((k) => k.startsWith('refresh fn')),
-      refreshLogBytes: read.refreshLogBytes,
-    },
     itemBytes: largest.itemBytes ?? 1024,
   };
 }
-
-const round1 = (v: number) => Math.round(v * 10) / 10;
 
 async function main(): Promise<number> {
   const started = performance.now();
   const quick = process.argv.includes('--quick');
   const importRuns = setting('BENCH_IMPORT_RUNS', quick ? 11 : 21, 9);
-  const logins = setting('BENCH_LOGINS', quick ? 15 : 40, 1);
+  const logins = setting('BENCH_LOGINS', quick ? 15 : 30, 1);
+  const callbackRounds = setting('BENCH_CALLBACK_ROUNDS', quick ? 2 : 3, 1);
   const seedBudgetSeconds = setting('BENCH_SEED_BUDGET_SECONDS', 360, 1);
   const sizes = (process.env.BENCH_USERS ?? (quick ? '1000,10000' : '1000,10000,100000')).split(',').map(Number);
-  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,cost,kms').split(','));
+  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,policies,cost,kms').split(','));
   const workDir = mkdtempSync(join(tmpdir(), 'kroger-bench-'));
   mkdirSync(RESULTS_DIR, { recursive: true });
   let dynamo: DynamoLocalHandle | undefined;
@@ -165,28 +150,39 @@ async function main(): Promise<number> {
         coldStartMarkdown,
       );
     }
-    const needsStack = sections.has('callback') || sections.has('read') || sections.has('cost');
-    if (needsStack || sections.has('refresher')) {
+    const needsStack = sections.has('read');
+    if (needsStack || sections.has('callback') || sections.has('refresher') || sections.has('policies')) {
       progress('starting DynamoDB Local...');
       dynamo = await startDynamoLocal();
       const endpoint = dynamo.endpoint;
+      if (sections.has('callback')) {
+        // The bench's own client for the direct path; the stack runs in its own process.
+        const direct = createDynamoClient(readStoreConfig({ DYNAMODB_ENDPOINT: endpoint }));
+        results.callback = await section(
+          'callback overhead',
+          () =>
+            measureCallbackLatency(
+              endpoint,
+              { dynamo: direct, resultsDir: RESULTS_DIR },
+              {
+                rounds: callbackRounds,
+                logins,
+                warmup: Number(process.env.BENCH_WARMUP ?? 5),
+                splitLogins: quick ? 10 : 20,
+                profileLogins: quick ? 10 : 30,
+                adapterCalls: quick ? 30 : 100,
+                warmCalls: 200,
+              },
+            ),
+          callbackMarkdown,
+        );
+        direct.destroy();
+      }
       if (needsStack) {
         progress('starting the local stack (sandbox provider, handlers behind the HTTP adapter)...');
         bench = await startBenchStack(endpoint);
         const b = bench;
-        if (sections.has('callback')) {
-          results.callback = await section(
-            'callback overhead',
-            () =>
-              measureCallbackLatency(
-                b.stack,
-                { dynamo: b.handlerDynamo, counter: b.counter, logs: b.logs, resultsDir: RESULTS_DIR },
-                { logins, warmup: 5, profileLogins: quick ? 10 : 30, adapterCalls: quick ? 30 : 100 },
-              ),
-            callbackMarkdown,
-          );
-        }
-        if (sections.has('read') || sections.has('cost')) {
+        if (sections.has('read')) {
           results.readPath = await section(
             'read path',
             () =>
@@ -210,14 +206,25 @@ async function main(): Promise<number> {
           refresherMarkdown,
         );
       }
+      if (sections.has('policies') || sections.has('cost')) {
+        results.policies = await section(
+          'refresh policies',
+          () =>
+            measurePolicies(
+              endpoint,
+              quick ? { eagerUsers: 5, onReadUsers: 40, days: 1 } : { eagerUsers: 10, onReadUsers: 100, days: 1 },
+            ),
+          policiesMarkdown,
+        );
+      }
     }
     if (sections.has('cost')) {
-      const { refresher, readPath } = results;
+      const { refresher, policies } = results;
       results.cost = await section(
         'cost model',
         async () => {
-          if (!refresher?.sizes.length || !readPath) throw new Error('needs the refresher and read path sections');
-          return costModel(measuredCounts(refresher, readPath), COST_USERS);
+          if (!refresher?.sizes.length || !policies) throw new Error('needs the refresher and policy sections');
+          return costModel(measuredCounts(refresher), policies, COST_USERS);
         },
         costMarkdown,
       );

@@ -22,6 +22,7 @@ import {
   fieldCipher,
   providerClient,
   providerConfig,
+  refreshPolicy,
   secretSource,
   type Services,
   sessionStore,
@@ -81,6 +82,7 @@ export function createCallbackHandler(services: Services): HttpHandler {
     tokens: tokenStore(services),
     events: eventPublisher(services),
     logger: services.logger,
+    policy: refreshPolicy(services),
     flow: readFlowConfig(services.env),
   };
   fieldCipher(services, createKmsKeyProvider);
@@ -97,6 +99,7 @@ export function createCompleteFunctionHandler(services: Services): (event: unkno
     tokens: tokenStore(services),
     events: eventPublisher(services),
     logger: services.logger,
+    policy: refreshPolicy(services),
   };
   // It seals the refresh token it stores.
   fieldCipher(services, createKmsKeyProvider);

@@ -15,10 +15,12 @@ import {
   readLogLevel,
   readProviderConfig,
   readRefreshLimits,
+  readRefreshPolicy,
   readSecretConfig,
   readStoreConfig,
   type StoreConfig,
 } from './core/config';
+import type { RefreshPolicy } from './core/tokens';
 import { createDynamoClient } from './adapters/dynamo';
 import { createEventPublisher } from './adapters/event-bus';
 import type { EventPublisher } from './adapters/events';
@@ -158,6 +160,14 @@ export const refusalCounter = (services: Services): RefusalCounter =>
   services.once('refusals', () => new DynamoRefusalCounter(dynamoClient(services), services.storeConfig.sessionsTable));
 
 /**
+ * The refresh policy (`REFRESH_POLICY`, `KEEP_ALIVE_SECONDS`): one fact for every writer of a user's
+ * schedule (the callback, the refresh function, the scheduled refresher, in-process readers).
+ * @throws {ConfigError} an unknown policy or a keep-alive out of range
+ */
+export const refreshPolicy = (services: Services): RefreshPolicy =>
+  services.once('refreshPolicy', () => readRefreshPolicy(services.env));
+
+/**
  * The single-flight refresher over the tokens table and the provider, with the limits of
  * `FORCE_REFRESH_MIN_INTERVAL_SECONDS` and `MASS_REFUSAL_*` and a lease sized from `REFRESH_TIMEOUT_MS`.
  * @throws {ConfigError} a malformed limit
@@ -174,5 +184,6 @@ export const tokenRefresher = (services: Services): TokenRefresher =>
       refreshTimeoutMs: providerConfig(services).refreshTimeoutMs,
       forceRefreshMinIntervalSeconds: limits.forceRefreshMinIntervalSeconds,
       massRefusal: { threshold: limits.massRefusalThreshold, windowSeconds: limits.massRefusalWindowSeconds },
+      policy: refreshPolicy(services),
     });
   });

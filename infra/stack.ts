@@ -9,6 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { KrogerTokenBroker, KrogerTokenBrokerProps } from './broker';
+import { REFRESH_POLICIES, REFRESH_POLICY_SETTINGS, type RefreshPolicyName } from '../functions/core/schema';
 
 /** Broker settings a stack takes; anything omitted is read from CDK context. */
 export interface BrokerSettings extends Partial<Omit<KrogerTokenBrokerProps, 'clientSecret'>> {
@@ -41,8 +42,9 @@ export interface KrogerTokenBrokerStackProps extends StackProps {
    * `clientId` also falls back to the `CLIENT_ID` environment variable, and synth fails without
    * one. In context,
    * `refreshSchedule` and `refreshWindow` are whole minutes, `refresherReservedConcurrency` is a
-   * whole number, `logRetention` is days, `eventBusName` names the bus, and `publicLogin=false` turns the
-   * public /login off.
+   * whole number, `logRetention` is days, `eventBusName` names the bus, `publicLogin=false` turns the
+   * public /login off, `refreshPolicy` is `eager` or `on-read` and `keepAlive` (the `keepAliveInterval`
+   * of `on-read`) is whole days, 1 to 30.
    * @default - everything from context
    */
   readonly broker?: BrokerSettings;
@@ -210,6 +212,11 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
       `context "logRetention" must be a number of days CloudWatch Logs offers (${allowedRetention.join(', ')}; ${logs.RetentionDays.INFINITE} keeps logs forever), got ${retentionDays}`,
     );
   }
+  const policy = str('refreshPolicy');
+  if (policy !== undefined && !(REFRESH_POLICIES as readonly string[]).includes(policy)) {
+    throw new Error(`context "refreshPolicy" must be one of ${REFRESH_POLICIES.join(', ')}, got "${policy}"`);
+  }
+  const keepAliveDays = wholeNumber('keepAlive', REFRESH_POLICY_SETTINGS.KEEP_ALIVE_SECONDS.max / 86_400);
   const removal = str('removalPolicy');
   const removalPolicies: Record<string, RemovalPolicy> = {
     retain: RemovalPolicy.RETAIN,
@@ -238,6 +245,8 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     refreshSchedule: refreshEvery === undefined ? undefined : events.Schedule.rate(refreshEvery),
     refreshWindow: minutes('refreshWindow'),
     refreshConcurrency: wholeNumber('refreshConcurrency', 64),
+    refreshPolicy: policy as RefreshPolicyName | undefined,
+    keepAliveInterval: keepAliveDays === undefined ? undefined : Duration.days(keepAliveDays),
     refresherReservedConcurrency: wholeNumber('refresherReservedConcurrency'),
     eventBusName: str('eventBusName'),
     logRetention: retentionDays as logs.RetentionDays | undefined,

@@ -7,6 +7,7 @@ import {
   type CreateTableCommandInput,
   DescribeTableCommand,
   type DynamoDBClient,
+  ResourceInUseException,
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -45,7 +46,13 @@ async function ensureTable(client: DynamoDBClient, name: string, schema: TableSc
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
-  await client.send(new CreateTableCommand(tableDefinition(name, schema)));
+  try {
+    await client.send(new CreateTableCommand(tableDefinition(name, schema)));
+  } catch (error) {
+    // The SDK retries a create that outlived its request timeout (a busy DynamoDB Local takes
+    // seconds); the retry then finds the table the first attempt made.
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
   await client.send(
     new UpdateTimeToLiveCommand({
       TableName: name,

@@ -87,6 +87,21 @@ export interface TokenStore {
    *   (the lease is released again)
    */
   acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord>;
+  /**
+   * Takes the refresh lease as {@link acquireLease} does, but only while the token expires before
+   * `staleBefore` (epoch seconds): when another process has refreshed it meanwhile, no lease is taken
+   * and the item comes back as it is (`taken: false`), in the same request, without its refresh token
+   * (empty: it is not decrypted, since no refresh follows).
+   * @throws {UnknownUserError} no such user
+   * @throws {ConcurrentUpdateError} the token is stale and another owner holds an unexpired lease
+   */
+  acquireLeaseIfStale(
+    userId: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+    staleBefore: number,
+  ): Promise<{ readonly taken: boolean; readonly record: TokenRecord }>;
   /** Releases the lease if `owner` still holds it; a no-op otherwise. */
   releaseLease(userId: string, owner: string): Promise<void>;
   /**
@@ -347,6 +362,29 @@ export class DynamoTokenStore implements TokenStore {
   }
 
   async acquireLease(userId: string, owner: string, nowMs: number, leaseMs: number): Promise<TokenRecord> {
+    return (await this.takeLease(userId, owner, nowMs, leaseMs)).record;
+  }
+
+  acquireLeaseIfStale(
+    userId: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+    staleBefore: number,
+  ): Promise<{ readonly taken: boolean; readonly record: TokenRecord }> {
+    return this.takeLease(userId, owner, nowMs, leaseMs, staleBefore);
+  }
+
+  /** The lease update; with `staleBefore`, only while the token expires before it. */
+  private async takeLease(
+    userId: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+    staleBefore?: number,
+  ): Promise<{ readonly taken: boolean; readonly record: TokenRecord }> {
+    const free =
+      'attribute_exists(userId) AND (attribute_not_exists(#leaseUntil) OR #leaseUntil < :nowMs OR #leaseOwner = :leaseOwner)';
     let item: Item;
     try {
       const out = await this.client.send(
@@ -356,9 +394,11 @@ export class DynamoTokenStore implements TokenStore {
           ...update(
             { leaseOwner: s(owner), leaseUntil: n(nowMs + leaseMs) },
             {
-              values: { ':nowMs': { N: String(nowMs) } },
-              condition:
-                'attribute_exists(userId) AND (attribute_not_exists(#leaseUntil) OR #leaseUntil < :nowMs OR #leaseOwner = :leaseOwner)',
+              values: {
+                ':nowMs': { N: String(nowMs) },
+                ...(staleBefore === undefined ? {} : { ':staleBefore': { N: String(staleBefore) } }),
+              },
+              condition: staleBefore === undefined ? free : `${free} AND #expiresAt <= :staleBefore`,
             },
           ),
           ReturnValues: 'ALL_NEW',
@@ -369,10 +409,14 @@ export class DynamoTokenStore implements TokenStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       if (!error.Item) throw new UnknownUserError(userId);
+      // Refreshed by another process meanwhile: the item came back with the failure, no lease needed
+      // (and its refresh token, which nobody will use, is not decrypted).
+      const found = { ...toRecord(error.Item), refreshToken: '' };
+      if (staleBefore !== undefined && found.expiresAt > staleBefore) return { taken: false, record: found };
       throw new ConcurrentUpdateError(`the refresh lease for user "${userId}" is held by another process`);
     }
     try {
-      return await this.decrypted(item);
+      return { taken: true, record: await this.decrypted(item) };
     } catch (error) {
       // Nobody can refresh with a token that does not decrypt: free the lease now rather than in 30 s.
       await this.releaseLease(userId, owner);

@@ -6,7 +6,14 @@
  */
 import { ConfigError } from './errors';
 import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_REFRESH_TIMEOUT_MS } from './refresh-budget';
-import { REFRESH_LIMIT_SETTINGS } from './schema';
+import {
+  DEFAULT_REFRESH_POLICY,
+  REFRESH_LIMIT_SETTINGS,
+  REFRESH_POLICIES,
+  REFRESH_POLICY_SETTINGS,
+  type RefreshPolicyName,
+} from './schema';
+import type { RefreshPolicy } from './tokens';
 
 /** What a process reads configuration from: usually `process.env`. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -375,6 +382,24 @@ export function loginUrlFromRedirect(redirectUrl: string): string {
   url.pathname = url.pathname.replace(/\/callback\/?$/, '/login');
   url.search = '';
   return url.href;
+}
+
+/**
+ * Reads the refresh policy: `REFRESH_POLICY` (`eager` or `on-read`, default `eager`) and, for
+ * `on-read`, `KEEP_ALIVE_SECONDS` (see `REFRESH_POLICY_SETTINGS`). Every function that writes a
+ * user's schedule reads it, so they agree on it.
+ * @throws {ConfigError} an unknown policy or a keep-alive out of range, naming the variable
+ */
+export function readRefreshPolicy(env: Env): RefreshPolicy {
+  const raw = optional(env, 'REFRESH_POLICY')?.toLowerCase() ?? DEFAULT_REFRESH_POLICY;
+  if (!(REFRESH_POLICIES as readonly string[]).includes(raw)) {
+    throw new ConfigError(`REFRESH_POLICY must be one of ${REFRESH_POLICIES.join(', ')}, got "${raw}"`);
+  }
+  const { default: fallback, min, max } = REFRESH_POLICY_SETTINGS.KEEP_ALIVE_SECONDS;
+  return {
+    name: raw as RefreshPolicyName,
+    keepAliveSeconds: readIntSetting(env, 'KEEP_ALIVE_SECONDS', fallback, min, max),
+  };
 }
 
 /** Log levels `LOG_LEVEL` accepts. */

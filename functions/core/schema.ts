@@ -88,6 +88,40 @@ export const READER_ATTRIBUTES = [
 /** How long the item of a user who must sign in again is kept before DynamoDB's TTL deletes it. */
 export const REAUTH_RETENTION_SECONDS = 90 * 86_400;
 
+/**
+ * How the broker keeps grants fresh (`REFRESH_POLICY`), one fact for every function that writes a
+ * user's place in the `due` index (the callback, the connect-link completion, the refresh function,
+ * the scheduled refresher, in-process readers):
+ * - `eager` (the default): the scheduled refresher refreshes every active user before the access
+ *   token expires, read or not, so the table always holds a valid token for services that read it
+ *   directly. About 64 token calls per user a day at Kroger's 30-minute tokens.
+ * - `on-read`: a token is refreshed when a reader finds it too close to expiry; the scheduled
+ *   refresher refreshes only a grant nobody has read for `KEEP_ALIVE_SECONDS`, so it cannot lapse.
+ *   Services that read the table directly then find expired tokens for idle users.
+ */
+export const REFRESH_POLICIES = ['eager', 'on-read'] as const;
+
+/** One of {@link REFRESH_POLICIES}. */
+export type RefreshPolicyName = (typeof REFRESH_POLICIES)[number];
+
+/** The policy when `REFRESH_POLICY` is not set: today's broker. */
+export const DEFAULT_REFRESH_POLICY: RefreshPolicyName = 'eager';
+
+/**
+ * The refresh policy's settings, read from the environment variable of the same key by every
+ * function that writes schedules, and validated by the construct against the same range.
+ */
+export const REFRESH_POLICY_SETTINGS = {
+  /**
+   * `on-read`: an unread grant is refreshed this long after its last tokens. Kroger's refresh tokens
+   * are reported (not documented) to live about six months; a week keeps some 25 keep-alive chances
+   * inside that, so a provider outage of days or a run of failures (retried with back-off) cannot
+   * let a grant lapse, for about 4 token calls per idle user a month. At most 30 days (6 chances);
+   * at least an hour (more often is eager with extra steps).
+   */
+  KEEP_ALIVE_SECONDS: { default: 7 * 86_400, min: 3_600, max: 30 * 86_400 },
+} as const satisfies Record<string, IntSetting>;
+
 /** CloudWatch namespace of the scheduled refresher's Embedded Metric Format line. */
 export const METRICS_NAMESPACE = 'KrogerTokenBroker';
 

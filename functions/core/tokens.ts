@@ -3,7 +3,13 @@
  * store, deciding when a token needs refreshing, and where it sits in the refresher's index.
  */
 import { createHash } from 'node:crypto';
-import { REAUTH_RETENTION_SECONDS, REFRESH_SHARDS } from './schema';
+import {
+  DEFAULT_REFRESH_POLICY,
+  REAUTH_RETENTION_SECONDS,
+  REFRESH_POLICY_SETTINGS,
+  REFRESH_SHARDS,
+  type RefreshPolicyName,
+} from './schema';
 
 /** `active` while the grant works; `reauth_required` once the provider refused the refresh token. */
 export type TokenStatus = 'active' | 'reauth_required';
@@ -119,12 +125,34 @@ export function refreshShard(userId: string): number {
   return createHash('sha256').update(userId).digest().readUInt32BE(0) % REFRESH_SHARDS;
 }
 
+/** How refreshes are scheduled (see `REFRESH_POLICIES` in `schema.ts`). */
+export interface RefreshPolicy {
+  readonly name: RefreshPolicyName;
+  /** `on-read`: an unread grant is refreshed this long after its last tokens; unused by `eager`. */
+  readonly keepAliveSeconds: number;
+}
+
+/** The default policy: `eager`, as the broker always refreshed. */
+export const DEFAULT_POLICY: RefreshPolicy = {
+  name: DEFAULT_REFRESH_POLICY,
+  keepAliveSeconds: REFRESH_POLICY_SETTINGS.KEEP_ALIVE_SECONDS.default,
+};
+
 /**
- * When the refresher should next look at a user: when the access token expires, or a day after the
- * last tokens, whichever is first; pushed back after failures so a failing user cannot starve others.
+ * When the scheduled refresher should next look at a user; pushed back after failures so a failing
+ * user cannot starve others.
+ * - `eager`: when the access token expires, or a day after the last tokens, whichever is first;
+ * - `on-read`: the keep-alive interval after the last tokens, whatever the access token's expiry
+ *   (a reader refreshes an expired token when it needs one, and every refresh moves this on).
  */
-export function nextRefreshAt(options: { expiresAt: number; tokensIssuedAt: number; retryAt?: number }): number {
-  const due = Math.min(options.expiresAt, options.tokensIssuedAt + MAX_GRANT_IDLE_SECONDS);
+export function nextRefreshAt(
+  options: { expiresAt: number; tokensIssuedAt: number; retryAt?: number },
+  policy: RefreshPolicy = DEFAULT_POLICY,
+): number {
+  const due =
+    policy.name === 'on-read'
+      ? options.tokensIssuedAt + policy.keepAliveSeconds
+      : Math.min(options.expiresAt, options.tokensIssuedAt + MAX_GRANT_IDLE_SECONDS);
   return options.retryAt !== undefined ? Math.max(due, options.retryAt) : due;
 }
 
@@ -142,10 +170,15 @@ export interface RefreshSchedule {
 }
 
 /** The schedule of a user whose tokens were just obtained (a login or a refresh) at `now`. */
-export function scheduleAfterTokens(userId: string, tokens: Pick<TokenSet, 'expiresAt'>, now: number): RefreshSchedule {
+export function scheduleAfterTokens(
+  userId: string,
+  tokens: Pick<TokenSet, 'expiresAt'>,
+  now: number,
+  policy: RefreshPolicy = DEFAULT_POLICY,
+): RefreshSchedule {
   return {
     shard: refreshShard(userId),
-    nextRefreshAt: nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now }),
+    nextRefreshAt: nextRefreshAt({ expiresAt: tokens.expiresAt, tokensIssuedAt: now }, policy),
   };
 }
 
@@ -164,9 +197,13 @@ export interface FailureRecord {
 export function afterTransientFailure(
   record: Pick<TokenRecord, 'consecutiveFailures' | 'expiresAt' | 'tokensIssuedAt'>,
   now: number,
+  policy: RefreshPolicy = DEFAULT_POLICY,
 ): FailureRecord {
   const failures = record.consecutiveFailures + 1;
-  return { failures, nextRefreshAt: nextRefreshAt({ ...record, retryAt: now + retryDelaySeconds(failures) }) };
+  return {
+    failures,
+    nextRefreshAt: nextRefreshAt({ ...record, retryAt: now + retryDelaySeconds(failures) }, policy),
+  };
 }
 
 /**

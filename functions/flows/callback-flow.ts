@@ -36,6 +36,7 @@ import {
   RESULT_COOKIE,
   RESULT_COOKIE_MAX_AGE_SECONDS,
 } from '../core/result-page';
+import type { RefreshPolicy } from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
@@ -52,6 +53,8 @@ export interface CallbackDeps {
   readonly tokens: TokenStore;
   readonly events: EventPublisher;
   readonly logger: Logger;
+  /** Where the new tokens go in the refresher's schedule. @default `eager` */
+  readonly policy?: RefreshPolicy;
   /**
    * The app's name on the pages, whether public sign-in is on, where "Return to ..." may point.
    * @default `APP_NAME` "the app", public sign-in on, no return URLs

@@ -22,6 +22,7 @@ import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { SessionStore } from '../adapters/session-store';
 import type { TokenStore } from '../adapters/token-store';
+import type { RefreshPolicy } from '../core/tokens';
 import { storeGrant } from './store-grant';
 
 /** What completing a connection needs. */
@@ -30,6 +31,8 @@ export interface CompleteDeps {
   readonly tokens: TokenStore;
   readonly events: EventPublisher;
   readonly logger: Logger;
+  /** Where the new grant goes in the refresher's schedule. @default `eager` */
+  readonly policy?: RefreshPolicy;
   /** Epoch seconds; injectable for tests. */
   readonly now?: () => number;
 }

@@ -11,7 +11,7 @@ import type { TokenRefresher } from './single-flight-refresh';
 
 /** What the refresh function needs. */
 export interface RefreshFunctionDeps {
-  readonly refresher: Pick<TokenRefresher, 'getAccessToken'>;
+  readonly refresher: Pick<TokenRefresher, 'refreshForReader'>;
   readonly logger: Logger;
 }
 
@@ -21,7 +21,8 @@ export async function handleRefreshRequest(event: unknown, deps: RefreshFunction
   try {
     const request = parseRefreshRequest(event);
     userId = request.userId;
-    const token = await deps.refresher.getAccessToken(request.userId, {
+    // The reader has just read the item: its refresh goes straight to the lease.
+    const token = await deps.refresher.refreshForReader(request.userId, {
       forceRefresh: request.forceRefresh,
       marginSeconds: request.marginSeconds,
     });

@@ -3,7 +3,9 @@
  * the sparse `due` index (one query per shard, paged), never a table scan, so its reads grow with
  * the number of due users, not the number of users. Each user goes through the same single-flight
  * path as readers; one user's failure never stops the batch, and every attempt is recorded on the
- * item (a failing user is pushed back, so it cannot starve the others).
+ * item (a failing user is pushed back, so it cannot starve the others). Who is due is decided where
+ * the schedule is written, by the refresh policy (`eager`: before the access token expires;
+ * `on-read`: the keep-alive of an unread grant), so the sweep itself is the same for both.
  */
 import {
   ClientCredentialsRejectedError,
@@ -25,7 +27,7 @@ import type { TokenRefresher } from './single-flight-refresh';
 
 /** Options of one run. */
 export interface RefreshSweepOptions {
-  /** Refresh tokens expiring (or due for their daily refresh) within this many seconds. @default 600 */
+  /** Refresh users due (by their schedule, or expiring under `eager`) within this many seconds. @default 600 */
   readonly windowSeconds?: number;
   /** Users refreshed at once. @default 8 */
   readonly concurrency?: number;

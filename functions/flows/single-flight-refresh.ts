@@ -55,6 +55,7 @@ import {
   type GetTokenOptions,
   isFresh,
   reauthDeleteAfter,
+  type RefreshPolicy,
   scheduleAfterTokens,
   type TokenRecord,
   type TokenSet,
@@ -80,7 +81,7 @@ export interface DueRefreshOptions {
 }
 
 /** Everything {@link obtain} may be asked: a reader's options or the sweep's. */
-type ObtainOptions = GetTokenOptions & { readonly dueBy?: number };
+type ObtainOptions = GetTokenOptions & { readonly dueBy?: number; readonly leaseFirst?: boolean };
 
 /** What the refresher needs. */
 export interface RefreshDeps {
@@ -124,6 +125,12 @@ export interface RefreshDeps {
    * @default 20 per 600 s
    */
   readonly massRefusal?: { readonly threshold: number; readonly windowSeconds: number };
+  /**
+   * Where a refreshed user goes in the scheduled refresher's index, and what the sweep refreshes:
+   * under `on-read`, only users due by their schedule (the keep-alive), never merely expired ones.
+   * @default `eager`
+   */
+  readonly policy?: RefreshPolicy;
 }
 
 /** Reads and refreshes tokens; see {@link createTokenRefresher}. */
@@ -144,6 +151,14 @@ export interface TokenRefresher {
    * (`refreshed`) or found it already fresh (`fresh`): the sweep's counts.
    */
   refreshIfDue(userId: string, options: DueRefreshOptions): Promise<'refreshed' | 'fresh'>;
+  /**
+   * The refresh function's call: a reader has just read the item and found the token too close to
+   * expiry, so this goes straight to the lease, whose update returns the item, instead of reading
+   * it again first (one strongly consistent read less per refresh). A forced refresh reads first:
+   * it is honoured at most once per interval, and a read decides that without taking the lease.
+   * Same answers and errors as {@link getAccessToken}.
+   */
+  refreshForReader(userId: string, options?: GetTokenOptions): Promise<AccessToken>;
 }
 
 /**
@@ -250,7 +265,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
           version: record.version,
           tokens,
           now,
-          nextRefreshAt: scheduleAfterTokens(record.userId, tokens, now).nextRefreshAt,
+          nextRefreshAt: scheduleAfterTokens(record.userId, tokens, now, deps.policy).nextRefreshAt,
         });
       } catch (error) {
         const raced = error instanceof ConcurrentUpdateError;
@@ -291,7 +306,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     logger: Logger,
     error: unknown,
   ) => {
-    const { failures, nextRefreshAt } = afterTransientFailure(record, seconds());
+    const { failures, nextRefreshAt } = afterTransientFailure(record, seconds(), deps.policy);
     await deps.tokens.recordFailure({
       userId: record.userId,
       owner,
@@ -441,13 +456,15 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       if (options.dueBy !== undefined && record.nextRefreshAt !== undefined && record.nextRefreshAt <= options.dueBy) {
         return false;
       }
+      // on-read: the sweep keeps grants alive; an expired token waits for a reader that needs it.
+      if (options.dueBy !== undefined && deps.policy?.name === 'on-read') return true;
       return isFresh(record, now, capMarginSeconds(requestedMargin, record.expiresAt - record.tokensIssuedAt));
     };
 
     for (let attempt = 0; ; attempt++) {
-      // The scheduled refresher found the user in the due index: it goes straight to the lease,
-      // which returns the item too, and saves a strongly consistent read per user.
-      if (attempt > 0 || options.dueBy === undefined) {
+      // The scheduled refresher found the user in the due index, or a reader found the token stale:
+      // straight to the lease, which returns the item too, saving a strongly consistent read.
+      if (attempt > 0 || (options.dueBy === undefined && !options.leaseFirst)) {
         const record = await deps.tokens.get(userId);
         if (!record) throw new UnknownUserError(userId);
         if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
@@ -456,7 +473,26 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
 
       let held: TokenRecord;
       try {
-        held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+        if (attempt === 0 && options.leaseFirst) {
+          // A reader found the token stale: the lease only while it still is, so a process that
+          // comes after another's refresh gets the new token back from the same request.
+          const lease = await deps.tokens.acquireLeaseIfStale(
+            userId,
+            owner,
+            nowMs(),
+            leaseMs,
+            seconds() + requestedMargin,
+          );
+          if (!lease.taken) {
+            const found = lease.record;
+            if (found.status === 'reauth_required') throw new ReauthRequiredError(userId, found.statusReason);
+            if (answers(found)) return { token: toAccessToken(found), refreshed: false };
+            continue;
+          }
+          held = lease.record;
+        } else {
+          held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+        }
       } catch (error) {
         if (!(error instanceof ConcurrentUpdateError)) throw error;
         if (nowMs() >= deadline) throw new RefreshInProgressError(userId);
@@ -487,5 +523,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
   return {
     getAccessToken: async (userId, options = {}) => (await obtain(userId, options)).token,
     refreshIfDue: async (userId, options) => ((await obtain(userId, options)).refreshed ? 'refreshed' : 'fresh'),
+    refreshForReader: async (userId, options = {}) =>
+      (await obtain(userId, { ...options, leaseFirst: options.forceRefresh !== true })).token,
   };
 }

@@ -4,7 +4,7 @@
  * app's user id). Same rules either way: a new version, `active`, the previous grant replaced, the
  * refresher's schedule, and a `token.connected` (or `token.recovered`) event.
  */
-import type { TokenSet } from '../core/tokens';
+import type { RefreshPolicy, TokenSet } from '../core/tokens';
 import { scheduleAfterTokens } from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
@@ -15,6 +15,8 @@ export interface StoreGrantDeps {
   readonly tokens: TokenStore;
   readonly events: EventPublisher;
   readonly logger: Logger;
+  /** Where the new grant goes in the refresher's schedule. @default `eager` */
+  readonly policy?: RefreshPolicy;
 }
 
 /**
@@ -38,7 +40,7 @@ export async function storeGrant(
     profileId,
     tokens,
     now,
-    schedule: scheduleAfterTokens(userId, tokens, now),
+    schedule: scheduleAfterTokens(userId, tokens, now, deps.policy),
     boundBy,
   });
   if (saved.outcome === 'link-bound') {

@@ -7,7 +7,12 @@ import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { DEFAULT_SCOPES } from '../../functions/core/config';
-import { REFRESHER_SETTINGS } from '../../functions/core/schema';
+import {
+  DEFAULT_REFRESH_POLICY,
+  REFRESH_POLICY_SETTINGS,
+  REFRESHER_SETTINGS,
+  type RefreshPolicyName,
+} from '../../functions/core/schema';
 import type { BrokerLogLevel, KrogerTokenBrokerProps } from './props';
 
 /** Kroger's OAuth2 endpoints live under this base (`/authorize`, `/token`). */
@@ -27,6 +32,8 @@ export interface ResolvedBrokerProps extends KrogerTokenBrokerProps {
   readonly refreshSchedule: events.Schedule;
   readonly refreshWindow: Duration;
   readonly refreshConcurrency: number;
+  readonly refreshPolicy: RefreshPolicyName;
+  readonly keepAliveInterval: Duration;
   readonly logRetention: logs.RetentionDays;
   readonly logLevel: BrokerLogLevel;
   readonly pkce: boolean;
@@ -48,6 +55,8 @@ export function withDefaults(props: KrogerTokenBrokerProps): ResolvedBrokerProps
     refreshSchedule,
     refreshWindow: props.refreshWindow ?? Duration.seconds(REFRESHER_SETTINGS.REFRESH_WINDOW_SECONDS.default),
     refreshConcurrency: props.refreshConcurrency ?? REFRESHER_SETTINGS.REFRESH_CONCURRENCY.default,
+    refreshPolicy: props.refreshPolicy ?? DEFAULT_REFRESH_POLICY,
+    keepAliveInterval: props.keepAliveInterval ?? Duration.seconds(REFRESH_POLICY_SETTINGS.KEEP_ALIVE_SECONDS.default),
     logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     logLevel: props.logLevel ?? 'INFO',
     pkce: props.pkce ?? true,

@@ -156,6 +156,8 @@ export function createFunctions(
   redirectUrl: string,
 ): BrokerFunctions {
   const common = handlerEnvironment(props, redirectUrl);
+  // Every function that writes a user's place in the refresher's schedule reads the same policy.
+  const scheduling = { ...common, ...refreshPolicyEnvironment(props) };
 
   const login = createFunction(scope, props, 'Login', {
     entry: ENTRY_FILES.login,
@@ -183,7 +185,7 @@ export function createFunctions(
     // secret on a cold start: 25 s fits them and stays inside API Gateway's 30 s limit.
     timeout: Duration.seconds(25),
     memorySize: 256,
-    environment: { ...common, ...pageEnvironment(props) },
+    environment: { ...scheduling, ...pageEnvironment(props) },
   });
   // The login attempt is consumed by a conditional delete, exactly once; a connect link's sign-in
   // is written as a pending connection (a new item).
@@ -205,7 +207,7 @@ export function createFunctions(
     // (functions/core/refresh-budget.ts; 91 s).
     timeout: Duration.seconds(REFRESH_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
-    environment: common,
+    environment: scheduling,
   });
   grantTokens(refresh, storage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   grantFieldKey(refresh, storage.fieldKey, { encrypt: ['tokens'], decrypt: ['tokens'] });
@@ -227,7 +229,7 @@ export function createFunctions(
     // DynamoDB lease, so two runs never refresh one user twice; the second skips that user.
     reservedConcurrentExecutions: props.refresherReservedConcurrency,
     environment: {
-      ...common,
+      ...scheduling,
       REFRESH_WINDOW_SECONDS: String(props.refreshWindow.toSeconds()),
       REFRESH_CONCURRENCY: String(props.refreshConcurrency),
     },
@@ -263,8 +265,9 @@ export function createFunctions(
     // Two DynamoDB writes and an event; no provider call.
     timeout: Duration.seconds(10),
     memorySize: 256,
-    // No provider settings and no secret: completing never talks to Kroger.
-    environment: { LOG_LEVEL: props.logLevel },
+    // No provider settings and no secret: completing never talks to Kroger. It stores a grant, so
+    // it schedules it as the other writers do.
+    environment: { LOG_LEVEL: props.logLevel, ...refreshPolicyEnvironment(props) },
   });
   // One conditional UpdateItem closes the pending connection (and strips its tokens); one
   // UpdateItem stores the grant under the app's user.
@@ -306,6 +309,14 @@ function handlerEnvironment(props: ResolvedBrokerProps, redirectUrl: string): Re
     ...optionalEnv('OAUTH2_REVOCATION_URL', props.revocationUrl),
     ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
     ...optionalEnv('SUCCESS_REDIRECT', props.successRedirect),
+  };
+}
+
+/** The refresh policy (functions/core/schema.ts `REFRESH_POLICIES`) and its keep-alive interval. */
+function refreshPolicyEnvironment(props: ResolvedBrokerProps): Record<string, string> {
+  return {
+    REFRESH_POLICY: props.refreshPolicy,
+    KEEP_ALIVE_SECONDS: String(props.keepAliveInterval.toSeconds()),
   };
 }
 

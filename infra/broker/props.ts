@@ -10,7 +10,9 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 
-export type { RefresherMetricName } from '../../functions/core/schema';
+import type { RefreshPolicyName } from '../../functions/core/schema';
+
+export type { RefresherMetricName, RefreshPolicyName } from '../../functions/core/schema';
 
 /** Log levels the handlers understand (`LOG_LEVEL`); the handlers' own logger is the only filter. */
 export type BrokerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -95,6 +97,25 @@ export interface KrogerTokenBrokerProps {
    * @default 8
    */
   readonly refreshConcurrency?: number;
+  /**
+   * How tokens are kept fresh. `eager`: the scheduled refresher refreshes every active user before
+   * the access token expires, read or not, so the table always holds a valid token for services that
+   * read it directly (about 64 Kroger token calls per user a day). `on-read`: a token is refreshed
+   * when a reader (`getAccessToken`) finds it too close to expiry, and the scheduled refresher only
+   * refreshes a grant nobody read for `keepAliveInterval`, so it does not lapse; services reading the
+   * table directly then find expired tokens for idle users. Changing it reschedules each user at its
+   * next refresh (from `eager`, one more scheduled refresh; to `eager`, an unread user waits for its
+   * keep-alive or its next read).
+   * @default 'eager'
+   */
+  readonly refreshPolicy?: RefreshPolicyName;
+  /**
+   * `on-read` only: an unread grant is refreshed this long after its last tokens, so it does not
+   * lapse. Kroger's refresh tokens are reported to live about six months; the default keeps some 25
+   * chances inside that. Whole seconds, between one hour and 30 days.
+   * @default Duration.days(7)
+   */
+  readonly keepAliveInterval?: Duration;
   /**
    * Reserved concurrency of the scheduled refresher, e.g. 1 for one run at a time. Reserving takes
    * that much from the account's unreserved concurrency, and deploying fails when less than 100

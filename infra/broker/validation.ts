@@ -5,7 +5,7 @@
 import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { isAllowedTarget, parseScopes, parseUrlSetting, readAppName } from '../../functions/core/config';
-import { REFRESHER_SETTINGS } from '../../functions/core/schema';
+import { REFRESH_POLICIES, REFRESH_POLICY_SETTINGS, REFRESHER_SETTINGS } from '../../functions/core/schema';
 import type { ResolvedBrokerProps } from './defaults';
 import type { KrogerTokenBrokerProps } from './props';
 
@@ -71,6 +71,19 @@ export function validateProps(props: KrogerTokenBrokerProps): void {
     const { min, max } = REFRESHER_SETTINGS.REFRESH_CONCURRENCY;
     if (!Number.isInteger(n) || n < min || n > max) {
       fail('refreshConcurrency', `must be a whole number between ${min} and ${max}, got ${n}`);
+    }
+  }
+  if (props.refreshPolicy !== undefined && !(REFRESH_POLICIES as readonly string[]).includes(props.refreshPolicy)) {
+    fail('refreshPolicy', `must be one of ${REFRESH_POLICIES.join(', ')}, got "${props.refreshPolicy}"`);
+  }
+  if (props.keepAliveInterval !== undefined && !props.keepAliveInterval.isUnresolved()) {
+    const seconds = props.keepAliveInterval.toSeconds({ integral: false });
+    const { min, max } = REFRESH_POLICY_SETTINGS.KEEP_ALIVE_SECONDS;
+    if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
+      fail(
+        'keepAliveInterval',
+        `must be whole seconds between ${Duration.seconds(min).toHumanString()} and ${Duration.seconds(max).toHumanString()}, got ${props.keepAliveInterval.toHumanString()}`,
+      );
     }
   }
   const reserved = props.refresherReservedConcurrency;

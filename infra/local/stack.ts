@@ -17,6 +17,7 @@ import {
   readLogLevel,
   readProviderConfig,
   readRefreshLimits,
+  readRefreshPolicy,
   readSecretConfig,
   readStoreConfig,
 } from '../../functions/core/config';
@@ -176,6 +177,7 @@ export async function startLocalStack(
     readStoreConfig(runEnv);
     readFieldKeyConfig(runEnv);
     readRefreshLimits(runEnv);
+    readRefreshPolicy(runEnv);
 
     let dynamo: DynamoLocalHandle | undefined;
     if (!runEnv.DYNAMODB_ENDPOINT) {
@@ -288,6 +290,9 @@ export async function startLocalStack(
           'FORCE_REFRESH_MIN_INTERVAL_SECONDS',
           'MASS_REFUSAL_THRESHOLD',
           'MASS_REFUSAL_WINDOW_SECONDS',
+          // The CLI's in-process refreshes schedule users as the stack does.
+          'REFRESH_POLICY',
+          'KEEP_ALIVE_SECONDS',
           // The sandbox's generated secret only: a real CLIENT_SECRET is never written to disk.
           ...(sandbox ? ['CLIENT_SECRET'] : []),
         ]),

@@ -47,13 +47,16 @@ describe('Construct: KrogerTokenBroker (connect links)', () => {
       ]);
     });
 
-    it('gets only the tables, the bus, the field key and the log level: no provider settings, no secret', () => {
+    it('gets only the tables, the bus, the field key, the log level and the refresh policy: no provider settings, no secret', () => {
       expect(environmentOf(template, 'Broker/Complete')).toEqual({
         FIELD_KEY_ARN: 'Broker/FieldKey.Arn',
         LOG_LEVEL: 'INFO',
         SESSIONS_TABLE: 'Broker/SessionsTable',
         TOKENS_TABLE: 'Broker/TokensTable',
         EVENT_BUS_NAME: BUS,
+        // It stores grants, so it schedules them as the other writers do.
+        REFRESH_POLICY: 'eager',
+        KEEP_ALIVE_SECONDS: '604800',
       });
     });
 

@@ -3,7 +3,7 @@
  * callback handler) and returns what was stored: how the integration tests get a genuine grant.
  */
 import type { ProviderConfig } from '../../functions/core/config';
-import type { TokenRecord } from '../../functions/core/tokens';
+import type { RefreshPolicy, TokenRecord } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
 import type { Logger } from '../../functions/adapters/logger';
 import { createProviderClient } from '../../functions/adapters/provider';
@@ -15,9 +15,10 @@ import type { TestStores } from './stores';
 
 export async function connectUser(
   login: string,
-  context: { provider: ProviderConfig; secret: string; stores: TestStores; logger: Logger },
+  context: { provider: ProviderConfig; secret: string; stores: TestStores; logger: Logger; policy?: RefreshPolicy },
 ): Promise<TokenRecord> {
   const deps = {
+    policy: context.policy,
     provider: context.provider,
     client: createProviderClient(context.provider, async () => context.secret),
     sessions: context.stores.sessions,

@@ -15,9 +15,12 @@ describe('Flow: refresh function', () => {
     ['a negative margin', { userId: 'u', marginSeconds: -1 }],
     ['a margin over an hour', { userId: 'u', marginSeconds: 3601 }],
   ])('answers BAD_REQUEST for %s without touching the refresher', async (_name, event) => {
-    const getAccessToken = jest.fn();
-    const result = await handleRefreshRequest(event, { refresher: { getAccessToken }, logger: captureLogger().logger });
+    const refreshForReader = jest.fn();
+    const result = await handleRefreshRequest(event, {
+      refresher: { refreshForReader },
+      logger: captureLogger().logger,
+    });
     expect(result).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
-    expect(getAccessToken).not.toHaveBeenCalled();
+    expect(refreshForReader).not.toHaveBeenCalled();
   });
 });
