@@ -221,6 +221,45 @@ describe.each([
     });
   });
 
+  describe('Method: acquireLeaseIfStale', () => {
+    // The token expires at T0 + 1800.
+    it('takes the lease of a stale token and returns the item with its refresh token', async () => {
+      await login('u');
+
+      const out = await store.acquireLeaseIfStale('u', 'a', T0 * 1000, 50_000, T0 + 1800);
+
+      expect(out.taken).toBe(true);
+      expect(out.record).toMatchObject({ refreshToken: 'refresh-1', leaseOwner: 'a', leaseUntil: T0 * 1000 + 50_000 });
+    });
+
+    it('takes no lease on a token refreshed meanwhile and returns it without its refresh token', async () => {
+      await login('u');
+
+      const out = await store.acquireLeaseIfStale('u', 'a', T0 * 1000, 50_000, T0 + 1799);
+
+      expect(out).toMatchObject({ taken: false, record: { accessToken: 'access-1', refreshToken: '' } });
+      expect(await subject.raw('u')).not.toHaveProperty('leaseOwner');
+    });
+
+    it('returns a fresh token even while another owner holds the lease, and refuses a stale one', async () => {
+      await login('u');
+      await store.acquireLease('u', 'b', T0 * 1000, 30_000);
+
+      await expect(store.acquireLeaseIfStale('u', 'a', T0 * 1000, 30_000, T0 + 1799)).resolves.toMatchObject({
+        taken: false,
+      });
+      await expect(store.acquireLeaseIfStale('u', 'a', T0 * 1000, 30_000, T0 + 1800)).rejects.toBeInstanceOf(
+        ConcurrentUpdateError,
+      );
+    });
+
+    it('says the user is unknown', async () => {
+      await expect(store.acquireLeaseIfStale('nobody', 'a', T0 * 1000, 30_000, T0)).rejects.toBeInstanceOf(
+        UnknownUserError,
+      );
+    });
+  });
+
   describe('Method: releaseLease', () => {
     it("releases only its own lease, and is a no-op for someone else's or a missing user", async () => {
       await login('u');

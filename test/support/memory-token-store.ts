@@ -154,6 +154,26 @@ export class MemoryTokenStore implements TokenStore {
     return record(item);
   }
 
+  async acquireLeaseIfStale(
+    userId: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+    staleBefore: number,
+  ): Promise<{ readonly taken: boolean; readonly record: TokenRecord }> {
+    this.calls.push(`acquireLeaseIfStale:${userId}`);
+    const item = this.items.get(userId);
+    if (!item) throw new UnknownUserError(userId);
+    // As the DynamoDB store: a fresh token comes back without a lease and without its refresh token.
+    if (item.expiresAt > staleBefore) return { taken: false, record: { ...record(item), refreshToken: '' } };
+    if (item.leaseUntil !== undefined && !(item.leaseUntil < nowMs) && item.leaseOwner !== owner) {
+      throw new ConcurrentUpdateError(`the refresh lease for user "${userId}" is held by another process`);
+    }
+    item.leaseOwner = owner;
+    item.leaseUntil = nowMs + leaseMs;
+    return { taken: true, record: record(item) };
+  }
+
   async releaseLease(userId: string, owner: string): Promise<void> {
     this.calls.push(`releaseLease:${userId}`);
     const item = this.items.get(userId);
