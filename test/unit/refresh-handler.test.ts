@@ -2,6 +2,13 @@
  * The refresh function's input checks: it is invoked by other services, so a malformed request
  * gets a typed answer and touches nothing (no read, no refresh).
  */
+import {
+  ClientCredentialsRejectedError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  RefreshInProgressError,
+  UnknownUserError,
+} from '../../functions/core/errors';
 import { handleRefreshRequest } from '../../functions/flows/refresh-function-flow';
 import { captureLogger } from '../support/logs';
 
@@ -22,5 +29,49 @@ describe('Flow: refresh function', () => {
     });
     expect(result).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
     expect(refreshForReader).not.toHaveBeenCalled();
+  });
+
+  it('answers ok with the new expiry, passing the request on to the refresher', async () => {
+    const refreshForReader = jest.fn().mockResolvedValue({ userId: 'u', accessToken: 'a', expiresAt: 1234 });
+
+    const result = await handleRefreshRequest(
+      { userId: 'u', forceRefresh: true, marginSeconds: 60 },
+      { refresher: { refreshForReader }, logger: captureLogger().logger },
+    );
+
+    expect(result).toEqual({ ok: true, expiresAt: 1234 });
+    expect(refreshForReader).toHaveBeenCalledWith('u', { forceRefresh: true, marginSeconds: 60 });
+  });
+
+  // The reader turns each code back into its error class: a wrong code tells a service to ask a
+  // person to sign in again when Kroger is only down, or the reverse.
+  it.each([
+    ['REAUTH_REQUIRED', new ReauthRequiredError('u', 'invalid_grant')],
+    ['UNKNOWN_USER', new UnknownUserError('u')],
+    ['REFRESH_IN_PROGRESS', new RefreshInProgressError('u')],
+    ['PROVIDER_UNAVAILABLE', new ProviderUnavailableError('Kroger answered 503')],
+    ['PROVIDER_CLIENT_REJECTED', new ClientCredentialsRejectedError('the client credentials were refused')],
+  ])('answers %s with the error message when the refresher throws it', async (code, error) => {
+    const { logger, text } = captureLogger();
+
+    const result = await handleRefreshRequest(
+      { userId: 'u' },
+      { refresher: { refreshForReader: jest.fn().mockRejectedValue(error) }, logger },
+    );
+
+    expect(result).toEqual({ ok: false, code, message: error.message });
+    expect(text()).toBe('');
+  });
+
+  it('answers INTERNAL without the error text for an unexpected error, and logs it', async () => {
+    const { logger, text } = captureLogger();
+
+    const result = await handleRefreshRequest(
+      { userId: 'u' },
+      { refresher: { refreshForReader: jest.fn().mockRejectedValue(new TypeError('x is undefined')) }, logger },
+    );
+
+    expect(result).toEqual({ ok: false, code: 'INTERNAL', message: 'the refresh failed unexpectedly' });
+    expect(text()).toContain('refresh failed unexpectedly');
   });
 });
