@@ -9,7 +9,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { type AttributeValue, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import type { ProviderConfig } from '../../functions/core/config';
 import { DecryptionFailedError } from '../../functions/core/errors';
 import { s256 } from '../../functions/core/login';
 import { logEventPublisher } from '../../functions/adapters/events';
@@ -21,7 +21,7 @@ import { createTokenRefresher, type TokenRefresher } from '../../functions/flows
 import { runCli } from '../../functions/reader/cli';
 import { createTokenReader } from '../../functions/reader/index';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
 import { createTestFieldKey, createTestStores, type TestStores } from '../support/stores';
@@ -82,14 +82,7 @@ const connect = (login: string) => connectUser(login, { provider, secret: SECRET
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'at-rest-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
   stores = await createTestStores('atrest');
-  provider = readProviderConfig({
-    CLIENT_ID: sandbox.clientId,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
-    OAUTH2_ISSUER: sandbox.issuer,
-    PROVIDER_TIMEOUT_MS: '2000',
-  });
+  provider = sandboxProviderConfig(sandbox, REDIRECT);
 });
 
 afterAll(async () => {

@@ -5,13 +5,13 @@
  * commands are recorded as the client sends them, token calls by the sandbox.
  */
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import type { ProviderConfig } from '../../functions/core/config';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
 import { handleRefreshRequest } from '../../functions/flows/refresh-function-flow';
 import { createTokenRefresher } from '../../functions/flows/single-flight-refresh';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -64,14 +64,7 @@ async function commandsSentDuring<T>(body: () => Promise<T>): Promise<{ result: 
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'lease-first', clientSecret: SECRET, redirectUris: [REDIRECT] });
   stores = await createTestStores('leasefirst');
-  provider = readProviderConfig({
-    CLIENT_ID: sandbox.clientId,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
-    OAUTH2_ISSUER: sandbox.issuer,
-    PROVIDER_TIMEOUT_MS: '2000',
-  });
+  provider = sandboxProviderConfig(sandbox, REDIRECT);
 });
 
 afterAll(async () => {

@@ -4,7 +4,7 @@
  * its keep-alive is due, then exactly one; under `eager` the sweep refreshes before the access token
  * expires, as it always did. Token calls are the sandbox's own count.
  */
-import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import type { ProviderConfig } from '../../functions/core/config';
 import type { RefreshPolicy } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
@@ -15,7 +15,7 @@ import { tokenStore } from '../../functions/services';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack';
-import { connectUser } from '../support/connect';
+import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -66,14 +66,7 @@ beforeAll(async () => {
     accessTokenTtlSeconds: 900,
   });
   stores = await createTestStores('policy');
-  provider = readProviderConfig({
-    CLIENT_ID: sandbox.clientId,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
-    OAUTH2_ISSUER: sandbox.issuer,
-    PROVIDER_TIMEOUT_MS: '2000',
-  });
+  provider = sandboxProviderConfig(sandbox, REDIRECT);
 });
 
 afterAll(async () => {

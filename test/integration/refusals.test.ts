@@ -8,7 +8,7 @@
  * - many grants refused the same way in a short window are held, not expired;
  * - an answer that is not a token response never puts its bytes into the logs.
  */
-import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import type { ProviderConfig } from '../../functions/core/config';
 import {
   ClientCredentialsRejectedError,
   ProviderUnavailableError,
@@ -25,7 +25,7 @@ import { createTokenReader } from '../../functions/reader/index';
 import type { GrantRefusal, RefusalMode, SandboxHandle } from '../../infra/local/sandbox/launch';
 import { startSandbox } from '../../infra/local/sandbox/launch';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
-import { connectUser } from '../support/connect';
+import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { visitCallback } from '../support/callback';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
@@ -83,15 +83,7 @@ const metricLines = (name: string) =>
 
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'refusals-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
-  provider = readProviderConfig({
-    CLIENT_ID: sandbox.clientId,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
-    OAUTH2_ISSUER: sandbox.issuer,
-    PROVIDER_TIMEOUT_MS: '1000',
-    REFRESH_TIMEOUT_MS: '1500',
-  });
+  provider = sandboxProviderConfig(sandbox, REDIRECT, { PROVIDER_TIMEOUT_MS: '1000', REFRESH_TIMEOUT_MS: '1500' });
 });
 
 afterAll(async () => {

@@ -6,7 +6,7 @@
  */
 import { BatchWriteItemCommand, UpdateItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
-import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
+import type { ProviderConfig } from '../../functions/core/config';
 import { nextRefreshAt } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
@@ -21,7 +21,7 @@ import {
   type RefreshSweepReport,
 } from '../../functions/flows/refresh-sweep';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { seededItem } from '../support/seed';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
@@ -92,14 +92,7 @@ beforeAll(async () => {
     // clock is moved forward by a few minutes.
     accessTokenTtlSeconds: 900,
   });
-  provider = readProviderConfig({
-    CLIENT_ID: sandbox.clientId,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
-    OAUTH2_ISSUER: sandbox.issuer,
-    PROVIDER_TIMEOUT_MS: '2000',
-  });
+  provider = sandboxProviderConfig(sandbox, REDIRECT);
 });
 
 afterAll(async () => {

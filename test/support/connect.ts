@@ -2,16 +2,37 @@
  * Signs a user in through the real flow (login handler, the sandbox's own sign-in and consent forms,
  * callback handler) and returns what was stored: how the integration tests get a genuine grant.
  */
-import type { ProviderConfig } from '../../functions/core/config';
+import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import type { RefreshPolicy, TokenRecord } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
 import type { Logger } from '../../functions/adapters/logger';
 import { createProviderClient } from '../../functions/adapters/provider';
 import { handleLogin } from '../../functions/flows/login-flow';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { visitCallback } from './callback';
 import { cookiePair, getEvent } from './events';
 import type { TestStores } from './stores';
+
+/**
+ * The provider configuration for a test sandbox, as the broker reads it from its environment: the
+ * sandbox's client, endpoints and issuer, short timeouts (`settings` adds or overrides variables).
+ */
+export function sandboxProviderConfig(
+  sandbox: SandboxHandle,
+  redirectUrl: string,
+  settings: Record<string, string> = {},
+): ProviderConfig {
+  return readProviderConfig({
+    CLIENT_ID: sandbox.clientId,
+    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
+    API_BASE_URL: sandbox.apiBaseUrl,
+    REDIRECT_URL: redirectUrl,
+    OAUTH2_ISSUER: sandbox.issuer,
+    PROVIDER_TIMEOUT_MS: '2000',
+    ...settings,
+  });
+}
 
 export async function connectUser(
   login: string,
