@@ -18,14 +18,15 @@ export default {
     projectType: 'custom',
     // package.json has no "jest" key: nothing is merged under this config (jest.config.js has projects).
     configFile: 'package.json',
-    // Run the tests that cover a mutant by their coverage, not by jest's findRelatedTests: the latter
-    // missed test files that reach a module through another one (refresh-handler.test.ts reaches
-    // core/refresh-protocol.ts through flows/refresh-function-flow.ts), which left killed mutants
-    // reported as survivors.
-    enableFindRelatedTests: false,
+
     config: {
       ...unit,
       displayName: undefined,
+      // Stryker asks jest for the tests related to the mutated files; jest follows imports only
+      // through files under its roots, so functions/ must be one (it holds no tests), or a test that
+      // reaches a module through another (refresh-handler.test.ts → flows/refresh-function-flow.ts
+      // → core/refresh-protocol.ts) is left out and the mutants it kills are reported as survivors.
+      roots: [...unit.roots, '<rootDir>/functions'],
       // Transpile only: type errors in a mutant are the typescript checker's job, not ts-jest's.
       transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }] },
     },
