@@ -21,6 +21,7 @@ describe('Flow: refresh function', () => {
     ['an oversized userId', { userId: 'u'.repeat(257) }],
     ['a negative margin', { userId: 'u', marginSeconds: -1 }],
     ['a margin over an hour', { userId: 'u', marginSeconds: 3601 }],
+    ['a margin that is a string', { userId: 'u', marginSeconds: '60' }],
   ])('answers BAD_REQUEST for %s without touching the refresher', async (_name, event) => {
     const refreshForReader = jest.fn();
     const result = await handleRefreshRequest(event, {
@@ -41,6 +42,38 @@ describe('Flow: refresh function', () => {
 
     expect(result).toEqual({ ok: true, expiresAt: 1234 });
     expect(refreshForReader).toHaveBeenCalledWith('u', { forceRefresh: true, marginSeconds: 60 });
+  });
+
+  it.each([
+    ['a user id of 256 characters', { userId: 'u'.repeat(256) }, 'u'.repeat(256), undefined, false],
+    ['a margin of 0', { userId: 'u', marginSeconds: 0 }, 'u', 0, false],
+    ['a margin of an hour', { userId: 'u', marginSeconds: 3600 }, 'u', 3600, false],
+    ['forceRefresh only when it is true', { userId: 'u', forceRefresh: 'true' }, 'u', undefined, false],
+  ])('accepts %s', async (_what, event, userId, marginSeconds, forceRefresh) => {
+    const refreshForReader = jest.fn().mockResolvedValue({ userId, accessToken: 'a', expiresAt: 1 });
+
+    const result = await handleRefreshRequest(event, {
+      refresher: { refreshForReader },
+      logger: captureLogger().logger,
+    });
+
+    expect(result).toEqual({ ok: true, expiresAt: 1 });
+    expect(refreshForReader).toHaveBeenCalledWith(userId, { forceRefresh, marginSeconds });
+  });
+
+  it('says which field is wrong and its bounds', async () => {
+    const answer = (event: unknown) =>
+      handleRefreshRequest(event, { refresher: { refreshForReader: jest.fn() }, logger: captureLogger().logger });
+    await expect(answer({ userId: '' })).resolves.toEqual({
+      ok: false,
+      code: 'BAD_REQUEST',
+      message: 'expected "userId" to be a string of 1 to 256 characters',
+    });
+    await expect(answer({ userId: 'u', marginSeconds: -1 })).resolves.toEqual({
+      ok: false,
+      code: 'BAD_REQUEST',
+      message: 'expected "marginSeconds" to be a number from 0 to 3600',
+    });
   });
 
   // The reader turns each code back into its error class: a wrong code tells a service to ask a

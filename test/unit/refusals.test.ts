@@ -142,12 +142,87 @@ describe('Function: classifyTokenError', () => {
   });
 });
 
+describe('Function: classifyTokenError, reading odd bodies', () => {
+  it.each([
+    ['a JSON array', { status: 400, contentType: 'application/json', body: '[{"error":"invalid_grant"}]' }],
+    ['JSON null', { status: 400, contentType: 'application/json', body: 'null' }],
+    ['a JSON string', { status: 400, contentType: 'application/json', body: '"invalid_grant"' }],
+  ])('reads no OAuth error from %s: unconfirmed', (_what, answer) => {
+    expect(classifyTokenError(answer)).toEqual({
+      kind: 'grant-refused',
+      status: 400,
+      confirmed: false,
+      shape: 'other',
+      reason: 'http_400 (application/json body)',
+    });
+  });
+
+  it('trims the error and ignores a blank description', () => {
+    expect(classifyTokenError(json(400, { error: ' invalid_grant ', error_description: '  ' }))).toEqual(
+      expect.objectContaining({ confirmed: true, shape: 'invalid_grant', reason: 'invalid_grant' }),
+    );
+  });
+
+  it('confirms only invalid_request by a description naming the refresh token', () => {
+    expect(
+      classifyTokenError(json(400, { error: 'invalid_scope', error_description: 'refresh token scope too wide' })),
+    ).toEqual(expect.objectContaining({ confirmed: false, shape: 'other' }));
+    expect(classifyTokenError(json(400, { error: 'invalid_request' }))).toEqual(
+      expect.objectContaining({ confirmed: false, shape: 'invalid_request', reason: 'invalid_request' }),
+    );
+  });
+
+  it.each([
+    ['an errors string', { errors: 'Missing/Invalid Refresh Token' }, 'other', 'http_400 (application/json body)'],
+    ['an empty errors object', { errors: {} }, 'errors_object', 'http_400 (errors without a reason)'],
+    ['an errors object with a code only', { errors: { code: 'AUTH-1' } }, 'errors_object', 'AUTH-1'],
+    [
+      'an errors object with a message',
+      { errors: { message: 'Refresh token expired' } },
+      'errors_object',
+      'Refresh token expired',
+    ],
+  ])('reads %s', (_what, body, shape, reason) => {
+    expect(classifyTokenError(json(400, body))).toEqual(expect.objectContaining({ shape, reason }));
+  });
+
+  it('counts a whitespace body as no body, and names a body by its media type alone', () => {
+    expect(classifyTokenError({ status: 400, body: ' \r\n ' })).toEqual(
+      expect.objectContaining({ shape: 'no_body', reason: 'http_400 (no body)' }),
+    );
+    expect(classifyTokenError({ status: 400, contentType: ' Text/HTML ; charset=utf-8', body: 'x' })).toEqual(
+      expect.objectContaining({ shape: 'other', reason: 'http_400 (text/html body)' }),
+    );
+    expect(classifyTokenError({ status: 400, body: 'x' })).toEqual(
+      expect.objectContaining({ reason: 'http_400 (untyped body)' }),
+    );
+  });
+
+  it('reads an unquoted error from the challenge', () => {
+    expect(classifyTokenError({ status: 401, body: '', wwwAuthenticate: 'Basic error=invalid_client' })).toEqual({
+      kind: 'client-rejected',
+      status: 401,
+      oauthError: 'invalid_client',
+    });
+  });
+});
+
 describe('Function: sanitizeReason', () => {
   it('keeps printable ASCII only, collapses whitespace and bounds the length', () => {
     const reason = sanitizeReason(`a\u0000b\n\tc ${'é'.repeat(3)} ${'word '.repeat(100)}`);
     expect(reason.startsWith('a b c word word')).toBe(true);
     expect(reason.length).toBe(MAX_REASON_LENGTH);
     expect(reason.endsWith('...')).toBe(true);
+  });
+
+  it('keeps a reason of exactly the limit whole, and cuts one character more', () => {
+    const limit = `${'a b '.repeat(MAX_REASON_LENGTH).slice(0, MAX_REASON_LENGTH - 1)}z`;
+    expect(sanitizeReason(limit)).toBe(limit);
+    expect(sanitizeReason(`${limit}c`)).toBe(`${limit.slice(0, MAX_REASON_LENGTH - 3)}...`);
+  });
+
+  it('replaces a run of control characters with one space', () => {
+    expect(sanitizeReason('a\u0000\u0001b', 3)).toBe('a b');
   });
 
   it('redacts every token-shaped run, of any of the token alphabets', () => {
