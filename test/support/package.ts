@@ -48,11 +48,42 @@ export function cleanNpmEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
+/**
+ * Runs `body` holding a lock shared by every process on this machine (a directory: creating one is
+ * atomic). Jest runs test files in parallel workers, and two of them (the package test and the
+ * consumer-app test) may ask for the tarball at once: one must not delete the other's cache or build
+ * dist/ under it. A lock older than any pack is a crashed run's, and is taken over.
+ */
+function withLock<T>(lock: string, body: () => T): T {
+  const staleMs = 10 * 60_000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > staleMs) rmSync(lock, { recursive: true, force: true });
+      else Atomics.wait(pause, 0, 0, 200);
+    }
+  }
+  try {
+    return body();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** The path of the packed tarball, packing (and building) first if the sources changed. */
 export function packedTarball(): string {
   // One cache per checkout: another clone's run must not delete this one's tarball while it packs.
   const checkout = createHash('sha256').update(ROOT).digest('hex').slice(0, 8);
   const cache = join(tmpdir(), `kroger-token-broker-pack-${checkout}`);
+  return withLock(`${cache}.lock`, () => packOnce(cache));
+}
+
+function packOnce(cache: string): string {
   const dir = join(cache, inputsHash());
   const existing = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.tgz')) : undefined;
   if (existing) return join(dir, existing);
