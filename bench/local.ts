@@ -10,6 +10,7 @@ import { dynamoClient } from '../functions/services';
 import { readStoreConfig } from '../functions/core/config';
 import { type LocalStack, startLocalStack } from '../infra/local/stack';
 import { DynamoCounter, LogTap } from './instrument';
+import { benchStackEnv } from './processes';
 
 /** A started bench stack and what counts it. */
 export interface BenchStack {
@@ -32,16 +33,7 @@ export async function startBenchStack(dynamoEndpoint: string): Promise<BenchStac
   logs.install();
   let stack: LocalStack | undefined;
   try {
-    stack = await startLocalStack({
-      PORT: '0',
-      DYNAMODB_ENDPOINT: dynamoEndpoint,
-      TOKENS_TABLE: `bench-tokens-${suffix}`,
-      SESSIONS_TABLE: `bench-sessions-${suffix}`,
-      REFRESH_SCHEDULE_SECONDS: '0',
-      LOG_LEVEL: 'INFO',
-      // Lambda's Node 24 would not warn; Node 20 here would, once per client.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    stack = await startLocalStack(benchStackEnv(dynamoEndpoint, suffix));
     // The client the stack's handlers use (built by the stack's composition root).
     const handlerDynamo = dynamoClient(stack.services);
     const counter = new DynamoCounter();

@@ -181,6 +181,23 @@ function workerBase(name: string, ask: (request: WorkerRequestBody) => Promise<W
   };
 }
 
+/**
+ * The environment of a local stack the bench measures, in its process or in the bench's: its own
+ * tables on the shared DynamoDB Local, any free port, no scheduled refresher, INFO logs.
+ */
+export function benchStackEnv(dynamoEndpoint: string, suffix: string): Record<string, string> {
+  return {
+    PORT: '0',
+    DYNAMODB_ENDPOINT: dynamoEndpoint,
+    TOKENS_TABLE: `bench-tokens-${suffix}`,
+    SESSIONS_TABLE: `bench-sessions-${suffix}`,
+    REFRESH_SCHEDULE_SECONDS: '0',
+    LOG_LEVEL: 'INFO',
+    // Lambda's Node 24 would not warn; Node 20 here would, once per client.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
 /** Starts the stack process against `dynamoEndpoint`, with fresh tables. */
 export async function startStackProcess(dynamoEndpoint: string): Promise<StackProcess> {
   const suffix = randomBytes(4).toString('hex');
@@ -196,13 +213,7 @@ export async function startStackProcess(dynamoEndpoint: string): Promise<StackPr
       'stack',
       'stack-process.ts',
       {
-        PORT: '0',
-        DYNAMODB_ENDPOINT: dynamoEndpoint,
-        TOKENS_TABLE: `bench-tokens-${suffix}`,
-        SESSIONS_TABLE: `bench-sessions-${suffix}`,
-        REFRESH_SCHEDULE_SECONDS: '0',
-        LOG_LEVEL: 'INFO',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...benchStackEnv(dynamoEndpoint, suffix),
       },
       logFd,
     );
