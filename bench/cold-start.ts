@@ -213,19 +213,7 @@ export async function measureColdStart(
     }
   }
 
-  const timer = join(workDir, 'import-timer.mjs');
-  writeFileSync(
-    timer,
-    [
-      "import { pathToFileURL } from 'node:url';",
-      'const cpu = process.cpuUsage();',
-      'const started = performance.now();',
-      'await import(pathToFileURL(process.argv[2]).href);',
-      'const ms = performance.now() - started;',
-      'const used = process.cpuUsage(cpu);',
-      'process.stdout.write(JSON.stringify({ ms, cpuMs: (used.user + used.system) / 1000 }));',
-    ].join('\n'),
-  );
+  const timer = writeImportTimer(workDir);
   const targets = [floor, ...handlers, ...handlers.flatMap((h) => (h.lazyVariant ? [h.lazyVariant] : []))];
   for (let pass = 0; pass < runs; pass++) {
     // Rotate the starting bundle each round, so none always runs first (or right after synth).
@@ -338,8 +326,29 @@ function lambdaEnv(name: string, fnEnv: Record<string, string>): Record<string, 
   };
 }
 
+/**
+ * Writes the script that imports a bundle (its path the first argument) and prints the import's wall
+ * and CPU time as JSON; returns its path. Run by {@link importTime} in a fresh Node process.
+ */
+export function writeImportTimer(workDir: string): string {
+  const timer = join(workDir, 'import-timer.mjs');
+  writeFileSync(
+    timer,
+    [
+      "import { pathToFileURL } from 'node:url';",
+      'const cpu = process.cpuUsage();',
+      'const started = performance.now();',
+      'await import(pathToFileURL(process.argv[2]).href);',
+      'const ms = performance.now() - started;',
+      'const used = process.cpuUsage(cpu);',
+      'process.stdout.write(JSON.stringify({ ms, cpuMs: (used.user + used.system) / 1000 }));',
+    ].join('\n'),
+  );
+  return timer;
+}
+
 /** Imports `bundle` in a fresh Node process and returns how long the import took inside it. */
-async function importTime(
+export async function importTime(
   node: string,
   timer: string,
   bundle: string,

@@ -13,10 +13,8 @@
  *    owner ids), and that plus the KMS client and the envelope and cache code, bundled with the
  *    construct's esbuild options, sizes and import times measured round robin in one run.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -38,10 +36,8 @@ import { ensureTables } from '../functions/adapters/tables';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
 import { startDynamoLocal } from '../infra/local/dynamodb-local';
-import { CONSTRUCT_ESBUILD_OPTIONS } from './cold-start';
+import { CONSTRUCT_ESBUILD_OPTIONS, importTime, writeImportTimer } from './cold-start';
 import { int, median, progress, ratio, round, table } from './stats';
-
-const run = promisify(execFile);
 
 /** One scenario of part 1. */
 export interface KmsCallsRow {
@@ -290,19 +286,7 @@ async function measureCipherColdStart(workDir: string, runs: number): Promise<Km
     });
   }
 
-  const timer = join(workDir, 'kms-import-timer.mjs');
-  writeFileSync(
-    timer,
-    [
-      "import { pathToFileURL } from 'node:url';",
-      'const cpu = process.cpuUsage();',
-      'const started = performance.now();',
-      'await import(pathToFileURL(process.argv[2]).href);',
-      'const ms = performance.now() - started;',
-      'const used = process.cpuUsage(cpu);',
-      'process.stdout.write(JSON.stringify({ ms, cpuMs: (used.user + used.system) / 1000 }));',
-    ].join('\n'),
-  );
+  const timer = writeImportTimer(workDir);
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     AWS_REGION: 'us-east-1',
@@ -316,8 +300,7 @@ async function measureCipherColdStart(workDir: string, runs: number): Promise<Km
     // Rotate which goes first, so none always runs on a warmer (or colder) machine.
     for (let i = 0; i < names.length; i++) {
       const name = names[(i + pass) % names.length];
-      const { stdout } = await run(process.execPath, [timer, bundles[name]], { env, timeout: 60_000 });
-      const { ms, cpuMs } = JSON.parse(stdout) as { ms: number; cpuMs: number };
+      const { ms, cpuMs } = await importTime(process.execPath, timer, bundles[name], env);
       times[name].ms.push(ms);
       times[name].cpuMs.push(cpuMs);
     }
