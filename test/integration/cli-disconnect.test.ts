@@ -7,7 +7,7 @@
 import { readProviderConfig } from '../../functions/core/config';
 import { runCli } from '../../functions/reader/cli';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -47,19 +47,10 @@ async function presentAtProvider(refreshToken: string): Promise<number> {
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'disconnect-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
   stores = await createTestStores('disconnect');
-  env = {
-    CLIENT_ID: sandbox.clientId,
-    CLIENT_SECRET: SECRET,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
+  env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_REVOCATION_URL: sandbox.revocationUrl,
-    REDIRECT_URL: REDIRECT,
     PROVIDER_TIMEOUT_MS: '2000',
-    DYNAMODB_ENDPOINT: stores.config.endpoint!,
-    TOKENS_TABLE: stores.config.tokensTable,
-    SESSIONS_TABLE: stores.config.sessionsTable,
-    FIELD_KEY_FILE: stores.fieldKeyFile,
-  };
+  });
 });
 
 afterAll(async () => {

@@ -5,7 +5,7 @@
 import { readProviderConfig } from '../../functions/core/config';
 import { runCli } from '../../functions/reader/cli';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -32,20 +32,11 @@ const connect = (login: string) =>
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'cli-client', clientSecret: 'cli-secret', redirectUris: [REDIRECT] });
   stores = await createTestStores('cli');
-  env = {
-    CLIENT_ID: sandbox.clientId,
-    CLIENT_SECRET: 'cli-secret',
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
+  env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_REVOCATION_URL: sandbox.revocationUrl,
-    REDIRECT_URL: REDIRECT,
     // `refresh` right after a login: the interval has its own tests (cli-disconnect.test.ts, reader-limits.test.ts).
     FORCE_REFRESH_MIN_INTERVAL_SECONDS: '0',
-    DYNAMODB_ENDPOINT: stores.config.endpoint!,
-    TOKENS_TABLE: stores.config.tokensTable,
-    SESSIONS_TABLE: stores.config.sessionsTable,
-    FIELD_KEY_FILE: stores.fieldKeyFile,
-  };
+  });
   await connect('cli-user');
 });
 

@@ -29,6 +29,7 @@ import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { createConnectApp } from '../../examples/connect-app';
 import { visitCallback } from '../support/callback';
+import { brokerEnv } from '../support/connect';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
 import { seededItem } from '../support/seed';
@@ -143,20 +144,11 @@ beforeAll(async () => {
     redirectUris: [REDIRECT],
   });
   stores = await createTestStores('connect');
-  env = {
-    CLIENT_ID: sandbox.clientId,
-    CLIENT_SECRET: sandbox.clientSecret,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
+  env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_ISSUER: sandbox.issuer,
-    REDIRECT_URL: REDIRECT,
-    DYNAMODB_ENDPOINT: stores.config.endpoint!,
-    TOKENS_TABLE: stores.config.tokensTable,
-    SESSIONS_TABLE: stores.config.sessionsTable,
-    FIELD_KEY_FILE: stores.fieldKeyFile,
     RETURN_TO_ALLOWLIST: `${APP}/kroger/`,
     APP_NAME,
-  };
+  });
   provider = readProviderConfig(env);
 });
 

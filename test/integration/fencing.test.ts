@@ -26,7 +26,7 @@ import { createProviderClient, type ProviderClient } from '../../functions/adapt
 import { DynamoTokenStore, type TokenStore } from '../../functions/adapters/token-store';
 import { createTokenRefresher, type RefreshDeps } from '../../functions/flows/single-flight-refresh';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -97,19 +97,10 @@ function gate<T = void>() {
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'fencing-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
   stores = await createTestStores('fencing');
-  env = {
-    CLIENT_ID: sandbox.clientId,
-    CLIENT_SECRET: SECRET,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
+  env = brokerEnv(sandbox, stores, REDIRECT, {
     PROVIDER_TIMEOUT_MS: '1000',
     REFRESH_TIMEOUT_MS: '2000',
-    DYNAMODB_ENDPOINT: stores.config.endpoint!,
-    TOKENS_TABLE: stores.config.tokensTable,
-    SESSIONS_TABLE: stores.config.sessionsTable,
-    FIELD_KEY_FILE: stores.fieldKeyFile,
-  };
+  });
   provider = readProviderConfig(env);
 });
 

@@ -18,7 +18,7 @@ import { createTokenRefresher, type RefreshDeps } from '../../functions/flows/si
 import { runCli } from '../../functions/reader/cli';
 import { createTokenReader } from '../../functions/reader/index';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -36,17 +36,7 @@ async function sandboxWith(accessTokenTtlSeconds: number) {
     redirectUris: [REDIRECT],
     accessTokenTtlSeconds,
   });
-  const env = {
-    CLIENT_ID: sandbox.clientId,
-    CLIENT_SECRET: SECRET,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
-    DYNAMODB_ENDPOINT: stores.config.endpoint!,
-    TOKENS_TABLE: stores.config.tokensTable,
-    SESSIONS_TABLE: stores.config.sessionsTable,
-    FIELD_KEY_FILE: stores.fieldKeyFile,
-  };
+  const env = brokerEnv(sandbox, stores, REDIRECT);
   return { sandbox, env, provider: readProviderConfig(env) };
 }
 

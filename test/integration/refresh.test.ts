@@ -27,7 +27,7 @@ import { createLogger } from '../../functions/adapters/logger';
 import { createRefreshFunctionHandler } from '../../functions/handlers';
 import { createServices, dynamoClient } from '../../functions/services';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser } from '../support/connect';
+import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
 
@@ -109,20 +109,11 @@ async function expire(userId: string) {
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'refresh-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
   stores = await createTestStores('refresh');
-  env = {
-    CLIENT_ID: sandbox.clientId,
-    CLIENT_SECRET: SECRET,
-    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-    API_BASE_URL: sandbox.apiBaseUrl,
-    REDIRECT_URL: REDIRECT,
+  env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_ISSUER: sandbox.issuer,
     PROVIDER_TIMEOUT_MS: '2000',
     REFRESH_TIMEOUT_MS: '3000',
-    DYNAMODB_ENDPOINT: stores.config.endpoint!,
-    TOKENS_TABLE: stores.config.tokensTable,
-    SESSIONS_TABLE: stores.config.sessionsTable,
-    FIELD_KEY_FILE: stores.fieldKeyFile,
-  };
+  });
   provider = readProviderConfig(env);
 });
 

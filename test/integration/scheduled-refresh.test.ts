@@ -21,7 +21,7 @@ import {
   type RefreshSweepReport,
 } from '../../functions/flows/refresh-sweep';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser, sandboxProviderConfig } from '../support/connect';
+import { connectUser, sandboxProviderConfig, brokerEnv } from '../support/connect';
 import { seededItem } from '../support/seed';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores } from '../support/stores';
@@ -245,18 +245,9 @@ describe('Scheduled refresher: the handler (createScheduledRefresherHandler)', (
   async function invokeEntry(remainingMs: number): Promise<{ report: RefreshSweepReport; stdout: string[] }> {
     const stdout: string[] = [];
     const services = createServices(
-      {
-        CLIENT_ID: sandbox.clientId,
-        CLIENT_SECRET: SECRET,
-        OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
-        API_BASE_URL: sandbox.apiBaseUrl,
-        REDIRECT_URL: REDIRECT,
+      brokerEnv(sandbox, stores, REDIRECT, {
         PROVIDER_TIMEOUT_MS: '2000',
-        DYNAMODB_ENDPOINT: stores.config.endpoint!,
-        TOKENS_TABLE: stores.config.tokensTable,
-        SESSIONS_TABLE: stores.config.sessionsTable,
-        FIELD_KEY_FILE: stores.fieldKeyFile,
-      },
+      }),
       { logger: createLogger({ level: 'error', write: (line) => stdout.push(line) }) },
     );
     const handler = createScheduledRefresherHandler(services);

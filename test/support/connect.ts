@@ -15,6 +15,31 @@ import { cookiePair, getEvent } from './events';
 import type { TestStores } from './stores';
 
 /**
+ * The environment a broker function (or the CLI, or `npm start`) reads, pointed at a test sandbox
+ * (its client and secret) and a file's own tables and field key; `settings` adds or overrides
+ * variables (timeouts, the issuer, the revocation URL...).
+ */
+export function brokerEnv(
+  sandbox: SandboxHandle,
+  stores: TestStores,
+  redirectUrl: string,
+  settings: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    CLIENT_ID: sandbox.clientId,
+    CLIENT_SECRET: sandbox.clientSecret,
+    OAUTH2_BASE_URL: sandbox.oauth2BaseUrl,
+    API_BASE_URL: sandbox.apiBaseUrl,
+    REDIRECT_URL: redirectUrl,
+    DYNAMODB_ENDPOINT: stores.config.endpoint!,
+    TOKENS_TABLE: stores.config.tokensTable,
+    SESSIONS_TABLE: stores.config.sessionsTable,
+    FIELD_KEY_FILE: stores.fieldKeyFile,
+    ...settings,
+  };
+}
+
+/**
  * The provider configuration for a test sandbox, as the broker reads it from its environment: the
  * sandbox's client, endpoints and issuer, short timeouts (`settings` adds or overrides variables).
  */
