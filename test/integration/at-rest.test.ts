@@ -24,7 +24,7 @@ import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/laun
 import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
-import { createTestFieldKey, createTestStores, type TestStores } from '../support/stores';
+import { createTestFieldKey, createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3994/callback';
 const SECRET = 'at-rest-secret';
@@ -83,7 +83,7 @@ beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'at-rest-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
   stores = await createTestStores('atrest');
   provider = sandboxProviderConfig(sandbox, REDIRECT);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

@@ -9,7 +9,7 @@ import { runCli } from '../../functions/reader/cli';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3995/callback';
 const SECRET = 'disconnect-secret';
@@ -51,7 +51,7 @@ beforeAll(async () => {
     OAUTH2_REVOCATION_URL: sandbox.revocationUrl,
     PROVIDER_TIMEOUT_MS: '2000',
   });
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

@@ -7,7 +7,7 @@ import { runCli } from '../../functions/reader/cli';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3996/callback';
 let sandbox: SandboxHandle;
@@ -38,7 +38,7 @@ beforeAll(async () => {
     FORCE_REFRESH_MIN_INTERVAL_SECONDS: '0',
   });
   await connect('cli-user');
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

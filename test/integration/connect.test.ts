@@ -33,7 +33,7 @@ import { brokerEnv } from '../support/connect';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
 import { seededItem } from '../support/seed';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3994/callback';
 const APP = 'https://app.example.com';
@@ -150,7 +150,7 @@ beforeAll(async () => {
     APP_NAME,
   });
   provider = readProviderConfig(env);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

@@ -28,7 +28,7 @@ import { createTokenRefresher, type RefreshDeps } from '../../functions/flows/si
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3993/callback';
 const SECRET = 'fencing-secret';
@@ -102,7 +102,7 @@ beforeAll(async () => {
     REFRESH_TIMEOUT_MS: '2000',
   });
   provider = readProviderConfig(env);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

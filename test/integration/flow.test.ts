@@ -15,7 +15,7 @@ import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/laun
 import { visitCallback } from '../support/callback';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3999/callback';
 
@@ -66,7 +66,7 @@ beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'flow-client', clientSecret: 'flow-secret-+/=', redirectUris: [REDIRECT] });
   stores = await createTestStores('flow');
   provider = configFor(sandbox);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

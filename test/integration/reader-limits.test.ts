@@ -20,7 +20,7 @@ import { createTokenReader } from '../../functions/reader/index';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, START_REAL_PARTS_TIMEOUT_MS, type TestStores } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3992/callback';
 const SECRET = 'limits-secret';
@@ -82,7 +82,7 @@ describe("With Kroger's 30-minute tokens", () => {
 
   beforeAll(async () => {
     ({ sandbox, env, provider } = await sandboxWith(1800));
-  });
+  }, START_REAL_PARTS_TIMEOUT_MS);
 
   afterAll(async () => {
     await sandbox?.stop();
@@ -188,7 +188,7 @@ describe('With short-lived tokens (8 s)', () => {
 
   beforeAll(async () => {
     ({ sandbox, provider } = await sandboxWith(8));
-  });
+  }, START_REAL_PARTS_TIMEOUT_MS);
 
   afterAll(async () => {
     await sandbox?.stop();

@@ -13,7 +13,7 @@ import { createTokenRefresher } from '../../functions/flows/single-flight-refres
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3995/callback';
 const SECRET = 'lease-first-secret';
@@ -65,7 +65,7 @@ beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'lease-first', clientSecret: SECRET, redirectUris: [REDIRECT] });
   stores = await createTestStores('leasefirst');
   provider = sandboxProviderConfig(sandbox, REDIRECT);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

@@ -17,7 +17,7 @@ import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/laun
 import { type LocalStack, startLocalStack } from '../../infra/local/stack';
 import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3996/callback';
 const SECRET = 'policy-secret';
@@ -67,7 +67,7 @@ beforeAll(async () => {
   });
   stores = await createTestStores('policy');
   provider = sandboxProviderConfig(sandbox, REDIRECT);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

@@ -29,7 +29,7 @@ import { createServices, dynamoClient } from '../../functions/services';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3998/callback';
 const SECRET = 'refresh-secret';
@@ -115,7 +115,7 @@ beforeAll(async () => {
     REFRESH_TIMEOUT_MS: '3000',
   });
   provider = readProviderConfig(env);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

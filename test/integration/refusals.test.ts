@@ -29,7 +29,7 @@ import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { visitCallback } from '../support/callback';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3994/callback';
 const SECRET = 'refusals-secret';
@@ -84,7 +84,7 @@ const metricLines = (name: string) =>
 beforeAll(async () => {
   sandbox = await startSandbox({ clientId: 'refusals-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
   provider = sandboxProviderConfig(sandbox, REDIRECT, { PROVIDER_TIMEOUT_MS: '1000', REFRESH_TIMEOUT_MS: '1500' });
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
 import { startSandbox, type GrantRefusal, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import { START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT_URI = 'http://localhost:3999/callback';
 const ACCESS_TTL = 600;
@@ -21,7 +22,7 @@ beforeAll(async () => {
     redirectUris: [REDIRECT_URI],
     accessTokenTtlSeconds: ACCESS_TTL,
   });
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();
@@ -755,5 +756,11 @@ describe('Sandbox: startSandbox', () => {
     await expect(startSandbox({ clientId: 'c', clientSecret: 's', redirectUris: ['not a url'] })).rejects.toThrow(
       /exited before it was ready[\s\S]*SANDBOX_REDIRECT_URIS environment variable has an invalid URL/,
     );
+  });
+
+  it('gives up after readyTimeoutMs and says which limit it hit', async () => {
+    await expect(
+      startSandbox({ clientId: 'c', clientSecret: 's', redirectUris: [REDIRECT_URI], readyTimeoutMs: 1 }),
+    ).rejects.toThrow(/^sandbox did not get ready within 0\.001 s/);
   });
 });

@@ -24,7 +24,7 @@ import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/laun
 import { connectUser, sandboxProviderConfig, brokerEnv } from '../support/connect';
 import { seededItem } from '../support/seed';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores } from '../support/stores';
+import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
 
 const REDIRECT = 'http://localhost:3997/callback';
 const SECRET = 'scheduled-secret';
@@ -93,7 +93,7 @@ beforeAll(async () => {
     accessTokenTtlSeconds: 900,
   });
   provider = sandboxProviderConfig(sandbox, REDIRECT);
-});
+}, START_REAL_PARTS_TIMEOUT_MS);
 
 afterAll(async () => {
   await sandbox?.stop();

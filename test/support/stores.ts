@@ -16,6 +16,15 @@ import { DynamoSessionStore } from '../../functions/adapters/session-store';
 import { ensureTables } from '../../functions/adapters/tables';
 import { DynamoTokenStore } from '../../functions/adapters/token-store';
 
+/**
+ * The timeout of a file's `beforeAll` that starts real parts (a sandbox, tables): they are ready in
+ * about 2 s on an idle machine, but on a shared 2-core one, beside the run's Java, Chromium and
+ * bundler, a sandbox once took over 20 s, and the hook's default (the 30 s test timeout) would fail
+ * the whole file for a start that was merely slow. Above the sandbox's own 60 s ready limit, so a
+ * start that really fails reports its stderr instead of a bare hook timeout.
+ */
+export const START_REAL_PARTS_TIMEOUT_MS = 90_000;
+
 export interface TestStores {
   readonly config: StoreConfig;
   readonly client: DynamoDBClient;
