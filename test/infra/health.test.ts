@@ -1,7 +1,7 @@
 /**
  * `GET /health` in AWS (issue 14): a public route on the login function, the version it reports set
  * from package.json, no new permission, and the URL an uptime check is given (on the custom domain
- * when there is one). What the bundle answers is in bundles.test.ts. No bundling here.
+ * when there is one). What the bundle answers is in test/integration/bundles.test.ts. No bundling here.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -12,7 +12,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { KrogerTokenBroker } from '../../infra/broker';
 import { createTestStores, type TestStores } from '../support/stores';
-import { newApp, PROJECT_ROOT, propertiesOf, SYNTH_TIMEOUT_MS } from './support';
+import { newApp, PROJECT_ROOT, propertiesOf, SYNTH_TIMEOUT_MS } from '../infra/support';
 
 const FUNCTIONS = ['Login', 'Callback', 'Refresh', 'Refresher'] as const;
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')).version;
