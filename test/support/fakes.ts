@@ -11,6 +11,8 @@ export class FakeProvider implements ProviderClient {
   readonly calls = { exchangeCode: 0, refresh: 0, fetchProfileId: 0, revoke: 0 };
   /** Arguments of each refresh, in order. */
   readonly refreshed: Array<{ refreshToken: string; scope: string }> = [];
+  /** The refresh token of each revocation, in order. */
+  readonly revoked: string[] = [];
   /** Epoch seconds of the tokens it issues. */
   now = 1_000_000;
   profileId = 'profile-1';
@@ -18,6 +20,8 @@ export class FakeProvider implements ProviderClient {
 
   /** What the next code exchange does; by default, issues fresh tokens. */
   onExchange: (input: Parameters<ProviderClient['exchangeCode']>[0]) => Promise<TokenSet> = async () => this.issue();
+  /** What the next revocation does; by default, the provider revokes the grant (true). */
+  onRevoke: (refreshToken: string) => Promise<boolean> = async () => true;
   /** What the next refresh does; by default, issues fresh rotated tokens. */
   onRefresh: (input: { refreshToken: string; scope: string }) => Promise<TokenSet> = async () => this.issue();
 
@@ -50,9 +54,10 @@ export class FakeProvider implements ProviderClient {
     return this.profileId;
   }
 
-  async revoke(): Promise<boolean> {
+  async revoke(refreshToken: string): Promise<boolean> {
     this.calls.revoke++;
-    return true;
+    this.revoked.push(refreshToken);
+    return this.onRevoke(refreshToken);
   }
 
   /** Total calls of any kind: zero means the provider was never contacted. */
