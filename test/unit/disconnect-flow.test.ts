@@ -291,7 +291,7 @@ describe('Function: disconnectUser', () => {
       expect(store.calls).toEqual(['delete:u']);
     });
 
-    it.each([
+    it.each<[string, { force?: boolean }, () => FakeProvider | undefined]>([
       ['with force', { force: true }, () => provider],
       ['with no way to revoke', {}, () => undefined],
     ])('throws UnknownUserError %s for a user with no tokens', async (_how, options, revoker) => {
