@@ -441,27 +441,35 @@ describe('Function: createTokenRefresher', () => {
       expect(store.raw('u')).toMatchObject({ lastRefreshError: 'secret_unavailable', consecutiveFailures: 1 });
     });
 
-    it('says why the rotated tokens were not stored when the write kept failing', async () => {
-      store.seed(expired());
-      store.saveRefresh = async () => {
-        throw new Error('service unavailable');
-      };
-      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
-      try {
-        const running = refresher()
-          .getAccessToken('u')
-          .catch((e: unknown) => e);
-        await jest.runAllTimersAsync();
-        await expect(running).resolves.toMatchObject({ message: 'service unavailable' });
-      } finally {
-        jest.useRealTimers();
-      }
+    it.each([
+      ['rotated the refresh token', undefined, true],
+      ['kept the refresh token', { refreshToken: undefined }, false],
+    ])(
+      'says why the tokens were not stored when the write kept failing, and whether the provider %s',
+      async (_what, answer, rotated) => {
+        store.seed(expired());
+        provider.onRefresh = async () => provider.issue(answer);
+        store.saveRefresh = async () => {
+          throw new Error('service unavailable');
+        };
+        jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+        try {
+          const running = refresher()
+            .getAccessToken('u')
+            .catch((e: unknown) => e);
+          await jest.runAllTimersAsync();
+          await expect(running).resolves.toMatchObject({ message: 'service unavailable' });
+        } finally {
+          jest.useRealTimers();
+        }
 
-      expect(logs.lines.map((l) => JSON.parse(l)).filter((l) => l.errorCode === 'ROTATED_TOKEN_NOT_SAVED')).toEqual([
-        expect.objectContaining({ level: 'ERROR', why: 'write_failed', rotated: true }),
-      ]);
-      expectNoTokenInLogs();
-    });
+        // rotated: the only valid refresh token was lost with the write; not rotated: the stored one still works.
+        expect(logs.lines.map((l) => JSON.parse(l)).filter((l) => l.errorCode === 'ROTATED_TOKEN_NOT_SAVED')).toEqual([
+          expect.objectContaining({ level: 'ERROR', why: 'write_failed', rotated }),
+        ]);
+        expectNoTokenInLogs();
+      },
+    );
   });
 
   describe('fencing: a holder whose lease was taken over', () => {
