@@ -554,6 +554,17 @@ describe('Function: createTokenRefresher', () => {
       ]);
     });
 
+    it('says nothing about forcing for a read that did not ask, or whose forced refresh was honoured', async () => {
+      store.seed(expired('plain'), activeRecord('forced', { tokensIssuedAt: T0 - 60, expiresAt: T0 + 1740 }));
+      const r = refresher();
+
+      await r.getAccessToken('plain');
+      await r.getAccessToken('forced', { forceRefresh: true });
+
+      expect(provider.calls.refresh).toBe(2);
+      expect(logs.text()).not.toContain('forced refresh not honoured');
+    });
+
     it('answers a forced read within the interval with the stored token, without a provider call', async () => {
       store.seed(activeRecord('u', { tokensIssuedAt: T0 - 59, expiresAt: T0 + 1741 }));
 
