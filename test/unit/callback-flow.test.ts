@@ -6,7 +6,12 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { CONNECT_CODE_LENGTH, hashConnectCode, PENDING_CONNECTION_TTL_SECONDS } from '../../functions/core/connect';
-import { InvalidGrantError, ProviderResponseError, ProviderUnavailableError } from '../../functions/core/errors';
+import {
+  InvalidGrantError,
+  KeyUnavailableError,
+  ProviderResponseError,
+  ProviderUnavailableError,
+} from '../../functions/core/errors';
 import type { HttpResult } from '../../functions/core/http';
 import { bindingCookieName, hashBinding } from '../../functions/core/login';
 import { decodeOutcome, type Outcome, RESULT_COOKIE } from '../../functions/core/result-page';
@@ -342,6 +347,44 @@ describe('Function: handleCallback', () => {
       expect(events.published).toEqual([]);
     },
   );
+
+  it('answers 503 "cannot store connections" when the field key cannot open the attempt, before Kroger is called', async () => {
+    await started();
+    jest
+      .spyOn(sessions, 'consumeAttempt')
+      .mockRejectedValue(new KeyUnavailableError('kms:Decrypt failed (ThrottlingException)'));
+
+    const result = await callback(`code=c&state=${STATE}`);
+
+    expect(outcomeOf(result)).toMatchObject({ kind: 'storage-unavailable' });
+    expect((await follow(result)).statusCode).toBe(503);
+    expect(provider.total()).toBe(0);
+    expect(tokens.items.size).toBe(0);
+    expect(entries()).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'the field encryption key could not be used',
+        errorCode: 'KEY_UNAVAILABLE',
+      }),
+    );
+  });
+
+  it('answers 503 "cannot store connections" when the field key cannot seal the tokens, storing and announcing nothing', async () => {
+    await started();
+    jest
+      .spyOn(tokens, 'saveLogin')
+      .mockRejectedValue(new KeyUnavailableError('kms:GenerateDataKey failed (KMSInvalidStateException)'));
+
+    const result = await callback(`code=c&state=${STATE}`);
+
+    expect(outcomeOf(result)).toMatchObject({ kind: 'storage-unavailable' });
+    expect(result.cookies?.[0]).toBe(cleared());
+    expect(tokens.items.size).toBe(0);
+    expect(events.published).toEqual([]);
+    expect(provider.calls.exchangeCode).toBe(1);
+    // The tokens Kroger issued (the fake's first: access-1, refresh-1) are in no log line.
+    expect(JSON.stringify(entries())).not.toMatch(/access-1|refresh-1/);
+  });
 
   it('refuses a token response without a refresh token: the broker could not keep it fresh', async () => {
     await started();
