@@ -26,7 +26,7 @@ import {
   PENDING_CONNECTION_TTL_SECONDS,
   withConnectCode,
 } from '../core/connect';
-import { ProviderResponseError, RequestRejectedError } from '../core/errors';
+import { KeyUnavailableError, ProviderResponseError, RequestRejectedError } from '../core/errors';
 import { bindingCookie, type HttpResult, redirect } from '../core/http';
 import { bindingCookieName, hashBinding, type RandomSource } from '../core/login';
 import {
@@ -97,6 +97,10 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
   let returnTo: string | undefined;
   // Once the attempt is consumed, its binding cookie has done its job: expire it in every answer.
   let clearCookie: string[] = [];
+  // Kroger's new refresh token, from the exchange until the broker has kept it; and whether a store
+  // write began (after which only a definite refusal proves that nothing was kept).
+  let unkept: string | undefined;
+  let writing = false;
   try {
     const params = parseCallbackQuery(event.rawQueryString);
     const cookieName = bindingCookieName(params.state);
@@ -143,8 +147,10 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     if (!tokens.refreshToken) {
       throw new ProviderResponseError('the token response has no "refresh_token": the broker could not keep it fresh');
     }
+    unkept = tokens.refreshToken;
     const grant = { ...tokens, refreshToken: tokens.refreshToken };
     const profileId = await deps.client.fetchProfileId(tokens.accessToken);
+    writing = true;
 
     if (attempt.appUserId !== undefined) {
       // A connect link: bind nothing. The app completes the connection for its own signed-in user.
@@ -158,12 +164,14 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
         expiresAt,
         closedRetention: expiresAt + CLOSED_CONNECTION_RETENTION_SECONDS,
       });
+      unkept = undefined;
       logger.info('connection pending', { appUserId: attempt.appUserId, profileId, returnTo: Boolean(returnTo) });
       if (returnTo) return redirect(withConnectCode(returnTo, connectCode), clearCookie);
       return showOutcome({ kind: 'pending', via, connectCode }, clearCookie);
     }
 
     const saved = await storeGrant(deps, { userId: profileId, profileId, tokens: grant, now, boundBy: 'public' });
+    if (saved.outcome !== 'link-bound') unkept = undefined;
     if (saved.outcome === 'link-bound') {
       throw new RequestRejectedError(
         `the user id "${profileId}" is bound through a connect link; a public sign-in does not replace it`,
@@ -174,6 +182,36 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     if (returnTo) return redirect(returnTo, clearCookie);
     return showOutcome({ kind: 'connected', via }, clearCookie);
   } catch (error) {
-    return showOutcome({ kind: failureKind(error, logger), via, returnTo }, clearCookie);
+    const page = showOutcome({ kind: failureKind(error, logger), via, returnTo }, clearCookie);
+    if (unkept !== undefined && keptNothing(error, writing)) await revokeUnkept(deps.client, unkept, logger);
+    return page;
+  }
+}
+
+/**
+ * Whether a failure after the code exchange proves that the broker kept none of the new tokens: it
+ * came before any store write, or the store refused definitely (the user is link-bound; the field key
+ * could not seal them, so nothing was written). After any other write failure the write may have
+ * landed (a timeout), and revoking could kill a grant that is stored.
+ */
+function keptNothing(error: unknown, writing: boolean): boolean {
+  if (!writing) return true;
+  if (error instanceof KeyUnavailableError) return true;
+  return error instanceof RequestRejectedError && error.code === 'CALLBACK_LINK_BOUND';
+}
+
+/**
+ * Revokes (RFC 7009) a grant the broker obtained but will not keep, so it does not stay live at the
+ * provider with nobody holding it. Best effort: the person's page does not depend on it, and a
+ * failure is logged without the token.
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.2.2 (limit what a leaked refresh token can do)
+ */
+async function revokeUnkept(client: ProviderClient, refreshToken: string, logger: Logger): Promise<void> {
+  try {
+    const revoked = await client.revoke(refreshToken);
+    if (revoked) logger.info('unkept grant revoked at the provider');
+    else logger.warn('unkept grant left live at the provider: no revocation endpoint is configured');
+  } catch (error) {
+    logger.warn('could not revoke the unkept grant at the provider', { error });
   }
 }

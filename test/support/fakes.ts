@@ -50,9 +50,15 @@ export class FakeProvider implements ProviderClient {
     return this.profileId;
   }
 
-  async revoke(): Promise<boolean> {
+  /** The refresh tokens presented for revocation, in order. */
+  readonly revoked: string[] = [];
+  /** What the next revocation does; by default it succeeds (`false`: no revocation endpoint). */
+  onRevoke: (refreshToken: string) => Promise<boolean> = async () => true;
+
+  async revoke(refreshToken: string): Promise<boolean> {
     this.calls.revoke++;
-    return true;
+    this.revoked.push(refreshToken);
+    return this.onRevoke(refreshToken);
   }
 
   /** Total calls of any kind: zero means the provider was never contacted. */

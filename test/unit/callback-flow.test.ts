@@ -250,6 +250,88 @@ describe('Function: handleCallback', () => {
     expect(events.published).toEqual([]);
   });
 
+  describe('a grant Kroger issued that the broker does not keep', () => {
+    it('is revoked when a public sign-in is refused for a link-bound user', async () => {
+      await started();
+      tokens.seed(activeRecord('profile-9', { boundBy: 'connect', accessToken: 'linked' }));
+
+      const result = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(result)).toMatchObject({ kind: 'link-bound' });
+      expect(provider.revoked).toEqual(['refresh-1']);
+      expect(entries()).toContainEqual(
+        expect.objectContaining({ level: 'INFO', message: 'unkept grant revoked at the provider' }),
+      );
+    });
+
+    it('is revoked when the profile lookup fails after the exchange', async () => {
+      await started();
+      jest.spyOn(provider, 'fetchProfileId').mockRejectedValue(new ProviderUnavailableError('profile down'));
+
+      const result = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(result)).toMatchObject({ kind: 'unavailable' });
+      expect(provider.revoked).toEqual(['refresh-1']);
+      expect(tokens.items.size).toBe(0);
+    });
+
+    it('is revoked when the field key cannot seal it, for a public sign-in and for a connect link', async () => {
+      await started();
+      jest.spyOn(tokens, 'saveLogin').mockRejectedValue(new KeyUnavailableError('kms down'));
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'storage-unavailable' });
+
+      await started({ appUserId: 'app-user-1' });
+      jest.spyOn(sessions, 'putPending').mockRejectedValue(new KeyUnavailableError('kms down'));
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'storage-unavailable' });
+
+      expect(provider.revoked).toEqual(['refresh-1', 'refresh-2']);
+    });
+
+    it('is not revoked after a write whose outcome is unknown: the write may have landed', async () => {
+      await started();
+      jest.spyOn(tokens, 'saveLogin').mockRejectedValue(new Error('socket hang up'));
+
+      const result = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(result)).toMatchObject({ kind: 'internal' });
+      expect(provider.calls.revoke).toBe(0);
+    });
+
+    it('is never revoked once it is kept, as a stored grant or as a pending connection', async () => {
+      await started();
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'connected' });
+      await started({ appUserId: 'app-user-1' });
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'pending' });
+
+      expect(provider.calls.revoke).toBe(0);
+    });
+
+    it('leaves the page as it was when revocation fails or has no endpoint, logging no token', async () => {
+      await started();
+      tokens.seed(activeRecord('profile-9', { boundBy: 'connect', accessToken: 'linked' }));
+      provider.onRevoke = async () => {
+        throw new ProviderUnavailableError('revocation endpoint down');
+      };
+      const failed = await callback(`code=c&state=${STATE}`);
+      await started();
+      provider.onRevoke = async () => false;
+      const noEndpoint = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(failed)).toMatchObject({ kind: 'link-bound' });
+      expect(outcomeOf(noEndpoint)).toMatchObject({ kind: 'link-bound' });
+      expect(entries()).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ level: 'WARN', message: 'could not revoke the unkept grant at the provider' }),
+          expect.objectContaining({
+            level: 'WARN',
+            message: 'unkept grant left live at the provider: no revocation endpoint is configured',
+          }),
+        ]),
+      );
+      expect(JSON.stringify(entries())).not.toMatch(/refresh-[12]|access-[12]/);
+    });
+  });
+
   it('refuses a public attempt started before public sign-in was turned off, before any token request', async () => {
     await started();
 
