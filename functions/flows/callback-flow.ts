@@ -97,9 +97,9 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
   let returnTo: string | undefined;
   // Once the attempt is consumed, its binding cookie has done its job: expire it in every answer.
   let clearCookie: string[] = [];
-  // Kroger's new refresh token, from the exchange until the broker has kept it; and whether a store
-  // write began (after which only a definite refusal proves that nothing was kept).
-  let unkept: string | undefined;
+  // Kroger's new refresh token once the code is exchanged, and whether a store write has begun: a
+  // failure before the write proves the broker kept nothing; after it, only some failures do.
+  let issued: string | undefined;
   let writing = false;
   try {
     const params = parseCallbackQuery(event.rawQueryString);
@@ -147,7 +147,7 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     if (!tokens.refreshToken) {
       throw new ProviderResponseError('the token response has no "refresh_token": the broker could not keep it fresh');
     }
-    unkept = tokens.refreshToken;
+    issued = tokens.refreshToken;
     const grant = { ...tokens, refreshToken: tokens.refreshToken };
     const profileId = await deps.client.fetchProfileId(tokens.accessToken);
     writing = true;
@@ -164,15 +164,15 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
         expiresAt,
         closedRetention: expiresAt + CLOSED_CONNECTION_RETENTION_SECONDS,
       });
-      unkept = undefined;
       logger.info('connection pending', { appUserId: attempt.appUserId, profileId, returnTo: Boolean(returnTo) });
       if (returnTo) return redirect(withConnectCode(returnTo, connectCode), clearCookie);
       return showOutcome({ kind: 'pending', via, connectCode }, clearCookie);
     }
 
     const saved = await storeGrant(deps, { userId: profileId, profileId, tokens: grant, now, boundBy: 'public' });
-    if (saved.outcome !== 'link-bound') unkept = undefined;
     if (saved.outcome === 'link-bound') {
+      // Refused for good, nothing written: the new grant must not stay live with nobody holding it.
+      await revokeUnkept(deps.client, grant.refreshToken, logger);
       throw new RequestRejectedError(
         `the user id "${profileId}" is bound through a connect link; a public sign-in does not replace it`,
         'CALLBACK_LINK_BOUND',
@@ -183,21 +183,19 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     return showOutcome({ kind: 'connected', via }, clearCookie);
   } catch (error) {
     const page = showOutcome({ kind: failureKind(error, logger), via, returnTo }, clearCookie);
-    if (unkept !== undefined && keptNothing(error, writing)) await revokeUnkept(deps.client, unkept, logger);
+    if (issued !== undefined && keptNothing(error, writing)) await revokeUnkept(deps.client, issued, logger);
     return page;
   }
 }
 
 /**
  * Whether a failure after the code exchange proves that the broker kept none of the new tokens: it
- * came before any store write, or the store refused definitely (the user is link-bound; the field key
- * could not seal them, so nothing was written). After any other write failure the write may have
- * landed (a timeout), and revoking could kill a grant that is stored.
+ * came before any store write, or the field key could not seal them (so nothing was written). After
+ * any other write failure the write may have landed (a timeout), and revoking could kill a grant that
+ * is stored. (A link-bound refusal revokes where it happens.)
  */
 function keptNothing(error: unknown, writing: boolean): boolean {
-  if (!writing) return true;
-  if (error instanceof KeyUnavailableError) return true;
-  return error instanceof RequestRejectedError && error.code === 'CALLBACK_LINK_BOUND';
+  return !writing || error instanceof KeyUnavailableError;
 }
 
 /**

@@ -321,7 +321,11 @@ describe('Function: handleCallback', () => {
       expect(outcomeOf(noEndpoint)).toMatchObject({ kind: 'link-bound' });
       expect(entries()).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({ level: 'WARN', message: 'could not revoke the unkept grant at the provider' }),
+          expect.objectContaining({
+            level: 'WARN',
+            message: 'could not revoke the unkept grant at the provider',
+            error: expect.objectContaining({ name: 'ProviderUnavailableError', message: 'revocation endpoint down' }),
+          }),
           expect.objectContaining({
             level: 'WARN',
             message: 'unkept grant left live at the provider: no revocation endpoint is configured',
@@ -343,6 +347,19 @@ describe('Function: handleCallback', () => {
 
     expect(outcomeOf(result)).toMatchObject({ kind: 'public-off' });
     expect(provider.total()).toBe(0);
+  });
+
+  it("still finishes a connect link's sign-in while public sign-in is off", async () => {
+    await started({ appUserId: 'app-user-1' });
+
+    const result = await callback(
+      `code=c&state=${STATE}`,
+      [COOKIE],
+      deps(CALLBACK, { appName: 'the app', publicLogin: false, returnToAllowlist: [] }),
+    );
+
+    expect(outcomeOf(result)).toMatchObject({ kind: 'pending', via: 'link' });
+    expect(provider.calls.exchangeCode).toBe(1);
   });
 
   it.each([
