@@ -199,14 +199,21 @@ function keptNothing(error: unknown, writing: boolean): boolean {
 }
 
 /**
+ * How long the revocation of an unkept grant may take: after a code exchange and a profile lookup of
+ * up to `PROVIDER_TIMEOUT_MS` (8 s) each, 3 s more still fits the callback function's 25 s and API
+ * Gateway's 30 s, so the person gets a page even when the provider is slow to answer all three.
+ */
+export const UNKEPT_REVOKE_TIMEOUT_MS = 3000;
+
+/**
  * Revokes (RFC 7009) a grant the broker obtained but will not keep, so it does not stay live at the
- * provider with nobody holding it. Best effort: the person's page does not depend on it, and a
- * failure is logged without the token.
+ * provider with nobody holding it. Best effort, within {@link UNKEPT_REVOKE_TIMEOUT_MS}: the person's
+ * page does not depend on it, and a failure is logged without the token.
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.2.2 (limit what a leaked refresh token can do)
  */
 async function revokeUnkept(client: ProviderClient, refreshToken: string, logger: Logger): Promise<void> {
   try {
-    const revoked = await client.revoke(refreshToken);
+    const revoked = await client.revoke(refreshToken, UNKEPT_REVOKE_TIMEOUT_MS);
     if (revoked) logger.info('unkept grant revoked at the provider');
     else logger.warn('unkept grant left live at the provider: no revocation endpoint is configured');
   } catch (error) {

@@ -52,12 +52,15 @@ export class FakeProvider implements ProviderClient {
 
   /** The refresh tokens presented for revocation, in order. */
   readonly revoked: string[] = [];
+  /** The time limit each revocation was given (`undefined`: the configured one). */
+  readonly revokeTimeouts: Array<number | undefined> = [];
   /** What the next revocation does; by default it succeeds (`false`: no revocation endpoint). */
   onRevoke: (refreshToken: string) => Promise<boolean> = async () => true;
 
-  async revoke(refreshToken: string): Promise<boolean> {
+  async revoke(refreshToken: string, timeoutMs?: number): Promise<boolean> {
     this.calls.revoke++;
     this.revoked.push(refreshToken);
+    this.revokeTimeouts.push(timeoutMs);
     return this.onRevoke(refreshToken);
   }
 

@@ -16,7 +16,7 @@ import type { HttpResult } from '../../functions/core/http';
 import { bindingCookieName, hashBinding } from '../../functions/core/login';
 import { decodeOutcome, type Outcome, RESULT_COOKIE } from '../../functions/core/result-page';
 import { scheduleAfterTokens } from '../../functions/core/tokens';
-import { type CallbackDeps, handleCallback } from '../../functions/flows/callback-flow';
+import { type CallbackDeps, handleCallback, UNKEPT_REVOKE_TIMEOUT_MS } from '../../functions/flows/callback-flow';
 import { cookiePair, getEvent } from '../support/events';
 import { FakeProvider, RecordingEvents } from '../support/fakes';
 import { captureLogger } from '../support/logs';
@@ -259,6 +259,9 @@ describe('Function: handleCallback', () => {
 
       expect(outcomeOf(result)).toMatchObject({ kind: 'link-bound' });
       expect(provider.revoked).toEqual(['refresh-1']);
+      // Within its own short limit, so the page still comes in time after two slow provider calls.
+      expect(provider.revokeTimeouts).toEqual([UNKEPT_REVOKE_TIMEOUT_MS]);
+      expect(UNKEPT_REVOKE_TIMEOUT_MS).toBe(3000);
       expect(entries()).toContainEqual(
         expect.objectContaining({ level: 'INFO', message: 'unkept grant revoked at the provider' }),
       );
