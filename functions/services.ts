@@ -13,6 +13,7 @@ import {
   type ProviderConfig,
   readFieldKeyConfig,
   readLogLevel,
+  readPlaintextFieldPolicy,
   readProviderConfig,
   readRefreshLimits,
   readRefreshPolicy,
@@ -114,6 +115,7 @@ export const tokenStore = (services: Services): TokenStore =>
         dynamoClient(services),
         services.storeConfig.tokensTable,
         lazyFieldCipher(() => fieldCipher(services)),
+        readPlaintextFieldPolicy(services.env),
       ),
   );
 
@@ -126,6 +128,7 @@ export const sessionStore = (services: Services): SessionStore =>
         dynamoClient(services),
         services.storeConfig.sessionsTable,
         lazyFieldCipher(() => fieldCipher(services)),
+        readPlaintextFieldPolicy(services.env),
       ),
   );
 

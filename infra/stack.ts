@@ -9,7 +9,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { KrogerTokenBroker, KrogerTokenBrokerProps } from './broker';
-import { REFRESH_POLICIES, REFRESH_POLICY_SETTINGS, type RefreshPolicyName } from '../functions/core/schema';
+import {
+  PLAINTEXT_FIELD_POLICIES,
+  type PlaintextFieldPolicy,
+  REFRESH_POLICIES,
+  REFRESH_POLICY_SETTINGS,
+  type RefreshPolicyName,
+} from '../functions/core/schema';
 
 /** Broker settings a stack takes; anything omitted is read from CDK context. */
 export interface BrokerSettings extends Partial<Omit<KrogerTokenBrokerProps, 'clientSecret'>> {
@@ -44,7 +50,7 @@ export interface KrogerTokenBrokerStackProps extends StackProps {
    * `refreshSchedule` and `refreshWindow` are whole minutes, `refresherReservedConcurrency` is a
    * whole number, `logRetention` is days, `eventBusName` names the bus, `publicLogin=false` turns the
    * public /login off, `refreshPolicy` is `eager` or `on-read` and `keepAlive` (the `keepAliveInterval`
-   * of `on-read`) is whole days, 1 to 30.
+   * of `on-read`) is whole days, 1 to 30, `plaintextFields` is `accept` or `refuse`.
    * @default - everything from context
    */
   readonly broker?: BrokerSettings;
@@ -216,6 +222,12 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
   if (policy !== undefined && !(REFRESH_POLICIES as readonly string[]).includes(policy)) {
     throw new Error(`context "refreshPolicy" must be one of ${REFRESH_POLICIES.join(', ')}, got "${policy}"`);
   }
+  const plaintext = str('plaintextFields');
+  if (plaintext !== undefined && !(PLAINTEXT_FIELD_POLICIES as readonly string[]).includes(plaintext)) {
+    throw new Error(
+      `context "plaintextFields" must be one of ${PLAINTEXT_FIELD_POLICIES.join(', ')}, got "${plaintext}"`,
+    );
+  }
   const keepAliveDays = wholeNumber('keepAlive', REFRESH_POLICY_SETTINGS.KEEP_ALIVE_SECONDS.max / 86_400);
   const removal = str('removalPolicy');
   const removalPolicies: Record<string, RemovalPolicy> = {
@@ -240,6 +252,7 @@ export function settingsFromContext(scope: Construct): BrokerSettings {
     successRedirect: str('successRedirect'),
     pkce: bool('pkce'),
     publicLogin: bool('publicLogin'),
+    plaintextFields: plaintext as PlaintextFieldPolicy | undefined,
     appName: str('appName'),
     removalPolicy: removal === undefined ? undefined : removalPolicies[removal],
     refreshSchedule: refreshEvery === undefined ? undefined : events.Schedule.rate(refreshEvery),

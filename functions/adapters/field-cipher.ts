@@ -13,6 +13,7 @@
  * Concurrent requests for the same data key share one provider call.
  */
 import { DecryptionFailedError } from '../core/errors';
+import type { PlaintextFieldPolicy } from '../core/schema';
 import {
   describeField,
   type FieldContext,
@@ -206,16 +207,25 @@ export function isSealed(stored: string): boolean {
 }
 
 /**
- * Reads a stored field: opens an envelope, passes a legacy plaintext value through.
+ * Reads a stored field: opens an envelope; a legacy plaintext value is passed through, or refused
+ * under the `refuse` policy (`FIELD_PLAINTEXT`).
  * @throws {DecryptionFailedError} | {KeyUnavailableError} as {@link FieldCipher.decrypt}
+ * @throws {DecryptionFailedError} a plaintext value under `refuse` (its value is never in the message)
  */
 export async function openField(
   cipher: FieldCipher,
   context: FieldContext,
   stored: string | undefined,
+  plaintext: PlaintextFieldPolicy = 'accept',
 ): Promise<string | undefined> {
   if (stored === undefined) return undefined;
-  return isSealed(stored) ? cipher.decrypt(context, stored) : stored;
+  if (isSealed(stored)) return cipher.decrypt(context, stored);
+  if (plaintext === 'refuse') {
+    throw new DecryptionFailedError(
+      `the ${describeField(context)} is stored without encryption, and FIELD_PLAINTEXT is "refuse"`,
+    );
+  }
+  return stored;
 }
 
 /** Seals a field for storage (undefined stays undefined: an absent attribute). */

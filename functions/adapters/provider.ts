@@ -36,8 +36,12 @@ export interface ProviderClient {
   refresh(input: { refreshToken: string; scope: string }): Promise<TokenSet>;
   /** Looks up the Kroger profile id for an access token with a profile scope. */
   fetchProfileId(accessToken: string): Promise<string>;
-  /** Revokes a refresh token (RFC 7009), when a revocation endpoint is configured; else a no-op. */
-  revoke(refreshToken: string): Promise<boolean>;
+  /**
+   * Revokes a refresh token (RFC 7009), when a revocation endpoint is configured; else a no-op.
+   * @param timeoutMs the request's own limit, at most the configured one @default `PROVIDER_TIMEOUT_MS`
+   * @returns false when no revocation endpoint is configured
+   */
+  revoke(refreshToken: string, timeoutMs?: number): Promise<boolean>;
 }
 
 const MAX_PROFILE_ID_LENGTH = 256;
@@ -361,11 +365,11 @@ export function createProviderClient(
       return id;
     },
 
-    async revoke(refreshToken) {
+    async revoke(refreshToken, timeoutMs = config.timeoutMs) {
       if (!config.revocationUrl) return false;
       await tokenCall(
         { what: 'the revocation endpoint', rotates: false, revocation: true },
-        config.timeoutMs,
+        Math.min(timeoutMs, config.timeoutMs),
         (auth, opts) =>
           oauth.revocationRequest(as, client, auth, refreshToken, {
             ...opts,

@@ -17,7 +17,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { LoginAttempt } from '../core/login';
-import { LINK_KEY_PREFIX } from '../core/schema';
+import { LINK_KEY_PREFIX, type PlaintextFieldPolicy } from '../core/schema';
 import type { TokenSet } from '../core/tokens';
 import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
 import { type FieldCipher, openField, sealField } from './field-cipher';
@@ -122,6 +122,8 @@ export class DynamoSessionStore implements SessionStore {
     private readonly client: DynamoDBClient,
     private readonly table: string,
     private readonly cipher: FieldCipher,
+    /** What a secret field stored before encryption gets on read. @default 'accept' */
+    private readonly plaintext: PlaintextFieldPolicy = 'accept',
   ) {}
 
   /**
@@ -134,7 +136,7 @@ export class DynamoSessionStore implements SessionStore {
 
   /** Reads back what {@link seal} stored (or a plaintext value stored before encryption). */
   private open(id: string, field: string, item: Item): Promise<string | undefined> {
-    return openField(this.cipher, { purpose: 'sessions', field, id }, str(item, field));
+    return openField(this.cipher, { purpose: 'sessions', field, id }, str(item, field), this.plaintext);
   }
 
   async putAttempt(attempt: LoginAttempt): Promise<void> {

@@ -21,7 +21,7 @@ import {
 import { ConcurrentUpdateError, LeaseLostError, UnknownUserError } from '../core/errors';
 import type { FailureRecord, RefreshSchedule, TokenRecord, TokenSet, TokenStatus } from '../core/tokens';
 import type { FieldContext } from '../core/envelope';
-import { DUE_INDEX, READER_ATTRIBUTES } from '../core/schema';
+import { DUE_INDEX, type PlaintextFieldPolicy, READER_ATTRIBUTES } from '../core/schema';
 import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
 import { type FieldCipher, openField, sealField } from './field-cipher';
 
@@ -241,12 +241,19 @@ export class DynamoTokenStore implements TokenStore {
     private readonly client: DynamoDBClient,
     private readonly table: string,
     private readonly cipher: FieldCipher,
+    /** What a secret field stored before encryption gets on read. @default 'accept' */
+    private readonly plaintext: PlaintextFieldPolicy = 'accept',
   ) {}
 
   /** The record of a stored item with its refresh token decrypted. */
   private async decrypted(item: Item): Promise<TokenRecord> {
     const record = toRecord(item);
-    const refreshToken = await openField(this.cipher, refreshTokenField(record.userId), str(item, 'refreshToken'));
+    const refreshToken = await openField(
+      this.cipher,
+      refreshTokenField(record.userId),
+      str(item, 'refreshToken'),
+      this.plaintext,
+    );
     return { ...record, refreshToken: refreshToken ?? '' };
   }
 

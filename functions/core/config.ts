@@ -8,6 +8,8 @@ import { ConfigError } from './errors';
 import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_REFRESH_TIMEOUT_MS } from './refresh-budget';
 import {
   DEFAULT_REFRESH_POLICY,
+  PLAINTEXT_FIELD_POLICIES,
+  type PlaintextFieldPolicy,
   REFRESH_LIMIT_SETTINGS,
   REFRESH_POLICIES,
   REFRESH_POLICY_SETTINGS,
@@ -400,6 +402,19 @@ export function readRefreshPolicy(env: Env): RefreshPolicy {
     name: raw as RefreshPolicyName,
     keepAliveSeconds: readIntSetting(env, 'KEEP_ALIVE_SECONDS', fallback, min, max),
   };
+}
+
+/**
+ * Reads `FIELD_PLAINTEXT` (`accept` by default): whether a secret field stored before encryption is
+ * still read. See {@link PLAINTEXT_FIELD_POLICIES}.
+ * @throws {ConfigError} a value other than `accept` or `refuse`
+ */
+export function readPlaintextFieldPolicy(env: Env): PlaintextFieldPolicy {
+  const raw = optional(env, 'FIELD_PLAINTEXT')?.toLowerCase() ?? 'accept';
+  if (!(PLAINTEXT_FIELD_POLICIES as readonly string[]).includes(raw)) {
+    throw new ConfigError(`FIELD_PLAINTEXT must be one of ${PLAINTEXT_FIELD_POLICIES.join(', ')}, got "${raw}"`);
+  }
+  return raw as PlaintextFieldPolicy;
 }
 
 /** Log levels `LOG_LEVEL` accepts. */

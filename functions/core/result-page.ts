@@ -25,6 +25,7 @@ export const RESULT_KINDS = [
   'unavailable',
   'bad-response',
   'service-rejected',
+  'storage-unavailable',
   'link-bound',
   'public-off',
   'invalid-link',
@@ -77,6 +78,7 @@ const STATUS: Readonly<Record<ResultKind, number>> = {
   unavailable: 503,
   'bad-response': 502,
   'service-rejected': 502,
+  'storage-unavailable': 503,
   'link-bound': 409,
   'public-off': 403,
   'invalid-link': 400,
@@ -168,6 +170,13 @@ function words(outcome: Outcome, app: string, hasAction: boolean): Words {
         tone: 'error',
         title: 'Not connected',
         message: `Kroger did not accept this service, so nothing was saved. The service operator has to fix this; please try again later.`,
+      };
+    case 'storage-unavailable':
+      // The field key (KMS) could not be used: nothing the person did, and often over in minutes.
+      return {
+        tone: 'error',
+        title: 'Not connected',
+        message: `This service cannot store connections at the moment. ${NOTHING_SAVED} Please try again in a few minutes.`,
       };
     case 'link-bound':
       return {

@@ -108,6 +108,19 @@ export type RefreshPolicyName = (typeof REFRESH_POLICIES)[number];
 export const DEFAULT_REFRESH_POLICY: RefreshPolicyName = 'eager';
 
 /**
+ * What a store does with a secret field stored without encryption (no `v1.` envelope prefix): items
+ * written before fields were encrypted hold their refresh token in plaintext until their next write.
+ * - `accept` (the default): read it, and seal it at the next write, so an upgrade signs nobody out.
+ * - `refuse`: fail the read with `DECRYPTION_FAILED`, as for a ciphertext moved from another item. Once
+ *   every item is sealed, this stops someone who can write to the table (but not use the field key)
+ *   from planting a refresh token of their choosing for a user.
+ */
+export const PLAINTEXT_FIELD_POLICIES = ['accept', 'refuse'] as const;
+
+/** One of {@link PLAINTEXT_FIELD_POLICIES}. */
+export type PlaintextFieldPolicy = (typeof PLAINTEXT_FIELD_POLICIES)[number];
+
+/**
  * The refresh policy's settings, read from the environment variable of the same key by every
  * function that writes schedules, and validated by the construct against the same range.
  */

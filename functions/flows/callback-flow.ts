@@ -26,7 +26,7 @@ import {
   PENDING_CONNECTION_TTL_SECONDS,
   withConnectCode,
 } from '../core/connect';
-import { ProviderResponseError, RequestRejectedError } from '../core/errors';
+import { KeyUnavailableError, ProviderResponseError, RequestRejectedError } from '../core/errors';
 import { bindingCookie, type HttpResult, redirect } from '../core/http';
 import { bindingCookieName, hashBinding, type RandomSource } from '../core/login';
 import {
@@ -97,6 +97,10 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
   let returnTo: string | undefined;
   // Once the attempt is consumed, its binding cookie has done its job: expire it in every answer.
   let clearCookie: string[] = [];
+  // Kroger's new refresh token once the code is exchanged, and whether a store write has begun: a
+  // failure before the write proves the broker kept nothing; after it, only some failures do.
+  let issued: string | undefined;
+  let writing = false;
   try {
     const params = parseCallbackQuery(event.rawQueryString);
     const cookieName = bindingCookieName(params.state);
@@ -143,8 +147,10 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     if (!tokens.refreshToken) {
       throw new ProviderResponseError('the token response has no "refresh_token": the broker could not keep it fresh');
     }
+    issued = tokens.refreshToken;
     const grant = { ...tokens, refreshToken: tokens.refreshToken };
     const profileId = await deps.client.fetchProfileId(tokens.accessToken);
+    writing = true;
 
     if (attempt.appUserId !== undefined) {
       // A connect link: bind nothing. The app completes the connection for its own signed-in user.
@@ -165,6 +171,8 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
 
     const saved = await storeGrant(deps, { userId: profileId, profileId, tokens: grant, now, boundBy: 'public' });
     if (saved.outcome === 'link-bound') {
+      // Refused for good, nothing written: the new grant must not stay live with nobody holding it.
+      await revokeUnkept(deps.client, grant.refreshToken, logger);
       throw new RequestRejectedError(
         `the user id "${profileId}" is bound through a connect link; a public sign-in does not replace it`,
         'CALLBACK_LINK_BOUND',
@@ -174,6 +182,41 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     if (returnTo) return redirect(returnTo, clearCookie);
     return showOutcome({ kind: 'connected', via }, clearCookie);
   } catch (error) {
-    return showOutcome({ kind: failureKind(error, logger), via, returnTo }, clearCookie);
+    const page = showOutcome({ kind: failureKind(error, logger), via, returnTo }, clearCookie);
+    if (issued !== undefined && keptNothing(error, writing)) await revokeUnkept(deps.client, issued, logger);
+    return page;
+  }
+}
+
+/**
+ * Whether a failure after the code exchange proves that the broker kept none of the new tokens: it
+ * came before any store write, or the field key could not seal them (so nothing was written). After
+ * any other write failure the write may have landed (a timeout), and revoking could kill a grant that
+ * is stored. (A link-bound refusal revokes where it happens.)
+ */
+function keptNothing(error: unknown, writing: boolean): boolean {
+  return !writing || error instanceof KeyUnavailableError;
+}
+
+/**
+ * How long the revocation of an unkept grant may take: after a code exchange and a profile lookup of
+ * up to `PROVIDER_TIMEOUT_MS` (8 s) each, 3 s more still fits the callback function's 25 s and API
+ * Gateway's 30 s, so the person gets a page even when the provider is slow to answer all three.
+ */
+export const UNKEPT_REVOKE_TIMEOUT_MS = 3000;
+
+/**
+ * Revokes (RFC 7009) a grant the broker obtained but will not keep, so it does not stay live at the
+ * provider with nobody holding it. Best effort, within {@link UNKEPT_REVOKE_TIMEOUT_MS}: the person's
+ * page does not depend on it, and a failure is logged without the token.
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.2.2 (limit what a leaked refresh token can do)
+ */
+async function revokeUnkept(client: ProviderClient, refreshToken: string, logger: Logger): Promise<void> {
+  try {
+    const revoked = await client.revoke(refreshToken, UNKEPT_REVOKE_TIMEOUT_MS);
+    if (revoked) logger.info('unkept grant revoked at the provider');
+    else logger.warn('unkept grant left live at the provider: no revocation endpoint is configured');
+  } catch (error) {
+    logger.warn('could not revoke the unkept grant at the provider', { error });
   }
 }

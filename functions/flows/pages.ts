@@ -9,6 +9,7 @@ import {
   type ErrorCode,
   InvalidGrantError,
   IssuerMismatchError,
+  KeyUnavailableError,
   ProviderResponseError,
   ProviderUnavailableError,
   RequestRejectedError,
@@ -70,6 +71,12 @@ export function failureKind(error: unknown, logger: Logger): ResultKind {
   if (error instanceof ProviderUnavailableError) {
     logger.warn('provider unavailable', { error });
     return 'unavailable';
+  }
+  if (error instanceof KeyUnavailableError) {
+    // KMS unreachable, throttled, or the key disabled or not granted: the operator's to see (an
+    // error), the person's only to retry, so a 503 rather than the generic 500.
+    logger.error('the field encryption key could not be used', { errorCode: error.code, error });
+    return 'storage-unavailable';
   }
   if (error instanceof ProviderResponseError) {
     logger.error('provider gave an unexpected response', { error });

@@ -267,7 +267,7 @@ export function createFunctions(
     memorySize: 256,
     // No provider settings and no secret: completing never talks to Kroger. It stores a grant, so
     // it schedules it as the other writers do.
-    environment: { LOG_LEVEL: props.logLevel, ...refreshPolicyEnvironment(props) },
+    environment: { LOG_LEVEL: props.logLevel, ...refreshPolicyEnvironment(props), ...plaintextFieldEnvironment(props) },
   });
   // One conditional UpdateItem closes the pending connection (and strips its tokens); one
   // UpdateItem stores the grant under the app's user.
@@ -309,7 +309,16 @@ function handlerEnvironment(props: ResolvedBrokerProps, redirectUrl: string): Re
     ...optionalEnv('OAUTH2_REVOCATION_URL', props.revocationUrl),
     ...optionalEnv('RETURN_TO_ALLOWLIST', props.returnToAllowlist?.join(' ')),
     ...optionalEnv('SUCCESS_REDIRECT', props.successRedirect),
+    ...plaintextFieldEnvironment(props),
   };
+}
+
+/**
+ * `FIELD_PLAINTEXT`, for every function (each reads sealed fields); only when it differs from the
+ * handlers' default, so a stack that keeps the default changes no function.
+ */
+function plaintextFieldEnvironment(props: ResolvedBrokerProps): Record<string, string> {
+  return optionalEnv('FIELD_PLAINTEXT', props.plaintextFields === 'refuse' ? 'refuse' : undefined);
 }
 
 /** The refresh policy (functions/core/schema.ts `REFRESH_POLICIES`) and its keep-alive interval. */

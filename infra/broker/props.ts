@@ -10,7 +10,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 
-import type { RefreshPolicyName } from '../../functions/core/schema';
+import type { PlaintextFieldPolicy, RefreshPolicyName } from '../../functions/core/schema';
 
 export type { RefresherMetricName, RefreshPolicyName } from '../../functions/core/schema';
 
@@ -157,6 +157,17 @@ export interface KrogerTokenBrokerProps {
    * @default true
    */
   readonly publicLogin?: boolean;
+  /**
+   * What the functions do with a refresh token or code verifier stored without encryption, as items
+   * written before fields were encrypted hold until their next write (`FIELD_PLAINTEXT`). `accept`
+   * reads it and seals it at the next write, so an upgrade signs nobody out. `refuse` fails the read
+   * (`DECRYPTION_FAILED`), so someone who can write to the table but not use the field key cannot
+   * plant a refresh token for a user. Switch to `refuse` once every item is sealed: with `eager`,
+   * one refresh cycle after the upgrade (every active item is rewritten); with `on-read`, one
+   * `keepAliveInterval`. See docs/security.md.
+   * @default 'accept'
+   */
+  readonly plaintextFields?: PlaintextFieldPolicy;
   /**
    * The app's name as the login and callback pages show it ("Return to <appName>", "finish in
    * <appName>"): `APP_NAME`, at most 64 printable characters.

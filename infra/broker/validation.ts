@@ -5,7 +5,12 @@
 import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { isAllowedTarget, parseScopes, parseUrlSetting, readAppName } from '../../functions/core/config';
-import { REFRESH_POLICIES, REFRESH_POLICY_SETTINGS, REFRESHER_SETTINGS } from '../../functions/core/schema';
+import {
+  PLAINTEXT_FIELD_POLICIES,
+  REFRESH_POLICIES,
+  REFRESH_POLICY_SETTINGS,
+  REFRESHER_SETTINGS,
+} from '../../functions/core/schema';
 import type { ResolvedBrokerProps } from './defaults';
 import type { KrogerTokenBrokerProps } from './props';
 
@@ -75,6 +80,12 @@ export function validateProps(props: KrogerTokenBrokerProps): void {
   }
   if (props.refreshPolicy !== undefined && !(REFRESH_POLICIES as readonly string[]).includes(props.refreshPolicy)) {
     fail('refreshPolicy', `must be one of ${REFRESH_POLICIES.join(', ')}, got "${props.refreshPolicy}"`);
+  }
+  if (
+    props.plaintextFields !== undefined &&
+    !(PLAINTEXT_FIELD_POLICIES as readonly string[]).includes(props.plaintextFields)
+  ) {
+    fail('plaintextFields', `must be one of ${PLAINTEXT_FIELD_POLICIES.join(', ')}, got "${props.plaintextFields}"`);
   }
   if (props.keepAliveInterval !== undefined && !props.keepAliveInterval.isUnresolved()) {
     const seconds = props.keepAliveInterval.toSeconds({ integral: false });

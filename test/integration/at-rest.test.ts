@@ -15,13 +15,14 @@ import { s256 } from '../../functions/core/login';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { isSealed } from '../../functions/adapters/field-cipher';
 import { createProviderClient } from '../../functions/adapters/provider';
-import { DynamoTokenStore } from '../../functions/adapters/token-store';
+import { DynamoTokenStore, type TokenStore } from '../../functions/adapters/token-store';
 import { handleLogin } from '../../functions/flows/login-flow';
 import { createTokenRefresher, type TokenRefresher } from '../../functions/flows/single-flight-refresh';
 import { runCli } from '../../functions/reader/cli';
 import { createTokenReader } from '../../functions/reader/index';
+import { createServices, tokenStore } from '../../functions/services';
 import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
-import { connectUser, sandboxProviderConfig } from '../support/connect';
+import { brokerEnv, connectUser, sandboxProviderConfig } from '../support/connect';
 import { getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
 import { createTestFieldKey, createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
@@ -66,7 +67,7 @@ async function setRaw(userId: string, attribute: string, value: string) {
   );
 }
 
-function refresher(tokens = stores.tokens): TokenRefresher {
+function refresher(tokens: TokenStore = stores.tokens): TokenRefresher {
   return createTokenRefresher({
     tokens,
     client: createProviderClient(provider, async () => SECRET),
@@ -253,6 +254,41 @@ describe('At rest: items stored in plaintext before encryption', () => {
     await connect('rest-legacy-login');
 
     expect((await rawItem('rest-legacy-login')).refreshToken.S).toMatch(ENVELOPE);
+  });
+});
+
+describe('At rest: FIELD_PLAINTEXT=refuse, once every item is sealed', () => {
+  it('refuses a planted plaintext refresh token before any provider call, while sealed items work', async () => {
+    const services = createServices(brokerEnv(sandbox, stores, REDIRECT, { FIELD_PLAINTEXT: 'refuse' }), {
+      logger: logs.logger,
+      dynamo: stores.client,
+    });
+    const strict = tokenStore(services);
+    await connect('rest-strict-sealed');
+    const { refreshToken } = await connect('rest-strict-planted');
+    await setRaw('rest-strict-planted', 'refreshToken', refreshToken);
+    await sandbox.resetStats();
+
+    await expect(strict.get('rest-strict-planted')).rejects.toThrow(DecryptionFailedError);
+    await expect(refresher(strict).getAccessToken('rest-strict-planted', { forceRefresh: true })).rejects.toMatchObject(
+      { code: 'DECRYPTION_FAILED' },
+    );
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 0 });
+    expect((await rawItem('rest-strict-planted')).refreshToken.S).toBe(refreshToken);
+    expect(logs.lines.join('\n')).not.toContain(refreshToken);
+
+    await expect(refresher(strict).getAccessToken('rest-strict-sealed', { forceRefresh: true })).resolves.toMatchObject(
+      { userId: 'rest-strict-sealed' },
+    );
+    expect(await sandbox.stats()).toEqual({ authorizationCode: 0, refreshToken: 1 });
+  });
+
+  it('refuses a value other than accept or refuse when the store is built', () => {
+    const services = createServices(brokerEnv(sandbox, stores, REDIRECT, { FIELD_PLAINTEXT: 'ignore' }), {
+      logger: logs.logger,
+      dynamo: stores.client,
+    });
+    expect(() => tokenStore(services)).toThrow('FIELD_PLAINTEXT must be one of accept, refuse, got "ignore"');
   });
 });
 

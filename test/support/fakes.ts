@@ -11,8 +11,6 @@ export class FakeProvider implements ProviderClient {
   readonly calls = { exchangeCode: 0, refresh: 0, fetchProfileId: 0, revoke: 0 };
   /** Arguments of each refresh, in order. */
   readonly refreshed: Array<{ refreshToken: string; scope: string }> = [];
-  /** The refresh token of each revocation, in order. */
-  readonly revoked: string[] = [];
   /** Epoch seconds of the tokens it issues. */
   now = 1_000_000;
   profileId = 'profile-1';
@@ -20,8 +18,6 @@ export class FakeProvider implements ProviderClient {
 
   /** What the next code exchange does; by default, issues fresh tokens. */
   onExchange: (input: Parameters<ProviderClient['exchangeCode']>[0]) => Promise<TokenSet> = async () => this.issue();
-  /** What the next revocation does; by default, the provider revokes the grant (true). */
-  onRevoke: (refreshToken: string) => Promise<boolean> = async () => true;
   /** What the next refresh does; by default, issues fresh rotated tokens. */
   onRefresh: (input: { refreshToken: string; scope: string }) => Promise<TokenSet> = async () => this.issue();
 
@@ -54,9 +50,17 @@ export class FakeProvider implements ProviderClient {
     return this.profileId;
   }
 
-  async revoke(refreshToken: string): Promise<boolean> {
+  /** The refresh tokens presented for revocation, in order. */
+  readonly revoked: string[] = [];
+  /** The time limit each revocation was given (`undefined`: the configured one). */
+  readonly revokeTimeouts: Array<number | undefined> = [];
+  /** What the next revocation does; by default it succeeds (`false`: no revocation endpoint). */
+  onRevoke: (refreshToken: string) => Promise<boolean> = async () => true;
+
+  async revoke(refreshToken: string, timeoutMs?: number): Promise<boolean> {
     this.calls.revoke++;
     this.revoked.push(refreshToken);
+    this.revokeTimeouts.push(timeoutMs);
     return this.onRevoke(refreshToken);
   }
 

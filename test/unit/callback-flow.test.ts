@@ -6,12 +6,17 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { CONNECT_CODE_LENGTH, hashConnectCode, PENDING_CONNECTION_TTL_SECONDS } from '../../functions/core/connect';
-import { InvalidGrantError, ProviderResponseError, ProviderUnavailableError } from '../../functions/core/errors';
+import {
+  InvalidGrantError,
+  KeyUnavailableError,
+  ProviderResponseError,
+  ProviderUnavailableError,
+} from '../../functions/core/errors';
 import type { HttpResult } from '../../functions/core/http';
 import { bindingCookieName, hashBinding } from '../../functions/core/login';
 import { decodeOutcome, type Outcome, RESULT_COOKIE } from '../../functions/core/result-page';
 import { scheduleAfterTokens } from '../../functions/core/tokens';
-import { type CallbackDeps, handleCallback } from '../../functions/flows/callback-flow';
+import { type CallbackDeps, handleCallback, UNKEPT_REVOKE_TIMEOUT_MS } from '../../functions/flows/callback-flow';
 import { cookiePair, getEvent } from '../support/events';
 import { FakeProvider, RecordingEvents } from '../support/fakes';
 import { captureLogger } from '../support/logs';
@@ -245,6 +250,95 @@ describe('Function: handleCallback', () => {
     expect(events.published).toEqual([]);
   });
 
+  describe('a grant Kroger issued that the broker does not keep', () => {
+    it('is revoked when a public sign-in is refused for a link-bound user', async () => {
+      await started();
+      tokens.seed(activeRecord('profile-9', { boundBy: 'connect', accessToken: 'linked' }));
+
+      const result = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(result)).toMatchObject({ kind: 'link-bound' });
+      expect(provider.revoked).toEqual(['refresh-1']);
+      // Within its own short limit, so the page still comes in time after two slow provider calls.
+      expect(provider.revokeTimeouts).toEqual([UNKEPT_REVOKE_TIMEOUT_MS]);
+      expect(UNKEPT_REVOKE_TIMEOUT_MS).toBe(3000);
+      expect(entries()).toContainEqual(
+        expect.objectContaining({ level: 'INFO', message: 'unkept grant revoked at the provider' }),
+      );
+    });
+
+    it('is revoked when the profile lookup fails after the exchange', async () => {
+      await started();
+      jest.spyOn(provider, 'fetchProfileId').mockRejectedValue(new ProviderUnavailableError('profile down'));
+
+      const result = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(result)).toMatchObject({ kind: 'unavailable' });
+      expect(provider.revoked).toEqual(['refresh-1']);
+      expect(tokens.items.size).toBe(0);
+    });
+
+    it('is revoked when the field key cannot seal it, for a public sign-in and for a connect link', async () => {
+      await started();
+      jest.spyOn(tokens, 'saveLogin').mockRejectedValue(new KeyUnavailableError('kms down'));
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'storage-unavailable' });
+
+      await started({ appUserId: 'app-user-1' });
+      jest.spyOn(sessions, 'putPending').mockRejectedValue(new KeyUnavailableError('kms down'));
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'storage-unavailable' });
+
+      expect(provider.revoked).toEqual(['refresh-1', 'refresh-2']);
+    });
+
+    it('is not revoked after a write whose outcome is unknown: the write may have landed', async () => {
+      await started();
+      jest.spyOn(tokens, 'saveLogin').mockRejectedValue(new Error('socket hang up'));
+
+      const result = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(result)).toMatchObject({ kind: 'internal' });
+      expect(provider.calls.revoke).toBe(0);
+    });
+
+    it('is never revoked once it is kept, as a stored grant or as a pending connection', async () => {
+      await started();
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'connected' });
+      await started({ appUserId: 'app-user-1' });
+      expect(outcomeOf(await callback(`code=c&state=${STATE}`))).toMatchObject({ kind: 'pending' });
+
+      expect(provider.calls.revoke).toBe(0);
+    });
+
+    it('leaves the page as it was when revocation fails or has no endpoint, logging no token', async () => {
+      await started();
+      tokens.seed(activeRecord('profile-9', { boundBy: 'connect', accessToken: 'linked' }));
+      provider.onRevoke = async () => {
+        throw new ProviderUnavailableError('revocation endpoint down');
+      };
+      const failed = await callback(`code=c&state=${STATE}`);
+      await started();
+      provider.onRevoke = async () => false;
+      const noEndpoint = await callback(`code=c&state=${STATE}`);
+
+      expect(outcomeOf(failed)).toMatchObject({ kind: 'link-bound' });
+      expect(outcomeOf(noEndpoint)).toMatchObject({ kind: 'link-bound' });
+      expect(entries()).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            level: 'WARN',
+            message: 'could not revoke the unkept grant at the provider',
+            error: expect.objectContaining({ name: 'ProviderUnavailableError', message: 'revocation endpoint down' }),
+          }),
+          expect.objectContaining({
+            level: 'WARN',
+            message: 'unkept grant left live at the provider: no revocation endpoint is configured',
+          }),
+        ]),
+      );
+      expect(JSON.stringify(entries())).not.toMatch(/refresh-[12]|access-[12]/);
+    });
+  });
+
   it('refuses a public attempt started before public sign-in was turned off, before any token request', async () => {
     await started();
 
@@ -256,6 +350,19 @@ describe('Function: handleCallback', () => {
 
     expect(outcomeOf(result)).toMatchObject({ kind: 'public-off' });
     expect(provider.total()).toBe(0);
+  });
+
+  it("still finishes a connect link's sign-in while public sign-in is off", async () => {
+    await started({ appUserId: 'app-user-1' });
+
+    const result = await callback(
+      `code=c&state=${STATE}`,
+      [COOKIE],
+      deps(CALLBACK, { appName: 'the app', publicLogin: false, returnToAllowlist: [] }),
+    );
+
+    expect(outcomeOf(result)).toMatchObject({ kind: 'pending', via: 'link' });
+    expect(provider.calls.exchangeCode).toBe(1);
   });
 
   it.each([
@@ -342,6 +449,44 @@ describe('Function: handleCallback', () => {
       expect(events.published).toEqual([]);
     },
   );
+
+  it('answers 503 "cannot store connections" when the field key cannot open the attempt, before Kroger is called', async () => {
+    await started();
+    jest
+      .spyOn(sessions, 'consumeAttempt')
+      .mockRejectedValue(new KeyUnavailableError('kms:Decrypt failed (ThrottlingException)'));
+
+    const result = await callback(`code=c&state=${STATE}`);
+
+    expect(outcomeOf(result)).toMatchObject({ kind: 'storage-unavailable' });
+    expect((await follow(result)).statusCode).toBe(503);
+    expect(provider.total()).toBe(0);
+    expect(tokens.items.size).toBe(0);
+    expect(entries()).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'the field encryption key could not be used',
+        errorCode: 'KEY_UNAVAILABLE',
+      }),
+    );
+  });
+
+  it('answers 503 "cannot store connections" when the field key cannot seal the tokens, storing and announcing nothing', async () => {
+    await started();
+    jest
+      .spyOn(tokens, 'saveLogin')
+      .mockRejectedValue(new KeyUnavailableError('kms:GenerateDataKey failed (KMSInvalidStateException)'));
+
+    const result = await callback(`code=c&state=${STATE}`);
+
+    expect(outcomeOf(result)).toMatchObject({ kind: 'storage-unavailable' });
+    expect(result.cookies?.[0]).toBe(cleared());
+    expect(tokens.items.size).toBe(0);
+    expect(events.published).toEqual([]);
+    expect(provider.calls.exchangeCode).toBe(1);
+    // The tokens Kroger issued (the fake's first: access-1, refresh-1) are in no log line.
+    expect(JSON.stringify(entries())).not.toMatch(/access-1|refresh-1/);
+  });
 
   it('refuses a token response without a refresh token: the broker could not keep it fresh', async () => {
     await started();

@@ -3,6 +3,7 @@ import {
   loginUrlFromRedirect,
   readIntSetting,
   readLogLevel,
+  readPlaintextFieldPolicy,
   parseScopes,
   readFlowConfig,
   readProviderConfig,
@@ -377,6 +378,25 @@ describe('Function: readIntSetting (bounds)', () => {
   it('refuses a value below the minimum', () => {
     expect(() => readIntSetting({ X: '0' }, 'X', 7, 1, 10)).toThrow(
       new ConfigError('X must be a whole number between 1 and 10, got "0"'),
+    );
+  });
+});
+
+describe('Function: readPlaintextFieldPolicy', () => {
+  it('accepts plaintext fields by default, so an upgrade signs nobody out', () => {
+    expect(readPlaintextFieldPolicy({})).toBe('accept');
+    expect(readPlaintextFieldPolicy({ FIELD_PLAINTEXT: ' ' })).toBe('accept');
+  });
+
+  it('reads FIELD_PLAINTEXT in any case', () => {
+    expect(readPlaintextFieldPolicy({ FIELD_PLAINTEXT: 'Refuse' })).toBe('refuse');
+    expect(readPlaintextFieldPolicy({ FIELD_PLAINTEXT: 'accept' })).toBe('accept');
+  });
+
+  it('refuses any other value, naming the variable and the choices', () => {
+    expect(() => readPlaintextFieldPolicy({ FIELD_PLAINTEXT: 'strict' })).toThrow(ConfigError);
+    expect(() => readPlaintextFieldPolicy({ FIELD_PLAINTEXT: 'strict' })).toThrow(
+      'FIELD_PLAINTEXT must be one of accept, refuse, got "strict"',
     );
   });
 });

@@ -230,6 +230,24 @@ describe('Function: openField', () => {
     const cipher = createFieldCipher(counted().provider);
     await expect(openField(cipher, at('u1'), 'v1.local.broken')).rejects.toThrow(DecryptionFailedError);
   });
+
+  it('refuses a plaintext value under "refuse", naming the field but not its value, without any key', async () => {
+    const { provider, calls } = counted();
+    const read = openField(createFieldCipher(provider), at('u1'), 'planted-refresh-token', 'refuse');
+
+    await expect(read).rejects.toThrow(DecryptionFailedError);
+    await expect(read).rejects.toThrow(
+      /^the "refreshToken" of tokens item "u1" is stored without encryption, and FIELD_PLAINTEXT is "refuse"$/,
+    );
+    expect(calls).toEqual({ generate: 0, decrypt: 0 });
+  });
+
+  it('still opens an envelope and keeps an absent attribute absent under "refuse"', async () => {
+    const cipher = createFieldCipher(counted().provider);
+    const stored = await sealField(cipher, at('u1'), 'x');
+    await expect(openField(cipher, at('u1'), stored, 'refuse')).resolves.toBe('x');
+    await expect(openField(cipher, at('u1'), undefined, 'refuse')).resolves.toBeUndefined();
+  });
 });
 
 describe('Function: lazyFieldCipher', () => {

@@ -10,6 +10,7 @@ import {
   LOGIN_LEDGER_COOKIE,
   s256,
 } from '../../functions/core/login';
+import { KeyUnavailableError } from '../../functions/core/errors';
 import { handleLogin, type LoginDeps } from '../../functions/flows/login-flow';
 import { getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
@@ -218,6 +219,24 @@ describe('Function: handleLogin', () => {
 
     expect(result.statusCode).toBe(302);
     expect(sessions.calls).toEqual(['putAttempt:state-value']);
+  });
+
+  it('answers 503 "cannot store connections", without a redirect or a cookie, when the field key cannot seal the verifier', async () => {
+    jest
+      .spyOn(sessions, 'putAttempt')
+      .mockRejectedValue(new KeyUnavailableError('kms:GenerateDataKey failed (AccessDeniedException)'));
+
+    const result = await login();
+
+    expect(result.statusCode).toBe(503);
+    expect(result.headers.location).toBeUndefined();
+    expect(result.cookies).toBeUndefined();
+    expect(result.body).toContain('This service cannot store connections at the moment.');
+    expect(JSON.parse(logs.lines.at(-1)!)).toMatchObject({
+      level: 'ERROR',
+      message: 'the field encryption key could not be used',
+      errorCode: 'KEY_UNAVAILABLE',
+    });
   });
 
   it('uses the current time when none is injected', async () => {

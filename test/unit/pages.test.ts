@@ -7,6 +7,7 @@ import {
   ClientCredentialsRejectedError,
   InvalidGrantError,
   IssuerMismatchError,
+  KeyUnavailableError,
   ProviderResponseError,
   ProviderUnavailableError,
   RequestRejectedError,
@@ -64,6 +65,13 @@ describe('Function: failureKind', () => {
     ],
     ['an outage', new ProviderUnavailableError('down'), 'unavailable', 'WARN', 'provider unavailable'],
     ['a bad answer', new ProviderResponseError('odd'), 'bad-response', 'ERROR', 'provider gave an unexpected response'],
+    [
+      'an unusable field key',
+      new KeyUnavailableError('kms:Decrypt failed'),
+      'storage-unavailable',
+      'ERROR',
+      'the field encryption key could not be used',
+    ],
     ['a bug', new TypeError('secret internals'), 'internal', 'ERROR', 'unexpected error'],
   ])('shows %s as "%s", logged at %s', (_n, error, kind, level, message) => {
     const logs = captureLogger();

@@ -151,5 +151,28 @@ describe('Function: createProviderClient', () => {
       await expect(client.revoke('rt')).resolves.toBe(false);
       expect(calls).toHaveLength(0);
     });
+
+    it('gives up within the limit it is given, below the configured provider timeout', async () => {
+      const slow = readProviderConfig({
+        CLIENT_ID: 'client id',
+        OAUTH2_BASE_URL: 'https://api.kroger.com/v1/connect/oauth2',
+        API_BASE_URL: 'https://api.kroger.com',
+        REDIRECT_URL: 'https://broker.example.com/callback',
+        OAUTH2_REVOCATION_URL: 'https://api.kroger.com/v1/connect/oauth2/revoke',
+        PROVIDER_TIMEOUT_MS: '10000',
+      });
+      const calls: string[] = [];
+      // Never answers: only the request's own signal ends it.
+      const hanging = (async (url: string, init?: RequestInit) => {
+        calls.push(String(url));
+        return new Promise<Response>((_resolve, reject) =>
+          init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
+        );
+      }) as typeof fetch;
+      const client = createProviderClient(slow, async () => 'se:cret', { fetch: hanging });
+
+      await expect(client.revoke('rt', 50)).rejects.toBeInstanceOf(ProviderUnavailableError);
+      expect(calls).toEqual(['https://api.kroger.com/v1/connect/oauth2/revoke']);
+    }, 5_000); // the configured 10 s would outlast this test: only the given limit can end it
   });
 });

@@ -47,6 +47,7 @@ describe('Function: renderOutcome', () => {
     ['unavailable', 503],
     ['bad-response', 502],
     ['service-rejected', 502],
+    ['storage-unavailable', 503],
     ['link-bound', 409],
     ['public-off', 403],
     ['invalid-link', 400],
@@ -72,6 +73,7 @@ describe('Function: renderOutcome', () => {
     'code-refused',
     'unavailable',
     'bad-response',
+    'storage-unavailable',
     'internal',
   ])('says that nothing was saved after %s', (kind) => {
     expect(said({ kind })).toContain('Nothing was saved.');
@@ -88,6 +90,10 @@ describe('Function: renderOutcome', () => {
     ['unavailable', /^Kroger is not answering\n[\s\S]*try again in a few minutes/],
     ['bad-response', /unexpected answer[\s\S]*try again later/],
     ['service-rejected', /did not accept this service[\s\S]*service operator has to fix this/],
+    [
+      'storage-unavailable',
+      /^Not connected\nThis service cannot store connections at the moment[\s\S]*try again in a few minutes/,
+    ],
     ['link-bound', /^Not saved: this connection is managed by Acme Groceries\n[\s\S]*Nothing was changed/],
     ['public-off', /^Start from Acme Groceries\n[\s\S]*only through a link from Acme Groceries/],
     ['invalid-link', /cannot be used[\s\S]*each link works once[\s\S]*back to Acme Groceries/],
