@@ -248,12 +248,14 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
    * Stores a refresh result. The provider has already rotated the refresh token, so the new one is
    * the only one left: a failed write (beyond the SDK's own retries) is tried again, within the
    * lease's write budget, before the grant is given up for lost. A lost lease is not retried: the
-   * new holder's outcome is what counts now.
+   * new holder's outcome is what counts now. `rotated` says whether the provider issued a new refresh
+   * token (`tokens` always carries one: the stored one when it did not), for the log of a lost write.
    */
   const saveRotated = async (
     record: TokenRecord,
     owner: string,
     tokens: TokenSet,
+    rotated: boolean,
     logger: Logger,
   ): Promise<TokenRecord> => {
     for (let attempt = 1; ; attempt++) {
@@ -274,7 +276,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
           const why = error instanceof LeaseLostError ? 'lease_lost' : raced ? 'item_changed' : 'write_failed';
           logger[why === 'item_changed' ? 'warn' : 'error'](
             'refreshed tokens could not be stored; the user may have to sign in again',
-            { errorCode: 'ROTATED_TOKEN_NOT_SAVED', why, rotated: tokens.refreshToken !== undefined, error },
+            { errorCode: 'ROTATED_TOKEN_NOT_SAVED', why, rotated, error },
           );
           throw error;
         }
@@ -418,6 +420,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       record,
       owner,
       { ...tokens, refreshToken: tokens.refreshToken ?? record.refreshToken },
+      rotated,
       logger,
     );
     logger.info('tokens refreshed', { rotated });
