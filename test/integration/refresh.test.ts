@@ -30,6 +30,7 @@ import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/laun
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
 import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import { within } from '../support/async';
 
 const REDIRECT = 'http://localhost:3998/callback';
 const SECRET = 'refresh-secret';
@@ -81,17 +82,6 @@ function untilOutput(child: ReaderProcess, text: string): Promise<void> {
     child.stdout.on('data', onData);
     child.once('exit', (code) => reject(new Error(`child exited (${code}) before printing ${JSON.stringify(text)}`)));
   });
-}
-
-/** Rejects with "timed out" if `promise` has not settled in `ms`: a test fails instead of hanging. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Makes the stored access token look expired, as it will be 30 minutes later. */

@@ -21,6 +21,7 @@ import { createTokenRefresher, type RefreshDeps } from '../../functions/flows/si
 import { FakeProvider, RecordingEvents } from '../support/fakes';
 import { captureLogger } from '../support/logs';
 import { activeRecord, MemoryTokenStore } from '../support/memory-token-store';
+import { settle, within } from '../support/async';
 
 const T0 = 1_000_000;
 const SCOPE = 'product.compact profile.compact';
@@ -49,20 +50,6 @@ function gate<T = void>(): { promise: Promise<T>; open(value: T): void } {
   const promise = new Promise<T>((resolve) => (open = resolve));
   return { promise, open };
 }
-
-/** Rejects with "timed out" if `promise` has not settled in `ms`: a test fails instead of hanging. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Lets pending promise callbacks run (the fakes answer asynchronously). */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 /** The default lease: one refresh's whole budget (core/refresh-budget.ts), about 50 s. */

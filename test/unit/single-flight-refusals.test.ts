@@ -33,6 +33,7 @@ import { FakeProvider, RecordingEvents } from '../support/fakes';
 import { captureLogger } from '../support/logs';
 import { MemoryRefusalCounter } from '../support/memory-refusal-counter';
 import { activeRecord, MemoryTokenStore } from '../support/memory-token-store';
+import { settle, within } from '../support/async';
 
 const T0 = 1_000_000;
 const SCOPE = 'product.compact profile.compact';
@@ -58,20 +59,6 @@ function refresher(overrides: Partial<RefreshDeps> = {}) {
     ...overrides,
   });
 }
-
-/** Rejects with "timed out" if `promise` has not settled in `ms`: a test fails instead of hanging. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Lets pending promise callbacks run (the fakes answer asynchronously). */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 const entries = () => logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
