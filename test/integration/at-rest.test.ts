@@ -21,11 +21,12 @@ import { createTokenRefresher, type TokenRefresher } from '../../functions/flows
 import { runCli } from '../../functions/reader/cli';
 import { createTokenReader } from '../../functions/reader/index';
 import { createServices, tokenStore } from '../../functions/services';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { brokerEnv, connectUser, sandboxProviderConfig } from '../support/connect';
 import { getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
-import { createTestFieldKey, createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import { createTestFieldKey, type TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3994/callback';
 const SECRET = 'at-rest-secret';
@@ -80,15 +81,11 @@ function refresher(tokens: TokenStore = stores.tokens): TokenRefresher {
 
 const connect = (login: string) => connectUser(login, { provider, secret: SECRET, stores, logger: logs.logger });
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ clientId: 'at-rest-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
-  stores = await createTestStores('atrest');
-  provider = sandboxProviderConfig(sandbox, REDIRECT);
-}, START_REAL_PARTS_TIMEOUT_MS);
+const stack = useFileStack('atrest', { clientId: 'at-rest-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
 
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
+  provider = sandboxProviderConfig(sandbox, REDIRECT);
 });
 
 beforeEach(async () => {

@@ -6,10 +6,11 @@
  */
 import { readProviderConfig } from '../../functions/core/config';
 import { runCli } from '../../functions/reader/cli';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3995/callback';
 const SECRET = 'disconnect-secret';
@@ -44,18 +45,18 @@ async function presentAtProvider(refreshToken: string): Promise<number> {
   return res.status;
 }
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ clientId: 'disconnect-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
-  stores = await createTestStores('disconnect');
+const stack = useFileStack('disconnect', {
+  clientId: 'disconnect-client',
+  clientSecret: SECRET,
+  redirectUris: [REDIRECT],
+});
+
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
   env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_REVOCATION_URL: sandbox.revocationUrl,
     PROVIDER_TIMEOUT_MS: '2000',
   });
-}, START_REAL_PARTS_TIMEOUT_MS);
-
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
 });
 
 describe('CLI: tokens disconnect', () => {

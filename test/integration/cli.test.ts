@@ -4,10 +4,11 @@
  */
 import { readProviderConfig } from '../../functions/core/config';
 import { runCli } from '../../functions/reader/cli';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3996/callback';
 let sandbox: SandboxHandle;
@@ -29,20 +30,16 @@ const connect = (login: string) =>
     logger: captureLogger().logger,
   });
 
+const stack = useFileStack('cli', { clientId: 'cli-client', clientSecret: 'cli-secret', redirectUris: [REDIRECT] });
+
 beforeAll(async () => {
-  sandbox = await startSandbox({ clientId: 'cli-client', clientSecret: 'cli-secret', redirectUris: [REDIRECT] });
-  stores = await createTestStores('cli');
+  ({ sandbox, stores } = stack);
   env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_REVOCATION_URL: sandbox.revocationUrl,
     // `refresh` right after a login: the interval has its own tests (cli-disconnect.test.ts, reader-limits.test.ts).
     FORCE_REFRESH_MIN_INTERVAL_SECONDS: '0',
   });
   await connect('cli-user');
-}, START_REAL_PARTS_TIMEOUT_MS);
-
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
 });
 
 describe('CLI: tokens', () => {

@@ -26,14 +26,15 @@ import { runCli } from '../../functions/reader/cli';
 import { completeConnection, createLoginLink } from '../../functions/reader';
 import { createServices } from '../../functions/services';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { createConnectApp } from '../../examples/connect-app';
 import { visitCallback } from '../support/callback';
 import { brokerEnv } from '../support/connect';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
 import { seededItem } from '../support/seed';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3994/callback';
 const APP = 'https://app.example.com';
@@ -137,24 +138,20 @@ async function pendingItem(code: string) {
   return out.Item;
 }
 
-beforeAll(async () => {
-  sandbox = await startSandbox({
-    clientId: 'connect-client',
-    clientSecret: 'connect-secret',
-    redirectUris: [REDIRECT],
-  });
-  stores = await createTestStores('connect');
+const stack = useFileStack('connect', {
+  clientId: 'connect-client',
+  clientSecret: 'connect-secret',
+  redirectUris: [REDIRECT],
+});
+
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
   env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_ISSUER: sandbox.issuer,
     RETURN_TO_ALLOWLIST: `${APP}/kroger/`,
     APP_NAME,
   });
   provider = readProviderConfig(env);
-}, START_REAL_PARTS_TIMEOUT_MS);
-
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
 });
 
 beforeEach(async () => {

@@ -25,10 +25,11 @@ import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient, type ProviderClient } from '../../functions/adapters/provider';
 import { DynamoTokenStore, type TokenStore } from '../../functions/adapters/token-store';
 import { createTokenRefresher, type RefreshDeps } from '../../functions/flows/single-flight-refresh';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3993/callback';
 const SECRET = 'fencing-secret';
@@ -94,19 +95,15 @@ function gate<T = void>() {
   return { open, opened };
 }
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ clientId: 'fencing-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
-  stores = await createTestStores('fencing');
+const stack = useFileStack('fencing', { clientId: 'fencing-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
+
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
   env = brokerEnv(sandbox, stores, REDIRECT, {
     PROVIDER_TIMEOUT_MS: '1000',
     REFRESH_TIMEOUT_MS: '2000',
   });
   provider = readProviderConfig(env);
-}, START_REAL_PARTS_TIMEOUT_MS);
-
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
 });
 
 beforeEach(async () => {

@@ -11,11 +11,12 @@ import { DynamoTokenStore } from '../../functions/adapters/token-store';
 import type { CallbackDeps } from '../../functions/flows/callback-flow';
 import { handleLogin, type LoginDeps } from '../../functions/flows/login-flow';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { visitCallback } from '../support/callback';
 import { cookiePair, getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3999/callback';
 
@@ -62,15 +63,15 @@ async function startAndAuthorize(login: string, options: { approve?: boolean; qu
   };
 }
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ clientId: 'flow-client', clientSecret: 'flow-secret-+/=', redirectUris: [REDIRECT] });
-  stores = await createTestStores('flow');
-  provider = configFor(sandbox);
-}, START_REAL_PARTS_TIMEOUT_MS);
+const stack = useFileStack('flow', {
+  clientId: 'flow-client',
+  clientSecret: 'flow-secret-+/=',
+  redirectUris: [REDIRECT],
+});
 
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
+  provider = configFor(sandbox);
 });
 
 beforeEach(async () => {

@@ -10,10 +10,11 @@ import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient } from '../../functions/adapters/provider';
 import { handleRefreshRequest } from '../../functions/flows/refresh-function-flow';
 import { createTokenRefresher } from '../../functions/flows/single-flight-refresh';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3995/callback';
 const SECRET = 'lease-first-secret';
@@ -61,15 +62,11 @@ async function commandsSentDuring<T>(body: () => Promise<T>): Promise<{ result: 
   }
 }
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ clientId: 'lease-first', clientSecret: SECRET, redirectUris: [REDIRECT] });
-  stores = await createTestStores('leasefirst');
-  provider = sandboxProviderConfig(sandbox, REDIRECT);
-}, START_REAL_PARTS_TIMEOUT_MS);
+const stack = useFileStack('leasefirst', { clientId: 'lease-first', clientSecret: SECRET, redirectUris: [REDIRECT] });
 
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
+  provider = sandboxProviderConfig(sandbox, REDIRECT);
 });
 
 beforeEach(async () => {

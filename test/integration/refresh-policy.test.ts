@@ -13,11 +13,12 @@ import { runRefreshSweep } from '../../functions/flows/refresh-sweep';
 import { createRefreshFunctionHandler, createScheduledRefresherHandler } from '../../functions/handlers';
 import { tokenStore } from '../../functions/services';
 import { completeAuthorization } from '../../infra/local/sandbox/headless';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack';
 import { connectUser, sandboxProviderConfig } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3996/callback';
 const SECRET = 'policy-secret';
@@ -58,20 +59,16 @@ function sweep(policy: RefreshPolicy, nowMs: () => number) {
 
 const tokenCalls = async () => (await sandbox.stats()).refreshToken;
 
-beforeAll(async () => {
-  sandbox = await startSandbox({
-    clientId: 'policy-client',
-    clientSecret: SECRET,
-    redirectUris: [REDIRECT],
-    accessTokenTtlSeconds: 900,
-  });
-  stores = await createTestStores('policy');
-  provider = sandboxProviderConfig(sandbox, REDIRECT);
-}, START_REAL_PARTS_TIMEOUT_MS);
+const stack = useFileStack('policy', {
+  clientId: 'policy-client',
+  clientSecret: SECRET,
+  redirectUris: [REDIRECT],
+  accessTokenTtlSeconds: 900,
+});
 
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
+  provider = sandboxProviderConfig(sandbox, REDIRECT);
 });
 
 beforeEach(async () => {

@@ -26,11 +26,12 @@ import { READER_ATTRIBUTES } from '../../functions/core/schema';
 import { createLogger } from '../../functions/adapters/logger';
 import { createRefreshFunctionHandler } from '../../functions/handlers';
 import { createServices, dynamoClient } from '../../functions/services';
-import { startSandbox, type SandboxHandle } from '../../infra/local/sandbox/launch';
+import type { SandboxHandle } from '../../infra/local/sandbox/launch';
 import { connectUser, brokerEnv } from '../support/connect';
 import { captureLogger } from '../support/logs';
-import { createTestStores, type TestStores, START_REAL_PARTS_TIMEOUT_MS } from '../support/stores';
+import type { TestStores } from '../support/stores';
 import { within } from '../support/async';
+import { useFileStack } from '../support/file-stack';
 
 const REDIRECT = 'http://localhost:3998/callback';
 const SECRET = 'refresh-secret';
@@ -96,20 +97,16 @@ async function expire(userId: string) {
   );
 }
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ clientId: 'refresh-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
-  stores = await createTestStores('refresh');
+const stack = useFileStack('refresh', { clientId: 'refresh-client', clientSecret: SECRET, redirectUris: [REDIRECT] });
+
+beforeAll(() => {
+  ({ sandbox, stores } = stack);
   env = brokerEnv(sandbox, stores, REDIRECT, {
     OAUTH2_ISSUER: sandbox.issuer,
     PROVIDER_TIMEOUT_MS: '2000',
     REFRESH_TIMEOUT_MS: '3000',
   });
   provider = readProviderConfig(env);
-}, START_REAL_PARTS_TIMEOUT_MS);
-
-afterAll(async () => {
-  await sandbox?.stop();
-  stores?.client.destroy();
 });
 
 beforeEach(async () => {
