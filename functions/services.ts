@@ -21,6 +21,7 @@ import {
   readStoreConfig,
   type StoreConfig,
 } from './core/config';
+import type { PlaintextFieldPolicy } from './core/schema';
 import type { RefreshPolicy } from './core/tokens';
 import { createDynamoClient } from './adapters/dynamo';
 import { createEventPublisher } from './adapters/event-bus';
@@ -106,6 +107,13 @@ export const dynamoClient = (services: Services): DynamoDBClient =>
 export const fieldCipher = (services: Services, kms = services.kmsKeyProvider): FieldCipher =>
   services.once('fieldCipher', () => createFieldCipher(createFieldKeyProvider(readFieldKeyConfig(services.env), kms)));
 
+/**
+ * What both stores do with a secret field stored before encryption (`FIELD_PLAINTEXT`), read once.
+ * @throws {ConfigError} a value other than `accept` or `refuse`
+ */
+export const plaintextFieldPolicy = (services: Services): PlaintextFieldPolicy =>
+  services.once('plaintextFields', () => readPlaintextFieldPolicy(services.env));
+
 /** The tokens table. Its cipher is built on first use: a token reader never decrypts anything. */
 export const tokenStore = (services: Services): TokenStore =>
   services.once(
@@ -115,7 +123,7 @@ export const tokenStore = (services: Services): TokenStore =>
         dynamoClient(services),
         services.storeConfig.tokensTable,
         lazyFieldCipher(() => fieldCipher(services)),
-        readPlaintextFieldPolicy(services.env),
+        plaintextFieldPolicy(services),
       ),
   );
 
@@ -128,7 +136,7 @@ export const sessionStore = (services: Services): SessionStore =>
         dynamoClient(services),
         services.storeConfig.sessionsTable,
         lazyFieldCipher(() => fieldCipher(services)),
-        readPlaintextFieldPolicy(services.env),
+        plaintextFieldPolicy(services),
       ),
   );
 
