@@ -117,7 +117,7 @@ export function createRefreshFunctionHandler(services: Services): (event: unknow
 /**
  * The scheduled refresher (an EventBridge schedule). It stops starting new users
  * {@link REFRESHER_STOP_BEFORE_TIMEOUT_MS} before the Lambda timeout: one user can take up to 12 s
- * waiting for a reader's lease and then a whole lease's work (`core/refresh-budget.ts`).
+ * waiting for a reader's lease and then a whole lease's work (`core/budget.ts`).
  */
 export function createScheduledRefresherHandler(
   services: Services,

@@ -11,7 +11,6 @@
 import {
   type AttributeValue,
   DeleteItemCommand,
-  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
@@ -19,7 +18,7 @@ import {
 import type { LoginAttempt } from '../core/login';
 import { LINK_KEY_PREFIX, type PlaintextFieldPolicy } from '../core/schema';
 import type { TokenSet } from '../core/tokens';
-import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
+import { compact, isConditionFailure, type Item, n, num, s, type StoreClient, storeClient, str } from './dynamo';
 import { type FieldCipher, openField, sealField } from './field-cipher';
 
 /** A one-time connect link: logs a person in under the app's own user id. */
@@ -114,17 +113,22 @@ export const PENDING_TOKEN_ATTRIBUTES = ['accessToken', 'refreshToken'] as const
 
 /** DynamoDB implementation of {@link SessionStore}. */
 export class DynamoSessionStore implements SessionStore {
+  /** Every call limited and its faults typed (`storeClient`). */
+  private readonly client: StoreClient;
+
   /**
    * @param cipher encrypts secret attributes; used only by the methods that read or write one (a lazy
    *   cipher lets a connect-link creator, which never does, run without a key setting)
    */
   constructor(
-    private readonly client: DynamoDBClient,
+    client: StoreClient,
     private readonly table: string,
     private readonly cipher: FieldCipher,
     /** What a secret field stored before encryption gets on read. @default 'accept' */
     private readonly plaintext: PlaintextFieldPolicy = 'accept',
-  ) {}
+  ) {
+    this.client = storeClient(client);
+  }
 
   /**
    * A secret attribute of the item `id` (its full key, e.g. `attempt#<state>`), encrypted and bound

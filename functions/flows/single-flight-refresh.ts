@@ -4,7 +4,7 @@
  * the others wait and re-read what it wrote. The rotated refresh token is stored with the new access
  * token in one write conditional on `version` (an older pair never overwrites a newer one) and on the
  * lease owner (a holder whose lease was taken over cannot overwrite what the new holder stored); the
- * lease outlasts the holder's whole budget (`core/refresh-budget.ts`).
+ * lease outlasts the holder's whole budget (`core/budget.ts`).
  *
  * What a refusal does (see `core/refusals.ts` for how an answer is classified):
  * - a confirmed refusal of the grant marks the user `reauth_required` at once; an unexplained one (a
@@ -40,7 +40,7 @@ import {
   refreshLeaseMs,
   SAVE_ATTEMPTS,
   SAVE_BACKOFF_MS,
-} from '../core/refresh-budget';
+} from '../core/budget';
 import {
   capMarginSeconds,
   DEFAULT_FORCE_REFRESH_MIN_INTERVAL_SECONDS,

@@ -11,7 +11,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/refresh-budget';
+import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/budget';
 import { READER_ATTRIBUTES, REFUSAL_COUNTER_KEY_PREFIX } from '../../functions/core/schema';
 import { ENTRY_FILES, HANDLER_EXPORT, KrogerTokenBroker } from '../../infra/broker';
 import {

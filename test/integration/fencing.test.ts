@@ -19,7 +19,7 @@ import {
   DYNAMODB_CALL_BUDGET_MS,
   DYNAMODB_REQUEST_TIMEOUT_MS,
   refreshLeaseMs,
-} from '../../functions/core/refresh-budget';
+} from '../../functions/core/budget';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient, type ProviderClient } from '../../functions/adapters/provider';
