@@ -129,3 +129,12 @@ export function requestDeadlineMs(nowMs: number, timeoutSeconds: number, remaini
   const left = Math.min(remainingMs ?? Number.POSITIVE_INFINITY, timeoutSeconds * 1000);
   return nowMs + left - ANSWER_MARGIN_MS;
 }
+
+/**
+ * The pause before try `attempt + 1` of something that waits on the store (another process's lease,
+ * a throttled read): 100 ms doubling to at most 800 ms, with jitter (half to one and a half times),
+ * so readers that failed together do not come back together.
+ */
+export function retryPauseMs(attempt: number, random: number = Math.random()): number {
+  return Math.min(100 * 2 ** Math.min(attempt, 3), 800) * (0.5 + random);
+}

@@ -64,6 +64,14 @@ export interface CallbackDeps {
   readonly now?: () => number;
   /** The connect codes' randomness; injectable for tests. */
   readonly random?: RandomSource;
+  /**
+   * Makes sure what the exchange and the store write will need can be used (the client secret, the
+   * field key that seals the tokens) before the sign-in attempt is consumed: when Secrets Manager or
+   * KMS is down, the person gets a 503 and the same callback still works once it is back. Cached
+   * after the first call of a container, so it costs nothing warm.
+   * @default nothing to check
+   */
+  readonly ready?: () => Promise<void>;
 }
 
 /** Handles GET /callback: the provider's redirect, or (without a query) the clean result page. */
@@ -105,6 +113,7 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     const params = parseCallbackQuery(event.rawQueryString);
     const cookieName = bindingCookieName(params.state);
     const cookie = readCookie(cookieHeader, cookieName);
+    await deps.ready?.();
     const consumed = await deps.sessions.consumeAttempt(params.state, cookie && hashBinding(cookie), now);
     if (consumed.outcome === 'wrong-browser') {
       throw new RequestRejectedError(

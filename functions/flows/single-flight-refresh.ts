@@ -42,6 +42,7 @@ import {
   LEASE_SAFETY_MS,
   MAX_LEASE_WAIT_MS,
   refreshLeaseMs,
+  retryPauseMs,
   SAVE_ATTEMPTS,
   SAVE_BACKOFF_MS,
 } from '../core/budget';
@@ -532,7 +533,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         if (cause instanceof StoreUnavailableError) throw cause;
         throw new RefreshInProgressError(userId);
       }
-      await sleep(Math.min(100 * 2 ** Math.min(attempt, 3), 800) * (0.5 + Math.random()));
+      await sleep(retryPauseMs(attempt));
     };
 
     for (let attempt = 0; ; attempt++) {

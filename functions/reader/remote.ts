@@ -28,7 +28,7 @@ import {
   UnknownUserError,
 } from '../core/errors';
 import { callAws } from '../adapters/aws-call';
-import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../core/budget';
+import { MAX_LEASE_WAIT_MS, REFRESH_FUNCTION_TIMEOUT_SECONDS, retryPauseMs } from '../core/budget';
 import { capMarginSeconds, type ReceivedRefreshResult, type RefreshRequest } from '../core/refresh-protocol';
 import { type AccessToken, DEFAULT_MARGIN_SECONDS, type GetTokenOptions, isFresh } from '../core/tokens';
 import type { Logger } from '../adapters/logger';
@@ -199,12 +199,33 @@ export function lambdaInvoker(functionName: string, settings: LambdaClientSettin
   return async (request) => JSON.parse(await send(JSON.stringify(request))) as ReceivedRefreshResult;
 }
 
+/**
+ * Reads the item for `userId`, again (with a short growing pause) while the store is throttled or
+ * unavailable, for up to {@link MAX_LEASE_WAIT_MS}: the reader's own wait. A read changes nothing,
+ * so trying again is always safe; after the wait the retryable {@link StoreUnavailableError} says
+ * "nothing lost, try again" to the caller.
+ */
+async function readWithin(
+  tokens: TokenStore,
+  userId: string,
+): Promise<Awaited<ReturnType<TokenStore['getForReader']>>> {
+  const giveUpAt = Date.now() + MAX_LEASE_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await tokens.getForReader(userId);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || Date.now() >= giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, retryPauseMs(attempt)));
+    }
+  }
+}
+
 /** A reader over the tokens table that refreshes through `invoke`. */
 export function createRemoteReader(tokens: TokenStore, invoke: RefreshInvoker): TokenReader {
   return {
     async getAccessToken(userId, opts = {}) {
       const margin = opts.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
-      const record = await tokens.getForReader(userId);
+      const record = await readWithin(tokens, userId);
       if (!record) throw new UnknownUserError(userId);
       if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
       // The refresh function holds the margin to the same cap; a reader does not see when the token
@@ -213,7 +234,7 @@ export function createRemoteReader(tokens: TokenStore, invoke: RefreshInvoker): 
       if (!opts.forceRefresh && fresh) return toAccessToken(record);
       const result = await invoke({ userId, forceRefresh: opts.forceRefresh, marginSeconds: margin });
       if (!result.ok) throw errorFromCode(userId, result);
-      const stored = await tokens.getForReader(userId);
+      const stored = await readWithin(tokens, userId);
       if (!stored) throw new UnknownUserError(userId);
       return toAccessToken(stored);
     },
