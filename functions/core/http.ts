@@ -139,7 +139,12 @@ export const MAX_RETRY_AFTER_SECONDS = 3600;
 export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
   const text = value?.trim();
   if (!text) return undefined;
-  const seconds = /^\d{1,10}$/.test(text) ? Number(text) : Math.ceil((Date.parse(text) - nowMs) / 1000);
+  // delay-seconds, or an IMF-fixdate ("Fri, 27 Nov 2026 12:00:30 GMT"): a weekday name first.
+  const seconds = /^\d{1,10}$/.test(text)
+    ? Number(text)
+    : /^[A-Za-z]{3}, /.test(text)
+      ? Math.ceil((Date.parse(text) - nowMs) / 1000)
+      : Number.NaN;
   if (!Number.isFinite(seconds)) return undefined;
   return Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_SECONDS);
 }

@@ -26,7 +26,12 @@ import {
   PENDING_CONNECTION_TTL_SECONDS,
   withConnectCode,
 } from '../core/connect';
-import { KeyUnavailableError, ProviderResponseError, RequestRejectedError } from '../core/errors';
+import {
+  KeyUnavailableError,
+  ProviderResponseError,
+  RequestRejectedError,
+  StoreUnavailableError,
+} from '../core/errors';
 import { bindingCookie, type HttpResult, redirect } from '../core/http';
 import { bindingCookieName, hashBinding, type RandomSource } from '../core/login';
 import {
@@ -199,12 +204,17 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
 
 /**
  * Whether a failure after the code exchange proves that the broker kept none of the new tokens: it
- * came before any store write, or the field key could not seal them (so nothing was written). After
- * any other write failure the write may have landed (a timeout), and revoking could kill a grant that
- * is stored. (A link-bound refusal revokes where it happens.)
+ * came before any store write, the field key could not seal them, or DynamoDB refused the write
+ * outright (throttled: nothing landed). After any other write failure the write may have landed (a
+ * timeout), and revoking could kill a grant that is stored. (A link-bound refusal revokes where it
+ * happens.)
  */
 function keptNothing(error: unknown, writing: boolean): boolean {
-  return !writing || error instanceof KeyUnavailableError;
+  return (
+    !writing ||
+    error instanceof KeyUnavailableError ||
+    (error instanceof StoreUnavailableError && !error.outcomeUnknown)
+  );
 }
 
 /**
