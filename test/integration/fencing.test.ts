@@ -323,8 +323,14 @@ describe('Bounded writes and unknown outcomes', () => {
     });
     const started = Date.now();
     try {
+      // Typed, retryable, and honest that a write could have landed (here a read: harmless).
       await expect(new DynamoTokenStore(client, 'any-table', stores.cipher).get('u')).rejects.toMatchObject({
-        name: 'TimeoutError',
+        name: 'StoreUnavailableError',
+        code: 'STORE_UNAVAILABLE',
+        operation: 'GetItem',
+        retryable: true,
+        outcomeUnknown: true,
+        cause: expect.objectContaining({ name: 'TimeoutError' }),
       });
       const elapsed = Date.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(DYNAMODB_REQUEST_TIMEOUT_MS - 100);
