@@ -15,11 +15,7 @@ import { join } from 'node:path';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import { ConfigError, LeaseLostError } from '../../functions/core/errors';
-import {
-  DYNAMODB_CALL_BUDGET_MS,
-  DYNAMODB_REQUEST_TIMEOUT_MS,
-  refreshLeaseMs,
-} from '../../functions/core/budget';
+import { DYNAMODB_CALL_BUDGET_MS, DYNAMODB_REQUEST_TIMEOUT_MS, refreshLeaseMs } from '../../functions/core/budget';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient, type ProviderClient } from '../../functions/adapters/provider';
