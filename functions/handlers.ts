@@ -5,7 +5,14 @@
  */
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 // Static on purpose: the bundler keeps only the KMS commands used (adapters/field-key.ts).
+import { withDeadline } from './adapters/deadline';
 import { createKmsKeyProvider } from './adapters/kms-key';
+import {
+  CALLBACK_FUNCTION_TIMEOUT_SECONDS,
+  COMPLETE_FUNCTION_TIMEOUT_SECONDS,
+  LOGIN_FUNCTION_TIMEOUT_SECONDS,
+  requestDeadlineMs,
+} from './core/budget';
 import { readFlowConfig, readIntSetting } from './core/config';
 import type { CompleteFunctionResult } from './core/connect';
 import { HEALTH_PATH, healthResult, readBrokerVersion } from './core/health';
@@ -30,8 +37,21 @@ import {
   tokenStore,
 } from './services';
 
+/** What a handler reads of the Lambda context: the time left before the function's timeout. */
+export type DeadlineContext = Pick<Context, 'getRemainingTimeInMillis'>;
+
 /** An API Gateway HTTP API (payload 2.0) handler. */
-export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<HttpResult>;
+export type HttpHandler = (event: APIGatewayProxyEventV2, context?: DeadlineContext) => Promise<HttpResult>;
+
+/**
+ * Runs `work` under the request's deadline (`core/budget.ts`): every AWS call and provider request
+ * inside it is cut to the time left, so the function answers before its timeout. Without a Lambda
+ * context (the local stack) the function's configured timeout is the limit.
+ */
+function underDeadline<T>(timeoutSeconds: number, context: DeadlineContext | undefined, work: () => Promise<T>) {
+  const now = Date.now();
+  return withDeadline(requestDeadlineMs(now, timeoutSeconds, context?.getRemainingTimeInMillis?.()), work);
+}
 
 /**
  * GET /login: needs no client secret, so it never touches the Secrets Manager client. It encrypts
@@ -45,7 +65,7 @@ export function createLoginHandler(services: Services): HttpHandler {
     logger: services.logger,
   };
   fieldCipher(services, createKmsKeyProvider);
-  return (event) => handleLogin(event, deps);
+  return (event, context) => underDeadline(LOGIN_FUNCTION_TIMEOUT_SECONDS, context, () => handleLogin(event, deps));
 }
 
 /**
@@ -66,7 +86,7 @@ export function createLoginFunctionHandler(services: Services): HttpHandler {
   const login = createLoginHandler(services);
   const health = createHealthHandler(services);
   const healthRoute = `GET ${HEALTH_PATH}`;
-  return (event) => (event.routeKey === healthRoute ? health(event) : login(event));
+  return (event, context) => (event.routeKey === healthRoute ? health(event) : login(event, context));
 }
 
 /**
@@ -74,7 +94,8 @@ export function createLoginFunctionHandler(services: Services): HttpHandler {
  * the code verifier and encrypts the refresh token it stores.
  */
 export function createCallbackHandler(services: Services): HttpHandler {
-  secretSource(services);
+  const secret = secretSource(services);
+  const cipher = fieldCipher(services, createKmsKeyProvider);
   const deps = {
     provider: providerConfig(services),
     client: providerClient(services),
@@ -84,16 +105,22 @@ export function createCallbackHandler(services: Services): HttpHandler {
     logger: services.logger,
     policy: refreshPolicy(services),
     flow: readFlowConfig(services.env),
+    // The secret and the key that seals the tokens, before the attempt is consumed (both cached).
+    ready: async () => {
+      await Promise.all([secret(), cipher.ready('tokens')]);
+    },
   };
-  fieldCipher(services, createKmsKeyProvider);
-  return (event) => handleCallback(event, deps);
+  return (event, context) =>
+    underDeadline(CALLBACK_FUNCTION_TIMEOUT_SECONDS, context, () => handleCallback(event, deps));
 }
 
 /**
  * The complete function an app backend invokes with `{"connectCode": ..., "appUserId": ...}`. It needs
  * the tables and the event bus, and neither the provider settings nor the client secret.
  */
-export function createCompleteFunctionHandler(services: Services): (event: unknown) => Promise<CompleteFunctionResult> {
+export function createCompleteFunctionHandler(
+  services: Services,
+): (event: unknown, context?: DeadlineContext) => Promise<CompleteFunctionResult> {
   const deps = {
     sessions: sessionStore(services),
     tokens: tokenStore(services),
@@ -103,7 +130,8 @@ export function createCompleteFunctionHandler(services: Services): (event: unkno
   };
   // It seals the refresh token it stores.
   fieldCipher(services, createKmsKeyProvider);
-  return (event) => handleCompleteRequest(event, deps);
+  return (event, context) =>
+    underDeadline(COMPLETE_FUNCTION_TIMEOUT_SECONDS, context, () => handleCompleteRequest(event, deps));
 }
 
 /** The refresh function other services' readers invoke with `{"userId": ...}`. */
@@ -117,7 +145,7 @@ export function createRefreshFunctionHandler(services: Services): (event: unknow
 /**
  * The scheduled refresher (an EventBridge schedule). It stops starting new users
  * {@link REFRESHER_STOP_BEFORE_TIMEOUT_MS} before the Lambda timeout: one user can take up to 12 s
- * waiting for a reader's lease and then a whole lease's work (`core/refresh-budget.ts`).
+ * waiting for a reader's lease and then a whole lease's work (`core/budget.ts`).
  */
 export function createScheduledRefresherHandler(
   services: Services,

@@ -5,10 +5,13 @@
 import { type AttributeValue, ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { StoreConfig } from '../core/config';
 import {
+  DYNAMODB_CALL_BUDGET_MS,
   DYNAMODB_CONNECTION_TIMEOUT_MS,
   DYNAMODB_MAX_ATTEMPTS,
   DYNAMODB_REQUEST_TIMEOUT_MS,
-} from '../core/refresh-budget';
+} from '../core/budget';
+import { StoreUnavailableError } from '../core/errors';
+import { callAws } from './aws-call';
 import { withoutNodeVersionNotice } from './sdk-notice';
 
 /** A DynamoDB item in the low-level attribute-value form. */
@@ -16,11 +19,14 @@ export type Item = Record<string, AttributeValue>;
 
 /**
  * Timeouts and retries of every DynamoDB call: bounded, so one refresh has a known longest duration
- * and the refresh lease can be made longer than it (see `core/refresh-budget.ts`). Without them the
+ * and the refresh lease can be made longer than it (see `core/budget.ts`). Without them the
  * SDK waits on a stalled connection for minutes, long after the lease ran out.
  */
 export const DYNAMODB_CLIENT_LIMITS = {
   maxAttempts: DYNAMODB_MAX_ATTEMPTS,
+  // A throttled client also slows its own sending rate, instead of retrying at full speed into a
+  // table that is already over its capacity.
+  retryMode: 'adaptive',
   requestHandler: {
     connectionTimeout: DYNAMODB_CONNECTION_TIMEOUT_MS,
     requestTimeout: DYNAMODB_REQUEST_TIMEOUT_MS,
@@ -55,6 +61,38 @@ export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   return withoutNodeVersionNotice(
     () => new DynamoDBClient({ ...DYNAMODB_CLIENT_LIMITS, region: config.region, cacheMiddleware }),
   );
+}
+
+/** What the stores need of a DynamoDB client: `send`. */
+export type StoreClient = Pick<DynamoDBClient, 'send'>;
+
+/** The operation a command sends (`GetItem`), from its schema: class names do not survive minifying. */
+function operationOf(command: unknown): string | undefined {
+  const schema = (command as { schema?: unknown }).schema;
+  return Array.isArray(schema) && typeof schema[2] === 'string' ? schema[2] : undefined;
+}
+
+/**
+ * The stores' view of `client`: every call limited to {@link DYNAMODB_CALL_BUDGET_MS} (and to the
+ * request's deadline), and a throttled, slow, failing or unreachable DynamoDB turned into a
+ * {@link StoreUnavailableError} naming the operation. A refused condition, a validation error or
+ * access denied stay as the SDK raised them. The client itself is not changed: a consumer's own
+ * client keeps behaving as the consumer set it up for its other calls.
+ */
+export function storeClient(client: StoreClient): StoreClient {
+  const send = (command: Parameters<DynamoDBClient['send']>[0], options?: object) =>
+    callAws(
+      DYNAMODB_CALL_BUDGET_MS,
+      ({ abortSignal }) => client.send(command, { ...options, abortSignal }),
+      (fault, cause) => {
+        const operation = operationOf(command);
+        return new StoreUnavailableError(
+          `DynamoDB ${operation ?? 'call'} failed: ${fault.throttled ? 'throttled' : 'unavailable'} (${fault.name})`,
+          { cause, operation, outcomeUnknown: fault.outcomeUnknown, retryAfterSeconds: fault.retryAfterSeconds },
+        );
+      },
+    );
+  return { send: send as DynamoDBClient['send'] };
 }
 
 /** True for a failed `ConditionExpression`. */

@@ -51,6 +51,13 @@ export interface FieldCipher {
    * @throws {KeyUnavailableError} the key could not be used (nothing was changed; may clear by itself)
    */
   decrypt(context: FieldContext, stored: string): Promise<string>;
+  /**
+   * Makes sure a data key to encrypt `purpose` is at hand (from the cache, or from the key provider
+   * now), so a flow can find out that the key cannot be used before it spends something it cannot
+   * get back (a person's sign-in attempt, a single-use code).
+   * @throws {KeyUnavailableError} the key could not be used
+   */
+  ready(purpose: FieldPurpose): Promise<void>;
 }
 
 /** Bounds of the data-key cache. */
@@ -125,20 +132,33 @@ export function createFieldCipher(
     return key;
   };
 
+  /** The cached key for `purpose` while it may still encrypt. */
+  const usable = (purpose: FieldPurpose): ActiveKey | undefined => {
+    const current = active.get(purpose);
+    return current && current.uses < policy.encryptMaxUses && now() - current.createdAt < policy.encryptMaxAgeMs
+      ? current
+      : undefined;
+  };
+
+  /** A new key for `purpose`; concurrent callers share one request to the key provider. */
+  const generateOnce = (purpose: FieldPurpose): Promise<ActiveKey> => {
+    let pending = generating.get(purpose);
+    if (!pending) {
+      pending = generate(purpose).finally(() => generating.delete(purpose));
+      generating.set(purpose, pending);
+    }
+    return pending;
+  };
+
   const encryptionKey = async (purpose: FieldPurpose): Promise<ActiveKey> => {
     for (;;) {
-      const current = active.get(purpose);
-      if (current && current.uses < policy.encryptMaxUses && now() - current.createdAt < policy.encryptMaxAgeMs) {
+      const current = usable(purpose);
+      if (current) {
         current.uses++;
         return current;
       }
-      let pending = generating.get(purpose);
-      if (!pending) {
-        pending = generate(purpose).finally(() => generating.delete(purpose));
-        generating.set(purpose, pending);
-      }
       // Then take a use of the new key like everyone else (or make another if the waiters used it up).
-      await pending;
+      await generateOnce(purpose);
     }
   };
 
@@ -166,6 +186,9 @@ export function createFieldCipher(
   };
 
   return {
+    async ready(purpose) {
+      if (!usable(purpose)) await generateOnce(purpose);
+    },
     async encrypt(context, plaintext) {
       const key = await encryptionKey(context.purpose);
       return seal(key.dataKey, { keyRef: provider.keyRef, encryptedKeyText: key.encryptedKeyText }, context, plaintext);
@@ -194,6 +217,7 @@ export function lazyFieldCipher(make: () => FieldCipher): FieldCipher {
   return {
     encrypt: (context, plaintext) => get().encrypt(context, plaintext),
     decrypt: (context, stored) => get().decrypt(context, stored),
+    ready: (purpose) => get().ready(purpose),
   };
 }
 

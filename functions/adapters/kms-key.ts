@@ -17,7 +17,9 @@ import {
 } from '@aws-sdk/client-kms';
 import type { FieldPurpose } from '../core/envelope';
 import { DATA_KEY_BYTES } from '../core/envelope';
+import { KMS_CALL_BUDGET_MS } from '../core/budget';
 import { DecryptionFailedError, KeyUnavailableError } from '../core/errors';
+import { type AwsFault, AWS_CLIENT_LIMITS, callAws } from './aws-call';
 import type { DataKeyProvider } from './field-cipher';
 
 /** The KMS encryption context of a data key for `purpose`: the same on GenerateDataKey and Decrypt. */
@@ -27,6 +29,14 @@ export const kmsEncryptionContext = (purpose: FieldPurpose): Record<string, stri
 function named(error: unknown): string {
   return error instanceof Error ? error.name : 'unknown error';
 }
+
+/** A throttled, slow or failing KMS: retryable, unlike a key that is disabled or not granted. */
+const kmsUnavailable = (operation: string, purpose: FieldPurpose) => (fault: AwsFault, cause: unknown) =>
+  new KeyUnavailableError(`kms:${operation} for "${purpose}" failed (${fault.name}); try again`, {
+    cause,
+    retryable: true,
+    retryAfterSeconds: fault.retryAfterSeconds,
+  });
 
 /**
  * A {@link DataKeyProvider} over KMS.
@@ -39,14 +49,21 @@ export function kmsKeyProvider(keyArn: string, client: Pick<KMSClient, 'send'>):
     async generateDataKey(purpose) {
       let out;
       try {
-        out = await client.send(
-          new GenerateDataKeyCommand({
-            KeyId: keyArn,
-            KeySpec: 'AES_256',
-            EncryptionContext: kmsEncryptionContext(purpose),
-          }),
+        out = await callAws(
+          KMS_CALL_BUDGET_MS,
+          (options) =>
+            client.send(
+              new GenerateDataKeyCommand({
+                KeyId: keyArn,
+                KeySpec: 'AES_256',
+                EncryptionContext: kmsEncryptionContext(purpose),
+              }),
+              options,
+            ),
+          kmsUnavailable('GenerateDataKey', purpose),
         );
       } catch (error) {
+        if (error instanceof KeyUnavailableError) throw error;
         throw new KeyUnavailableError(`kms:GenerateDataKey for "${purpose}" failed (${named(error)})`, {
           cause: error,
         });
@@ -59,14 +76,21 @@ export function kmsKeyProvider(keyArn: string, client: Pick<KMSClient, 'send'>):
     async decryptDataKey(encryptedKey, purpose) {
       let out;
       try {
-        out = await client.send(
-          new DecryptCommand({
-            KeyId: keyArn,
-            CiphertextBlob: encryptedKey,
-            EncryptionContext: kmsEncryptionContext(purpose),
-          }),
+        out = await callAws(
+          KMS_CALL_BUDGET_MS,
+          (options) =>
+            client.send(
+              new DecryptCommand({
+                KeyId: keyArn,
+                CiphertextBlob: encryptedKey,
+                EncryptionContext: kmsEncryptionContext(purpose),
+              }),
+              options,
+            ),
+          kmsUnavailable('Decrypt', purpose),
         );
       } catch (error) {
+        if (error instanceof KeyUnavailableError) throw error;
         // The blob is not a data key of this key for this purpose: the same answer on every retry.
         if (
           error instanceof InvalidCiphertextException ||
@@ -93,5 +117,5 @@ export function kmsKeyProvider(keyArn: string, client: Pick<KMSClient, 'send'>):
  * Import it statically where it is used: the bundler then keeps only the two commands called.
  */
 export function createKmsKeyProvider(keyArn: string, region: string): DataKeyProvider {
-  return kmsKeyProvider(keyArn, new KMSClient({ region }));
+  return kmsKeyProvider(keyArn, new KMSClient({ ...AWS_CLIENT_LIMITS, region }));
 }

@@ -16,6 +16,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import type { ProviderConfig } from '../core/config';
+import { parseRetryAfter } from '../core/http';
 import {
   BrokerError,
   ClientCredentialsRejectedError,
@@ -26,6 +27,7 @@ import {
 } from '../core/errors';
 import { classifyTokenError } from '../core/refusals';
 import { toTokenSet, type TokenSet } from '../core/tokens';
+import { limitMs } from './deadline';
 import type { SecretSource } from './secret';
 
 /** What the flows need from the provider. */
@@ -81,10 +83,16 @@ function mayHaveBeenSent(error: unknown): boolean {
   return !(typeof code === 'string' && NOT_SENT_CODES.has(code));
 }
 
-function unavailable(what: string, status?: number, cause?: unknown, outcomeUnknown = false): ProviderUnavailableError {
+function unavailable(
+  what: string,
+  status?: number,
+  cause?: unknown,
+  outcomeUnknown = false,
+  retryAfter?: string | null,
+): ProviderUnavailableError {
   return new ProviderUnavailableError(
     status ? `${what} answered with status ${status}` : `${what} did not answer in time or could not be reached`,
-    { cause, outcomeUnknown },
+    { cause, outcomeUnknown, retryAfterSeconds: parseRetryAfter(retryAfter, Date.now()) },
   );
 }
 
@@ -188,7 +196,7 @@ async function throwForStatus(response: Response, call: TokenCall): Promise<neve
   });
   switch (verdict.kind) {
     case 'unavailable':
-      throw unavailable(what, verdict.status);
+      throw unavailable(what, verdict.status, undefined, false, response.headers.get('retry-after'));
     case 'client-rejected':
       throw new ClientCredentialsRejectedError(
         `${what} refused the broker's client credentials ("${verdict.oauthError ?? `status ${verdict.status}`}"): ` +
@@ -273,7 +281,8 @@ export function createProviderClient(
     send: (auth: oauth.ClientAuth, options: oauth.TokenEndpointRequestOptions) => Promise<Response>,
     process: (response: Response) => Promise<T>,
   ): Promise<T> => {
-    const signal = AbortSignal.timeout(timeoutMs);
+    // Never past the request's deadline (the callback must answer before its function times out).
+    const signal = AbortSignal.timeout(limitMs(timeoutMs));
     let sent = false;
     try {
       // A secret that takes too long is a timeout before anything was sent: nothing was used up.
@@ -335,7 +344,7 @@ export function createProviderClient(
 
     async fetchProfileId(accessToken) {
       const what = 'the profile endpoint';
-      const signal = AbortSignal.timeout(config.timeoutMs);
+      const signal = AbortSignal.timeout(limitMs(config.timeoutMs));
       let response: Response;
       try {
         response = await bounded(config.profileUrl, {
@@ -346,7 +355,9 @@ export function createProviderClient(
         if (cause instanceof BodyTooLargeError) throw new ProviderResponseError(`${what} gave an invalid response`);
         throw unavailable(what, undefined, cause);
       }
-      if (response.status >= 500 || response.status === 429) throw unavailable(what, response.status);
+      if (response.status >= 500 || response.status === 429) {
+        throw unavailable(what, response.status, undefined, false, response.headers.get('retry-after'));
+      }
       if (response.status !== 200) {
         throw new ProviderResponseError(
           `${what} answered with status ${response.status}; the token needs the "profile.compact" scope`,

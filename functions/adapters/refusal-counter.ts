@@ -6,11 +6,11 @@
  * before it, for a sliding estimate (`core/refusals.ts` `refusalsInWindow`). Reports counts; the
  * refresher decides.
  */
-import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { RefusalShapeName } from '../core/errors';
 import type { RefusalCounts } from '../core/refusals';
 import { REFUSAL_COUNTER_KEY_PREFIX } from '../core/schema';
-import { isConditionFailure, num } from './dynamo';
+import { isConditionFailure, num, type StoreClient, storeClient } from './dynamo';
 
 /** Counts refusals per shape. */
 export interface RefusalCounter {
@@ -26,10 +26,15 @@ const MAX_ATTEMPTS = 4;
 
 /** DynamoDB implementation of {@link RefusalCounter} over the sessions table. */
 export class DynamoRefusalCounter implements RefusalCounter {
+  /** Every call limited and its faults typed (`storeClient`). */
+  private readonly client: StoreClient;
+
   constructor(
-    private readonly client: DynamoDBClient,
+    client: StoreClient,
     private readonly table: string,
-  ) {}
+  ) {
+    this.client = storeClient(client);
+  }
 
   async count(shape: RefusalShapeName, nowMs: number, windowSeconds: number): Promise<RefusalCounts> {
     const window = Math.floor(nowMs / 1000 / windowSeconds);

@@ -4,7 +4,9 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretConfig } from '../core/config';
+import { SECRET_CALL_BUDGET_MS } from '../core/budget';
 import { SecretUnavailableError } from '../core/errors';
+import { AWS_CLIENT_LIMITS, callAws } from './aws-call';
 
 /** Returns the current client secret. */
 export type SecretSource = () => Promise<string>;
@@ -25,7 +27,7 @@ export function createSecretSource(
     const value = config.value;
     return async () => value;
   }
-  const client = options.client ?? new SecretsManagerClient({});
+  const client = options.client ?? new SecretsManagerClient(AWS_CLIENT_LIMITS);
   const cacheMs = options.cacheMs ?? SECRET_CACHE_MS;
   const now = options.now ?? Date.now;
   let cached: { value: string; until: number } | undefined;
@@ -34,10 +36,23 @@ export function createSecretSource(
   const fetchSecret = async (): Promise<string> => {
     let value: string | undefined;
     try {
-      const out = await client.send(new GetSecretValueCommand({ SecretId: config.secretId }));
+      const out = await callAws(
+        SECRET_CALL_BUDGET_MS,
+        (options) => client.send(new GetSecretValueCommand({ SecretId: config.secretId }), options),
+        (fault, cause) =>
+          new SecretUnavailableError(
+            `could not read the client secret: Secrets Manager is ${fault.throttled ? 'throttling' : 'unavailable'} (${fault.name}); try again`,
+            { cause, retryable: true, retryAfterSeconds: fault.retryAfterSeconds },
+          ),
+      );
       value = out.SecretString;
     } catch (cause) {
-      throw new SecretUnavailableError('could not read the client secret from Secrets Manager', { cause });
+      if (cause instanceof SecretUnavailableError) throw cause;
+      // Missing, not granted, or a key it cannot be decrypted with: an operator must act.
+      throw new SecretUnavailableError(
+        `could not read the client secret from Secrets Manager (${cause instanceof Error ? cause.name : 'unknown error'})`,
+        { cause },
+      );
     }
     if (!value || !value.trim()) {
       throw new SecretUnavailableError(

@@ -11,15 +11,15 @@
 import {
   type AttributeValue,
   DeleteItemCommand,
-  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { KeyUnavailableError } from '../core/errors';
 import type { LoginAttempt } from '../core/login';
 import { LINK_KEY_PREFIX, type PlaintextFieldPolicy } from '../core/schema';
 import type { TokenSet } from '../core/tokens';
-import { compact, isConditionFailure, type Item, n, num, s, str } from './dynamo';
+import { compact, isConditionFailure, type Item, n, num, s, type StoreClient, storeClient, str } from './dynamo';
 import { type FieldCipher, openField, sealField } from './field-cipher';
 
 /** A one-time connect link: logs a person in under the app's own user id. */
@@ -114,17 +114,22 @@ export const PENDING_TOKEN_ATTRIBUTES = ['accessToken', 'refreshToken'] as const
 
 /** DynamoDB implementation of {@link SessionStore}. */
 export class DynamoSessionStore implements SessionStore {
+  /** Every call limited and its faults typed (`storeClient`). */
+  private readonly client: StoreClient;
+
   /**
    * @param cipher encrypts secret attributes; used only by the methods that read or write one (a lazy
    *   cipher lets a connect-link creator, which never does, run without a key setting)
    */
   constructor(
-    private readonly client: DynamoDBClient,
+    client: StoreClient,
     private readonly table: string,
     private readonly cipher: FieldCipher,
     /** What a secret field stored before encryption gets on read. @default 'accept' */
     private readonly plaintext: PlaintextFieldPolicy = 'accept',
-  ) {}
+  ) {
+    this.client = storeClient(client);
+  }
 
   /**
    * A secret attribute of the item `id` (its full key, e.g. `attempt#<state>`), encrypted and bound
@@ -183,17 +188,40 @@ export class DynamoSessionStore implements SessionStore {
         : { outcome: 'invalid' };
     }
     if (!item) return { outcome: 'invalid' };
+    let codeVerifier: string | undefined;
+    try {
+      codeVerifier = await this.open(ATTEMPT + state, 'codeVerifier', item);
+    } catch (error) {
+      // The field key could not be used (KMS throttled or unreachable): put the attempt back as it
+      // was, so the person's retry of the same callback still finds it. Nothing was sent anywhere.
+      if (error instanceof KeyUnavailableError) await this.restore(item);
+      throw error;
+    }
     return {
       outcome: 'consumed',
       attempt: {
         state,
-        codeVerifier: await this.open(ATTEMPT + state, 'codeVerifier', item),
+        codeVerifier,
         bindingHash: str(item, 'bindingHash') ?? '',
         appUserId: str(item, 'appUserId'),
         returnTo: str(item, 'returnTo'),
         expiresAt: num(item, 'expiresAt') ?? 0,
       },
     };
+  }
+
+  /**
+   * Puts a consumed attempt back exactly as it was, unless an item with its id exists again. Best
+   * effort: when it fails too, the attempt stays consumed and the person starts the sign-in again.
+   */
+  private async restore(item: Item): Promise<void> {
+    try {
+      await this.client.send(
+        new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(id)' }),
+      );
+    } catch {
+      // The error that made the restore necessary is the one worth reporting.
+    }
   }
 
   async putLink(link: ConnectLink): Promise<void> {

@@ -12,7 +12,6 @@
 import {
   type AttributeValue,
   DeleteItemCommand,
-  type DynamoDBClient,
   GetItemCommand,
   QueryCommand,
   ScanCommand,
@@ -22,7 +21,7 @@ import { ConcurrentUpdateError, LeaseLostError, UnknownUserError } from '../core
 import type { FailureRecord, RefreshSchedule, TokenRecord, TokenSet, TokenStatus } from '../core/tokens';
 import type { FieldContext } from '../core/envelope';
 import { DUE_INDEX, type PlaintextFieldPolicy, READER_ATTRIBUTES } from '../core/schema';
-import { isConditionFailure, type Item, n, num, s, str } from './dynamo';
+import { isConditionFailure, type Item, n, num, s, type StoreClient, storeClient, str } from './dynamo';
 import { type FieldCipher, openField, sealField } from './field-cipher';
 
 /** The part of the item a token reader reads. */
@@ -233,17 +232,22 @@ const refreshTokenField = (userId: string): FieldContext => ({ purpose: 'tokens'
 
 /** DynamoDB implementation of {@link TokenStore}. */
 export class DynamoTokenStore implements TokenStore {
+  /** Every call limited and its faults typed (`storeClient`). */
+  private readonly client: StoreClient;
+
   /**
    * @param cipher encrypts and decrypts refresh tokens; used only by the methods that read or write
    *   one (a lazy cipher lets a token reader, which never does, run without a key setting)
    */
   constructor(
-    private readonly client: DynamoDBClient,
+    client: StoreClient,
     private readonly table: string,
     private readonly cipher: FieldCipher,
     /** What a secret field stored before encryption gets on read. @default 'accept' */
     private readonly plaintext: PlaintextFieldPolicy = 'accept',
-  ) {}
+  ) {
+    this.client = storeClient(client);
+  }
 
   /** The record of a stored item with its refresh token decrypted. */
   private async decrypted(item: Item): Promise<TokenRecord> {

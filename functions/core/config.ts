@@ -5,7 +5,7 @@
  * that names the variable, so a bad deploy fails at init instead of on a user's request.
  */
 import { ConfigError } from './errors';
-import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_REFRESH_TIMEOUT_MS } from './refresh-budget';
+import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_REFRESH_TIMEOUT_MS } from './budget';
 import {
   DEFAULT_REFRESH_POLICY,
   PLAINTEXT_FIELD_POLICIES,

@@ -62,6 +62,12 @@ export const ERROR_CODES = [
   'DECRYPTION_FAILED',
   /** The field encryption key could not be used (KMS unreachable, throttled, access denied, key disabled). */
   'KEY_UNAVAILABLE',
+  /** The token store (DynamoDB) was throttled, timed out, failed (5xx) or could not be reached: retry. */
+  'STORE_UNAVAILABLE',
+  /** The broker's refresh or complete function could not be invoked (throttled, timed out, failed): retry. */
+  'FUNCTION_UNAVAILABLE',
+  /** The event bus (EventBridge) refused or could not take an event; events are best effort. */
+  'EVENTS_UNAVAILABLE',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -73,22 +79,130 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 }
 
 /**
- * Base class: every error the broker raises on purpose has a stable `code`.
+ * The dependencies whose temporary unavailability the broker names: the token store, the field key,
+ * the client secret, the broker's own functions (invoked by readers), the event bus, and Kroger.
+ */
+export const DEPENDENCIES = {
+  dynamodb: 'the token store (DynamoDB)',
+  kms: 'the field encryption key (KMS)',
+  secretsmanager: 'the client secret (Secrets Manager)',
+  lambda: "the broker's function (Lambda)",
+  eventbridge: 'the event bus (EventBridge)',
+  provider: 'Kroger',
+} as const;
+
+/** One of {@link DEPENDENCIES}. */
+export type Dependency = keyof typeof DEPENDENCIES;
+
+/** What every error says about trying again. */
+export interface RetryAdvice {
+  /**
+   * True when the same call may succeed later without anybody acting (a throttled, slow or failing
+   * dependency, a refresh in progress): nothing was lost, try again. False when it would fail the
+   * same way (an unknown user, a dead grant, a refused configuration).
+   */
+  readonly retryable: boolean;
+  /** When known, how long to wait before trying again, in whole seconds. */
+  readonly retryAfterSeconds?: number;
+}
+
+/** Options every broker error takes. */
+export interface BrokerErrorOptions {
+  readonly cause?: unknown;
+  /** @default false */
+  readonly retryable?: boolean;
+  readonly retryAfterSeconds?: number;
+}
+
+/**
+ * Base class: every error the broker raises on purpose has a stable `code`, and says whether trying
+ * again may help (`retryable`, and where known `retryAfterSeconds`).
  *
  * Each class names itself with a literal `name`: the Lambda bundles are minified, which renames
  * classes, and logs (`"name"`) and the runtime's `errorType` must still say `ConfigError`. A literal
  * per class costs nothing at start, unlike esbuild's `keepNames`, which wraps every function of the
  * bundle (the AWS SDK's too).
  */
-export class BrokerError extends Error {
+export class BrokerError extends Error implements RetryAdvice {
   override readonly name: string = 'BrokerError';
 
   /** Stable machine-readable code, safe to log and to branch on. */
   readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly retryAfterSeconds?: number;
 
-  constructor(message: string, code: ErrorCode, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, code: ErrorCode, options?: BrokerErrorOptions) {
+    super(
+      message,
+      typeof options === 'object' && options !== null && 'cause' in options ? { cause: options.cause } : undefined,
+    );
     this.code = code;
+    this.retryable = options?.retryable ?? false;
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/**
+ * A dependency was temporarily unavailable: throttled, slow, failing (5xx) or unreachable. Nothing
+ * stored was lost; the same call may succeed later. Each dependency has its own class and code
+ * ({@link StoreUnavailableError}, {@link ProviderUnavailableError}, ...); this base lets a caller
+ * treat them alike and name the one that failed ({@link dependency}).
+ */
+export class DependencyUnavailableError extends BrokerError {
+  override readonly name: string = 'DependencyUnavailableError';
+
+  /** Which dependency failed. */
+  readonly dependency: Dependency;
+
+  constructor(message: string, code: ErrorCode, dependency: Dependency, options?: BrokerErrorOptions) {
+    super(message, code, { retryable: true, ...options });
+    this.dependency = dependency;
+  }
+}
+
+/**
+ * The token store (DynamoDB) was throttled, timed out, answered 5xx or could not be reached, after
+ * the SDK's own retries and within the call's deadline. Nothing was lost: a read can be retried as
+ * is; a write either did not happen or, when {@link outcomeUnknown}, may have landed, which the
+ * broker's conditional writes make safe to find out by reading again.
+ */
+export class StoreUnavailableError extends DependencyUnavailableError {
+  override readonly name: string = 'StoreUnavailableError';
+
+  /** The DynamoDB operation that failed (`GetItem`, `UpdateItem`, ...), when known. */
+  readonly operation?: string;
+  /** True when the request may have reached DynamoDB (a timeout, a connection lost mid-answer). */
+  readonly outcomeUnknown: boolean;
+
+  constructor(
+    message: string,
+    options?: BrokerErrorOptions & { readonly operation?: string; readonly outcomeUnknown?: boolean },
+  ) {
+    super(message, 'STORE_UNAVAILABLE', 'dynamodb', options);
+    this.operation = options?.operation;
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
+  }
+}
+
+/**
+ * The broker's refresh or complete function could not be invoked: Lambda throttled it, the invoke
+ * timed out or failed on the way, or the function itself crashed or timed out (`FunctionError`).
+ * Nothing was lost; try again.
+ */
+export class FunctionUnavailableError extends DependencyUnavailableError {
+  override readonly name: string = 'FunctionUnavailableError';
+
+  constructor(message: string, options?: BrokerErrorOptions) {
+    super(message, 'FUNCTION_UNAVAILABLE', 'lambda', options);
+  }
+}
+
+/** EventBridge refused an event or could not be reached. Events are best effort: logged, never thrown to a person. */
+export class EventsUnavailableError extends DependencyUnavailableError {
+  override readonly name: string = 'EventsUnavailableError';
+
+  constructor(message: string, options?: BrokerErrorOptions) {
+    super(message, 'EVENTS_UNAVAILABLE', 'eventbridge', options);
   }
 }
 
@@ -144,7 +258,7 @@ export class RequestRejectedError extends BrokerError {
  * back ({@link outcomeUnknown}), the provider may have used (and rotated) the refresh token: the next
  * attempt then finds the grant refused.
  */
-export class ProviderUnavailableError extends BrokerError {
+export class ProviderUnavailableError extends DependencyUnavailableError {
   override readonly name: string = 'ProviderUnavailableError';
 
   /**
@@ -153,8 +267,8 @@ export class ProviderUnavailableError extends BrokerError {
    */
   readonly outcomeUnknown: boolean;
 
-  constructor(message: string, options?: { cause?: unknown; outcomeUnknown?: boolean }) {
-    super(message, 'PROVIDER_UNAVAILABLE', options);
+  constructor(message: string, options?: BrokerErrorOptions & { outcomeUnknown?: boolean }) {
+    super(message, 'PROVIDER_UNAVAILABLE', 'provider', options);
     this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
@@ -253,12 +367,15 @@ export class ProviderResponseError extends BrokerError {
   }
 }
 
-/** The client secret could not be read (missing, empty, access denied, service error). */
-export class SecretUnavailableError extends BrokerError {
+/**
+ * The client secret could not be read: Secrets Manager throttled, failing or unreachable
+ * (`retryable`), or the secret missing, empty or not granted (not retryable: an operator must act).
+ */
+export class SecretUnavailableError extends DependencyUnavailableError {
   override readonly name: string = 'SecretUnavailableError';
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'SECRET_UNAVAILABLE', options);
+  constructor(message: string, options?: BrokerErrorOptions) {
+    super(message, 'SECRET_UNAVAILABLE', 'secretsmanager', { retryable: false, ...options });
   }
 }
 
@@ -285,7 +402,7 @@ export class ConcurrentUpdateError extends TokenStoreError {
   override readonly name: string = 'ConcurrentUpdateError';
 
   constructor(message: string, options?: { cause?: unknown; code?: 'CONCURRENT_UPDATE' | 'LEASE_LOST' }) {
-    super(message, options?.code ?? 'CONCURRENT_UPDATE', options);
+    super(message, options?.code ?? 'CONCURRENT_UPDATE', { cause: options?.cause, retryable: true });
   }
 }
 
@@ -326,7 +443,10 @@ export class RefreshInProgressError extends BrokerError {
   override readonly name: string = 'RefreshInProgressError';
 
   constructor(userId: string) {
-    super(`a refresh for user "${userId}" is in progress; try again`, 'REFRESH_IN_PROGRESS');
+    super(`a refresh for user "${userId}" is in progress; try again`, 'REFRESH_IN_PROGRESS', {
+      retryable: true,
+      retryAfterSeconds: 1,
+    });
   }
 }
 
@@ -340,8 +460,9 @@ export class RefreshFunctionError extends BrokerError {
   /** The code the refresh function answered with. */
   readonly remoteCode: string;
 
-  constructor(remoteCode: string, message: string) {
-    super(`the refresh function failed ("${remoteCode}"): ${message}`, 'REFRESH_FUNCTION_FAILED');
+  /** @param retry whether the function said trying again may help (a newer broker's code may be retryable) */
+  constructor(remoteCode: string, message: string, retry?: RetryAdvice) {
+    super(`the refresh function failed ("${remoteCode}"): ${message}`, 'REFRESH_FUNCTION_FAILED', retry);
     this.remoteCode = remoteCode;
   }
 }
@@ -427,10 +548,14 @@ export class DecryptionFailedError extends BrokerError {
  * The field encryption key could not be used: KMS was unreachable or throttled, the role may not
  * use the key, or the key is disabled. Nothing stored was changed; a transient cause clears by itself.
  */
-export class KeyUnavailableError extends BrokerError {
+export class KeyUnavailableError extends DependencyUnavailableError {
   override readonly name: string = 'KeyUnavailableError';
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 'KEY_UNAVAILABLE', options);
+  /**
+   * @param options.retryable true for a throttled, failing or unreachable KMS; false (the default)
+   *   for a key that is disabled or not granted, which an operator must fix
+   */
+  constructor(message: string, options?: BrokerErrorOptions) {
+    super(message, 'KEY_UNAVAILABLE', 'kms', { retryable: false, ...options });
   }
 }

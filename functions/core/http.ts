@@ -127,3 +127,24 @@ export function bindingCookie(
   if (options.secure) parts.push('Secure');
   return parts.join('; ');
 }
+
+/** The longest `Retry-After` the broker passes on: a provider asking for more is not believed. */
+export const MAX_RETRY_AFTER_SECONDS = 3600;
+
+/**
+ * A `Retry-After` header (delay-seconds or an HTTP-date) in whole seconds from `nowMs`, at most
+ * {@link MAX_RETRY_AFTER_SECONDS}; undefined when absent or malformed.
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  // delay-seconds, or an IMF-fixdate ("Fri, 27 Nov 2026 12:00:30 GMT"): a weekday name first.
+  const seconds = /^\d{1,10}$/.test(text)
+    ? Number(text)
+    : /^[A-Za-z]{3}, /.test(text)
+      ? Math.ceil((Date.parse(text) - nowMs) / 1000)
+      : Number.NaN;
+  if (!Number.isFinite(seconds)) return undefined;
+  return Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_SECONDS);
+}

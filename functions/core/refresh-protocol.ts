@@ -58,7 +58,15 @@ export type RefreshWireCode = 'BAD_REQUEST' | 'INTERNAL';
 /** What the refresh function answers: the new expiry, or a stable error code and message. */
 export type RefreshFunctionResult =
   | { readonly ok: true; readonly expiresAt: number }
-  | { readonly ok: false; readonly code: ErrorCode | RefreshWireCode; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly code: ErrorCode | RefreshWireCode;
+      readonly message: string;
+      /** Present (true) when trying again may succeed: the error's `retryable`. */
+      readonly retryable?: true;
+      /** When known, how long to wait before trying again. */
+      readonly retryAfterSeconds?: number;
+    };
 
 /**
  * An answer as a reader receives it: the function may be a newer broker's, with a code this reader
@@ -66,7 +74,13 @@ export type RefreshFunctionResult =
  */
 export type ReceivedRefreshResult =
   | { readonly ok: true; readonly expiresAt: number }
-  | { readonly ok: false; readonly code: string; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly code: string;
+      readonly message: string;
+      readonly retryable?: boolean;
+      readonly retryAfterSeconds?: number;
+    };
 
 /**
  * Checks a refresh function event (JSON from another service, so anything at all).

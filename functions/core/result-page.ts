@@ -89,6 +89,12 @@ const STATUS: Readonly<Record<ResultKind, number>> = {
 
 const NOTHING_SAVED = 'Nothing was saved.';
 
+/**
+ * `Retry-After` of every 503 page: a throttled or briefly unreachable dependency (Kroger, DynamoDB,
+ * KMS, Secrets Manager) is usually back within seconds; the page's words ask a person for minutes.
+ */
+export const RETRY_AFTER_SECONDS = 10;
+
 type Words = Pick<PageContent, 'title' | 'message' | 'notes'> & { readonly tone: 'ok' | 'wait' | 'error' };
 
 function words(outcome: Outcome, app: string, hasAction: boolean): Words {
@@ -172,7 +178,8 @@ function words(outcome: Outcome, app: string, hasAction: boolean): Words {
         message: `Kroger did not accept this service, so nothing was saved. The service operator has to fix this; please try again later.`,
       };
     case 'storage-unavailable':
-      // The field key (KMS) could not be used: nothing the person did, and often over in minutes.
+      // The token store (DynamoDB), the field key (KMS) or the client secret (Secrets Manager) could
+      // not be used: nothing the person did, and often over in minutes.
       return {
         tone: 'error',
         title: 'Not connected',

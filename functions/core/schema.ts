@@ -6,7 +6,7 @@
  *
  * No SDK import: infra imports this module, and must not load the DynamoDB client to synthesize.
  */
-import { MAX_REFRESH_TIMEOUT_MS, refreshCallBudgetMs } from './refresh-budget';
+import { MAX_REFRESH_TIMEOUT_MS, refreshCallBudgetMs } from './budget';
 
 /** A DynamoDB key attribute: its name and scalar type (`S` string, `N` number). */
 export interface KeyAttribute {
@@ -171,7 +171,7 @@ export const REFRESHER_SETTINGS = {
 /**
  * How long before its timeout a scheduled run stops starting users: one user can wait up to the
  * reader's wait for another process's lease, then make a provider call, then retry its write
- * (see `refresh-budget.ts`; about 91 s).
+ * (see `budget.ts`; about 73 s).
  */
 export const REFRESHER_STOP_BEFORE_TIMEOUT_MS = refreshCallBudgetMs(MAX_REFRESH_TIMEOUT_MS);
 

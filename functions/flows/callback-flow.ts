@@ -26,7 +26,12 @@ import {
   PENDING_CONNECTION_TTL_SECONDS,
   withConnectCode,
 } from '../core/connect';
-import { KeyUnavailableError, ProviderResponseError, RequestRejectedError } from '../core/errors';
+import {
+  KeyUnavailableError,
+  ProviderResponseError,
+  RequestRejectedError,
+  StoreUnavailableError,
+} from '../core/errors';
 import { bindingCookie, type HttpResult, redirect } from '../core/http';
 import { bindingCookieName, hashBinding, type RandomSource } from '../core/login';
 import {
@@ -64,6 +69,14 @@ export interface CallbackDeps {
   readonly now?: () => number;
   /** The connect codes' randomness; injectable for tests. */
   readonly random?: RandomSource;
+  /**
+   * Makes sure what the exchange and the store write will need can be used (the client secret, the
+   * field key that seals the tokens) before the sign-in attempt is consumed: when Secrets Manager or
+   * KMS is down, the person gets a 503 and the same callback still works once it is back. Cached
+   * after the first call of a container, so it costs nothing warm.
+   * @default nothing to check
+   */
+  readonly ready?: () => Promise<void>;
 }
 
 /** Handles GET /callback: the provider's redirect, or (without a query) the clean result page. */
@@ -105,6 +118,7 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
     const params = parseCallbackQuery(event.rawQueryString);
     const cookieName = bindingCookieName(params.state);
     const cookie = readCookie(cookieHeader, cookieName);
+    await deps.ready?.();
     const consumed = await deps.sessions.consumeAttempt(params.state, cookie && hashBinding(cookie), now);
     if (consumed.outcome === 'wrong-browser') {
       throw new RequestRejectedError(
@@ -190,12 +204,17 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
 
 /**
  * Whether a failure after the code exchange proves that the broker kept none of the new tokens: it
- * came before any store write, or the field key could not seal them (so nothing was written). After
- * any other write failure the write may have landed (a timeout), and revoking could kill a grant that
- * is stored. (A link-bound refusal revokes where it happens.)
+ * came before any store write, the field key could not seal them, or DynamoDB refused the write
+ * outright (throttled: nothing landed). After any other write failure the write may have landed (a
+ * timeout), and revoking could kill a grant that is stored. (A link-bound refusal revokes where it
+ * happens.)
  */
 function keptNothing(error: unknown, writing: boolean): boolean {
-  return !writing || error instanceof KeyUnavailableError;
+  return (
+    !writing ||
+    error instanceof KeyUnavailableError ||
+    (error instanceof StoreUnavailableError && !error.outcomeUnknown)
+  );
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
-import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_LEASE_WAIT_MS, refreshLeaseMs } from '../core/refresh-budget';
+import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_LEASE_WAIT_MS, refreshLeaseMs } from '../core/budget';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
 import type { TokenStore } from '../adapters/token-store';

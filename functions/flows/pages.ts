@@ -6,6 +6,7 @@
 import { DEFAULT_APP_NAME, type FlowConfig, loginUrlFromRedirect, type ProviderConfig } from '../core/config';
 import {
   ClientCredentialsRejectedError,
+  DependencyUnavailableError,
   type ErrorCode,
   InvalidGrantError,
   IssuerMismatchError,
@@ -15,7 +16,13 @@ import {
   RequestRejectedError,
 } from '../core/errors';
 import { htmlPage, type HttpResult } from '../core/http';
-import { type Outcome, type PageContext, renderOutcome, type ResultKind } from '../core/result-page';
+import {
+  type Outcome,
+  type PageContext,
+  renderOutcome,
+  type ResultKind,
+  RETRY_AFTER_SECONDS,
+} from '../core/result-page';
 import type { Logger } from '../adapters/logger';
 
 /** The page of each refusal code the login and callback flows throw. */
@@ -78,6 +85,12 @@ export function failureKind(error: unknown, logger: Logger): ResultKind {
     logger.error('the field encryption key could not be used', { errorCode: error.code, error });
     return 'storage-unavailable';
   }
+  if (error instanceof DependencyUnavailableError && error.retryable) {
+    // DynamoDB or Secrets Manager throttled, slow or unreachable: nothing was half-written (every
+    // write is one conditional request), and the person only has to try again.
+    logger.warn('a dependency is unavailable', { errorCode: error.code, dependency: error.dependency, error });
+    return 'storage-unavailable';
+  }
   if (error instanceof ProviderResponseError) {
     logger.error('provider gave an unexpected response', { error });
     return 'bad-response';
@@ -86,10 +99,16 @@ export function failureKind(error: unknown, logger: Logger): ResultKind {
   return 'internal';
 }
 
-/** The page of `outcome`, as an HTTP result. */
+/**
+ * The page of `outcome`, as an HTTP result. A 503 ("try again") says when, in `Retry-After`, for
+ * the clients and monitors that read it.
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ */
 export function outcomePage(outcome: Outcome, context: PageContext, cookies?: string[]): HttpResult {
   const { status, page } = renderOutcome(outcome, context);
-  return htmlPage(status, page, cookies);
+  const result = htmlPage(status, page, cookies);
+  if (status === 503) result.headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  return result;
 }
 
 /** Turns an error thrown by a flow into its page (logged by {@link failureKind}). */

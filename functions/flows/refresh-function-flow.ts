@@ -4,7 +4,7 @@
  * `{ok: false, code, message}`, never a token: the reader re-reads the table, so tokens travel only
  * where IAM lets them be read.
  */
-import { ArgumentError, BrokerError } from '../core/errors';
+import { ArgumentError, BrokerError, DependencyUnavailableError, ProviderUnavailableError } from '../core/errors';
 import { parseRefreshRequest, type RefreshFunctionResult } from '../core/refresh-protocol';
 import type { Logger } from '../adapters/logger';
 import type { TokenRefresher } from './single-flight-refresh';
@@ -29,7 +29,25 @@ export async function handleRefreshRequest(event: unknown, deps: RefreshFunction
     return { ok: true, expiresAt: token.expiresAt };
   } catch (error) {
     if (error instanceof ArgumentError) return { ok: false, code: 'BAD_REQUEST', message: error.message };
-    if (error instanceof BrokerError) return { ok: false, code: error.code, message: error.message };
+    if (error instanceof BrokerError) {
+      // Whether to try again travels with the code, so a reader older than a code still knows.
+      const retry = error.retryable
+        ? {
+            retryable: true,
+            ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
+          }
+        : {};
+      // The refresher logs the provider's failures itself; an AWS dependency's are logged here, once.
+      if (error instanceof DependencyUnavailableError && !(error instanceof ProviderUnavailableError)) {
+        deps.logger.warn('refresh failed: a dependency is unavailable; the caller may try again', {
+          userId,
+          errorCode: error.code,
+          dependency: error.dependency,
+          error,
+        });
+      }
+      return { ok: false, code: error.code, message: error.message, ...retry };
+    }
     deps.logger.error('refresh failed unexpectedly', { userId, error });
     return { ok: false, code: 'INTERNAL', message: 'the refresh failed unexpectedly' };
   }

@@ -4,7 +4,7 @@
  * the others wait and re-read what it wrote. The rotated refresh token is stored with the new access
  * token in one write conditional on `version` (an older pair never overwrites a newer one) and on the
  * lease owner (a holder whose lease was taken over cannot overwrite what the new holder stored); the
- * lease outlasts the holder's whole budget (`core/refresh-budget.ts`).
+ * lease outlasts the holder's whole budget (`core/budget.ts`).
  *
  * What a refusal does (see `core/refusals.ts` for how an answer is classified):
  * - a confirmed refusal of the grant marks the user `reauth_required` at once; an unexplained one (a
@@ -26,21 +26,26 @@ import {
   ClientCredentialsRejectedError,
   ConcurrentUpdateError,
   ConfigError,
+  DependencyUnavailableError,
   InvalidGrantError,
   LeaseLostError,
   ProviderResponseError,
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshInProgressError,
+  StoreUnavailableError,
   UnknownUserError,
 } from '../core/errors';
 import {
   DEFAULT_REFRESH_TIMEOUT_MS,
+  DYNAMODB_CALL_BUDGET_MS,
+  LEASE_SAFETY_MS,
   MAX_LEASE_WAIT_MS,
   refreshLeaseMs,
+  retryPauseMs,
   SAVE_ATTEMPTS,
   SAVE_BACKOFF_MS,
-} from '../core/refresh-budget';
+} from '../core/budget';
 import {
   capMarginSeconds,
   DEFAULT_FORCE_REFRESH_MIN_INTERVAL_SECONDS,
@@ -210,6 +215,11 @@ function publishFaultMetric(logger: Logger, name: FaultMetricName, message: stri
   });
 }
 
+/** Whether a held lease was dropped by a write of the refresh's outcome. */
+interface HeldLease {
+  dropped: boolean;
+}
+
 /** Creates the refresher. */
 export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
   const nowMs = deps.nowMs ?? Date.now;
@@ -223,6 +233,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     );
   }
   const maxWaitMs = deps.maxWaitMs ?? MAX_LEASE_WAIT_MS;
+  const maxSaveAttempts = Math.ceil(leaseMs / SAVE_BACKOFF_MS);
   const threshold = deps.failureEventThreshold ?? 3;
   const forceInterval = deps.forceRefreshMinIntervalSeconds ?? DEFAULT_FORCE_REFRESH_MIN_INTERVAL_SECONDS;
   const massRefusal = deps.massRefusal ?? {
@@ -246,16 +257,20 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
 
   /**
    * Stores a refresh result. The provider has already rotated the refresh token, so the new one is
-   * the only one left: a failed write (beyond the SDK's own retries) is tried again, within the
-   * lease's write budget, before the grant is given up for lost. A lost lease is not retried: the
-   * new holder's outcome is what counts now. `rotated` says whether the provider issued a new refresh
-   * token (`tokens` always carries one: the stored one when it did not), for the log of a lost write.
+   * the only one left: a failed write (a throttled or unavailable DynamoDB, beyond the SDK's own
+   * retries) is tried again, for as long as the lease leaves room for one more whole call
+   * (`heldUntilMs`, never fewer than {@link SAVE_ATTEMPTS} tries), before the grant is given up for
+   * lost. A lost lease is not retried: the new holder's outcome is what counts now. A write that
+   * timed out may have landed: the next try is then refused by its condition, and the caller reads
+   * what landed. `rotated` says whether the provider issued a new refresh token (`tokens` always
+   * carries one: the stored one when it did not), for the log of a lost write.
    */
   const saveRotated = async (
     record: TokenRecord,
     owner: string,
     tokens: TokenSet,
     rotated: boolean,
+    heldUntilMs: number,
     logger: Logger,
   ): Promise<TokenRecord> => {
     for (let attempt = 1; ; attempt++) {
@@ -271,17 +286,44 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         });
       } catch (error) {
         const raced = error instanceof ConcurrentUpdateError;
-        if (raced || attempt >= SAVE_ATTEMPTS) {
+        const backoff = SAVE_BACKOFF_MS * Math.min(attempt, 4);
+        // Past the reserved tries, only a dependency that may recover is worth the rest of the lease
+        // (and never more tries than the lease has back-off slots, whatever the clock says).
+        const mayRecover = error instanceof DependencyUnavailableError && error.retryable;
+        const roomLeft =
+          mayRecover && attempt < maxSaveAttempts && nowMs() + backoff + DYNAMODB_CALL_BUDGET_MS <= heldUntilMs;
+        if (raced || (attempt >= SAVE_ATTEMPTS && !roomLeft)) {
           // A login in between replaced the tokens: theirs are newer, and ours are not needed.
           const why = error instanceof LeaseLostError ? 'lease_lost' : raced ? 'item_changed' : 'write_failed';
           logger[why === 'item_changed' ? 'warn' : 'error'](
             'refreshed tokens could not be stored; the user may have to sign in again',
-            { errorCode: 'ROTATED_TOKEN_NOT_SAVED', why, rotated, error },
+            { errorCode: 'ROTATED_TOKEN_NOT_SAVED', why, rotated, attempts: attempt, error },
           );
           throw error;
         }
-        await sleep(SAVE_BACKOFF_MS * attempt);
+        logger.warn('refreshed tokens not stored yet; trying again while the lease holds', {
+          errorCode: 'ROTATED_TOKEN_SAVE_RETRY',
+          attempt,
+          error,
+        });
+        await sleep(backoff);
       }
+    }
+  };
+
+  /**
+   * Drops the lease, best effort: when DynamoDB cannot take even that, the lease runs out by itself
+   * (readers then wait for it, and hear `REFRESH_IN_PROGRESS`), and the error that ended the refresh
+   * is what the caller hears, not this one.
+   */
+  const releaseQuietly = async (userId: string, owner: string, logger: Logger): Promise<void> => {
+    try {
+      await deps.tokens.releaseLease(userId, owner);
+    } catch (error) {
+      logger.warn('could not drop the refresh lease; it runs out by itself', {
+        errorCode: 'LEASE_NOT_RELEASED',
+        error,
+      });
     }
   };
 
@@ -305,6 +347,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     record: TokenRecord,
     owner: string,
     reason: string,
+    lease: HeldLease,
     logger: Logger,
     error: unknown,
   ) => {
@@ -318,6 +361,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       failures,
       nextRefreshAt,
     });
+    lease.dropped = true;
     logger.warn('refresh failed; the grant is kept and retried later', { failures, reason, error });
     if (failures === threshold) {
       await publish('token.refresh_failed', record, { reason, consecutiveFailures: failures });
@@ -329,12 +373,14 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     record: TokenRecord,
     owner: string,
     error: unknown,
+    lease: HeldLease,
     logger: Logger,
   ): Promise<never> => {
     if (error instanceof ClientCredentialsRejectedError) {
       // Every user would be refused the same way, and none can fix it: nothing is recorded on the
       // item (no failure count, no re-auth), the operator is alerted, the reader told who must act.
-      await deps.tokens.releaseLease(record.userId, owner);
+      await releaseQuietly(record.userId, owner, logger);
+      lease.dropped = true;
       logger.error("the provider refused the broker's client credentials; every grant is kept", {
         errorCode: error.code,
         error,
@@ -354,14 +400,14 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         // Refused without a reason (a bare 400, an unknown shape): one more attempt with the same
         // refresh token decides. If the first refusal was real, presenting it again costs nothing
         // (the grant is dead); if it was a fault on the way, the grant is saved.
-        await recordTransient(record, owner, `${UNCONFIRMED_REFUSAL}: ${error.reason}`, logger, error);
+        await recordTransient(record, owner, `${UNCONFIRMED_REFUSAL}: ${error.reason}`, lease, logger, error);
         throw new ProviderUnavailableError(
           'the provider refused the refresh token without saying why; the next attempt decides whether the user must sign in again',
           { cause: error },
         );
       }
       if (await heldBack(error, logger)) {
-        await recordTransient(record, owner, `${HELD_REFUSAL}: ${error.reason}`, logger, error);
+        await recordTransient(record, owner, `${HELD_REFUSAL}: ${error.reason}`, lease, logger, error);
         logger.error('grant refused, but too many grants were refused the same way: the grant is kept', {
           errorCode: 'MASS_REFUSAL_HELD',
           shape: error.shape,
@@ -382,6 +428,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         now,
         deleteAfter: reauthDeleteAfter(now),
       });
+      lease.dropped = true;
       logger.warn('grant refused by the provider; user must sign in again', {
         reason: error.reason,
         confirmed: error.confirmed,
@@ -397,7 +444,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         error,
       });
     }
-    await recordTransient(record, owner, transientReason(error), logger, error);
+    await recordTransient(record, owner, transientReason(error), lease, logger, error);
     if (error instanceof ProviderUnavailableError) throw error;
     if (error instanceof BrokerError) {
       throw new ProviderUnavailableError('the provider could not refresh the token; try again later', { cause: error });
@@ -405,13 +452,22 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     throw error;
   };
 
-  /** Refreshes with the lease held; `record` is the item as read when the lease was taken. */
-  const refreshHeld = async (record: TokenRecord, owner: string, logger: Logger): Promise<AccessToken> => {
+  /**
+   * Refreshes with the lease held; `record` is the item as read when the lease was taken, which was
+   * at `leaseTakenMs`.
+   */
+  const refreshHeld = async (
+    record: TokenRecord,
+    owner: string,
+    leaseTakenMs: number,
+    lease: HeldLease,
+    logger: Logger,
+  ): Promise<AccessToken> => {
     let tokens: TokenSet;
     try {
       tokens = await deps.client.refresh({ refreshToken: record.refreshToken, scope: record.scope });
     } catch (error) {
-      return onRefreshFailure(record, owner, error, logger);
+      return onRefreshFailure(record, owner, error, lease, logger);
     }
     // A refresh token the provider did not rotate is written again (RFC 6749 section 6 keeps it): the
     // store then seals one that was still stored in plaintext from before field encryption.
@@ -421,8 +477,11 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       owner,
       { ...tokens, refreshToken: tokens.refreshToken ?? record.refreshToken },
       rotated,
+      // The last write must end before the lease does, with the safety margin to spare.
+      leaseTakenMs + leaseMs - LEASE_SAFETY_MS,
       logger,
     );
+    lease.dropped = true;
     logger.info('tokens refreshed', { rotated });
     if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);
     return toAccessToken(saved);
@@ -464,17 +523,39 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
       return isFresh(record, now, capMarginSeconds(requestedMargin, record.expiresAt - record.tokensIssuedAt));
     };
 
+    /**
+     * Waits before the next try (with jitter), or gives up when the wait is over: with what stopped
+     * this try when DynamoDB did (a typed, retryable error), else because another process still
+     * holds the lease.
+     */
+    const waitOrGiveUp = async (attempt: number, cause: unknown): Promise<void> => {
+      if (nowMs() >= deadline) {
+        if (cause instanceof StoreUnavailableError) throw cause;
+        throw new RefreshInProgressError(userId);
+      }
+      await sleep(retryPauseMs(attempt));
+    };
+
     for (let attempt = 0; ; attempt++) {
       // The scheduled refresher found the user in the due index, or a reader found the token stale:
       // straight to the lease, which returns the item too, saving a strongly consistent read.
       if (attempt > 0 || (options.dueBy === undefined && !options.leaseFirst)) {
-        const record = await deps.tokens.get(userId);
+        let record: TokenRecord | undefined;
+        try {
+          record = await deps.tokens.get(userId);
+        } catch (error) {
+          // A throttled or unavailable read changes nothing: read again within the reader's wait.
+          if (!(error instanceof StoreUnavailableError)) throw error;
+          await waitOrGiveUp(attempt, error);
+          continue;
+        }
         if (!record) throw new UnknownUserError(userId);
         if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
         if (answers(record)) return { token: toAccessToken(record), refreshed: false };
       }
 
       let held: TokenRecord;
+      const leaseTakenMs = nowMs();
       try {
         if (attempt === 0 && options.leaseFirst) {
           // A reader found the token stale: the lease only while it still is, so a process that
@@ -482,7 +563,7 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
           const lease = await deps.tokens.acquireLeaseIfStale(
             userId,
             owner,
-            nowMs(),
+            leaseTakenMs,
             leaseMs,
             seconds() + requestedMargin,
           );
@@ -494,31 +575,33 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
           }
           held = lease.record;
         } else {
-          held = await deps.tokens.acquireLease(userId, owner, nowMs(), leaseMs);
+          held = await deps.tokens.acquireLease(userId, owner, leaseTakenMs, leaseMs);
         }
       } catch (error) {
-        if (!(error instanceof ConcurrentUpdateError)) throw error;
-        if (nowMs() >= deadline) throw new RefreshInProgressError(userId);
-        // Someone else is refreshing: wait a little (with jitter) and read what they wrote.
-        await sleep(Math.min(100 * 2 ** Math.min(attempt, 3), 800) * (0.5 + Math.random()));
+        // Someone else is refreshing, or DynamoDB did not take the lease (throttled: nothing was
+        // written; timed out: the lease may be this call's, under its owner id, and simply runs out):
+        // wait a little and read what is there.
+        if (!(error instanceof ConcurrentUpdateError) && !(error instanceof StoreUnavailableError)) throw error;
+        await waitOrGiveUp(attempt, error);
         continue;
       }
 
-      let written = false;
+      // Every outcome a refresh writes (new tokens, a failure, a dead grant) drops the lease with it;
+      // when none could be written, or nothing was refreshed, the lease is dropped here.
+      const lease: HeldLease = { dropped: false };
       try {
         if (held.status === 'reauth_required') throw new ReauthRequiredError(userId, held.statusReason);
         if (answers(held)) return { token: toAccessToken(held), refreshed: false };
-        written = true; // every outcome of refreshHeld writes the item or drops the lease itself
-        return { token: await refreshHeld(held, owner, logger), refreshed: true };
+        return { token: await refreshHeld(held, owner, leaseTakenMs, lease, logger), refreshed: true };
       } catch (error) {
         if (error instanceof ConcurrentUpdateError) {
           // A login replaced the tokens, or another process took the lease over: read what is there.
-          written = false;
+          lease.dropped = true;
           continue;
         }
         throw error;
       } finally {
-        if (!written) await deps.tokens.releaseLease(userId, owner);
+        if (!lease.dropped) await releaseQuietly(userId, owner, logger);
       }
     }
   };

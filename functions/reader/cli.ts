@@ -17,7 +17,9 @@
  * or the running local stack (`npm start`, found through `.local/stack.json`). Without any of them
  * it refuses (exit 2) rather than read default table names in whatever AWS account the shell has.
  * Exit codes: 0 ok, 2 usage (a malformed connect code too), 3 unknown user, 4 re-auth required,
- * 5 provider unavailable (for `disconnect`: the revocation failed and the tokens are kept),
+ * 5 temporarily unavailable, nothing lost, try again: a throttled, slow, failing or unreachable
+ * dependency (DynamoDB, KMS, Secrets Manager, the refresh function, Kroger; the message names it) or a
+ * refresh in progress elsewhere (for `disconnect`: the revocation failed and the tokens are kept),
  * 6 connect code refused (unknown, used, expired, cancelled, or another app user's), 1 other (`env`
  * without a running local stack is 1).
  */
@@ -28,10 +30,11 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Env } from '../core/config';
 import {
   ArgumentError,
+  BrokerError,
   ConnectionRefusedError,
-  ProviderUnavailableError,
+  DEPENDENCIES,
+  DependencyUnavailableError,
   ReauthRequiredError,
-  RefreshInProgressError,
   UnknownUserError,
 } from '../core/errors';
 import { createLogger } from '../adapters/logger';
@@ -123,14 +126,30 @@ function printReaderEnv(stateFile: string, io: { out: (line: string) => void; er
   return 0;
 }
 
+/**
+ * Whether `error` is a temporary unavailability (exit 5: nothing lost, try again): a dependency that
+ * was throttled, slow, failing or unreachable (the store, the field key, the secret, the broker's
+ * function, Kroger), or a refresh in progress elsewhere.
+ */
+function isTemporary(error: unknown): error is BrokerError {
+  return error instanceof BrokerError && error.retryable;
+}
+
 function exitCodeFor(error: unknown): number {
   // A malformed command line, or an argument the library refused (say, a returnTo off the allow-list).
   if (error instanceof ArgumentError) return 2;
   if (error instanceof UnknownUserError) return 3;
   if (error instanceof ReauthRequiredError) return 4;
-  if (error instanceof ProviderUnavailableError || error instanceof RefreshInProgressError) return 5;
+  if (isTemporary(error)) return 5;
   if (error instanceof ConnectionRefusedError) return 6;
   return 1;
+}
+
+/** The line for a temporary unavailability: which dependency, that nothing was lost, when to try again. */
+function temporaryMessage(error: BrokerError): string {
+  const who = error instanceof DependencyUnavailableError ? DEPENDENCIES[error.dependency] : undefined;
+  const when = error.retryAfterSeconds === undefined ? 'shortly' : `in ${error.retryAfterSeconds} s`;
+  return `${who ? `${who} is unavailable: ` : ''}${error.message}. Nothing was lost: try again ${when} (${error.code})`;
 }
 
 function needArg(args: string[], what: string): string {
@@ -281,7 +300,7 @@ export async function runCli(
         throw new UsageError(command ? `unknown command "${command}"\n${USAGE}` : USAGE);
     }
   } catch (error) {
-    let message = (error as Error).message;
+    let message = isTemporary(error) ? temporaryMessage(error) : (error as Error).message;
     if ((error as Error).name === 'CredentialsProviderError' && (stack || !env.DYNAMODB_ENDPOINT)) {
       // A deployed target and no AWS credentials: say what is missing and for what.
       message =

@@ -17,8 +17,11 @@ import {
   ConnectionRefusedError,
 } from '../core/errors';
 import type { Logger } from '../adapters/logger';
-import { withoutNodeVersionNotice } from '../adapters/sdk-notice';
-import type { LambdaClientSettings } from './remote';
+import { COMPLETE_FUNCTION_TIMEOUT_SECONDS } from '../core/budget';
+import { type LambdaClientSettings, lambdaPayloadInvoker } from './remote';
+
+/** How long an app waits for the complete function: its timeout and a little for the invoke. */
+const COMPLETE_INVOKE_BUDGET_MS = COMPLETE_FUNCTION_TIMEOUT_SECONDS * 1000 + 5000;
 
 /** Invokes the broker's complete function; injectable for tests. */
 export type CompleteInvoker = (request: CompleteRequest) => Promise<ReceivedCompleteResult>;
@@ -51,22 +54,19 @@ export function completeErrorFromResult(result: { code: string; message: string 
   return new CompleteFunctionError(result.code, result.message);
 }
 
-/** Invokes `functionName` with the AWS SDK Lambda client, loaded and created on the first completion. */
+/**
+ * Invokes the complete function `functionName`. A crash or timeout of the function itself stays a
+ * {@link CompleteFunctionError}: the completion may have happened, and trying again would only hear
+ * "used".
+ */
 export function completeInvoker(functionName: string, settings: LambdaClientSettings): CompleteInvoker {
-  let send: Promise<(payload: string) => Promise<string>> | undefined;
-  const load = async () => {
-    const sdk = await import('@aws-sdk/client-lambda');
-    const lambda = withoutNodeVersionNotice(() => new sdk.LambdaClient(settings));
-    return async (payload: string) => {
-      const out = await lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }));
-      if (out.FunctionError) throw new CompleteFunctionError(out.FunctionError, 'the complete function failed');
-      return new TextDecoder().decode(out.Payload);
-    };
-  };
-  return async (request) => {
-    send ??= load();
-    return JSON.parse(await (await send)(JSON.stringify(request))) as ReceivedCompleteResult;
-  };
+  const send = lambdaPayloadInvoker(
+    functionName,
+    settings,
+    COMPLETE_INVOKE_BUDGET_MS,
+    (functionError) => new CompleteFunctionError(functionError, 'the complete function failed'),
+  );
+  return async (request) => JSON.parse(await send(JSON.stringify(request))) as ReceivedCompleteResult;
 }
 
 /** Completes `request` through `invoke`, mapping a refusal back to its typed error. */

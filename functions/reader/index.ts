@@ -62,6 +62,17 @@ export {
   RefreshInProgressError,
   UnknownUserError,
 };
+// Temporary unavailability of a dependency: each says `retryable` and, where known, `retryAfterSeconds`.
+export {
+  DEPENDENCIES,
+  type Dependency,
+  DependencyUnavailableError,
+  FunctionUnavailableError,
+  KeyUnavailableError,
+  type RetryAdvice,
+  SecretUnavailableError,
+  StoreUnavailableError,
+} from '../core/errors';
 export { ERROR_CODES, type ErrorCode } from '../core/errors';
 export { CompleteFunctionError, type ConnectRefusal, ConnectionRefusedError } from '../core/errors';
 export type { Connection } from '../core/connect';

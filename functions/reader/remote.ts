@@ -16,12 +16,19 @@ import {
   type BrokerError,
   ClientCredentialsRejectedError,
   ConfigError,
+  FunctionUnavailableError,
+  KeyUnavailableError,
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshFunctionError,
   RefreshInProgressError,
+  type RetryAdvice,
+  SecretUnavailableError,
+  StoreUnavailableError,
   UnknownUserError,
 } from '../core/errors';
+import { callAws } from '../adapters/aws-call';
+import { MAX_LEASE_WAIT_MS, REFRESH_FUNCTION_TIMEOUT_SECONDS, retryPauseMs } from '../core/budget';
 import { capMarginSeconds, type ReceivedRefreshResult, type RefreshRequest } from '../core/refresh-protocol';
 import { type AccessToken, DEFAULT_MARGIN_SECONDS, type GetTokenOptions, isFresh } from '../core/tokens';
 import type { Logger } from '../adapters/logger';
@@ -114,7 +121,11 @@ export function lambdaClientSettings(env: Env): LambdaClientSettings {
  * Maps a refresh function failure back to the typed error; a code this reader has no class for (a
  * newer broker's, or `INTERNAL`) becomes a {@link RefreshFunctionError} that keeps code and message.
  */
-export function errorFromCode(userId: string, result: { code: string; message: string }): BrokerError {
+export function errorFromCode(
+  userId: string,
+  result: { code: string; message: string } & Partial<RetryAdvice>,
+): BrokerError {
+  const retry = { retryable: result.retryable === true, retryAfterSeconds: result.retryAfterSeconds };
   switch (result.code) {
     case 'UNKNOWN_USER':
       return new UnknownUserError(userId);
@@ -123,32 +134,90 @@ export function errorFromCode(userId: string, result: { code: string; message: s
     case 'REFRESH_IN_PROGRESS':
       return new RefreshInProgressError(userId);
     case 'PROVIDER_UNAVAILABLE':
-      return new ProviderUnavailableError(result.message);
+      return new ProviderUnavailableError(result.message, { retryAfterSeconds: result.retryAfterSeconds });
+    case 'STORE_UNAVAILABLE':
+      return new StoreUnavailableError(result.message, { retryAfterSeconds: result.retryAfterSeconds });
+    case 'KEY_UNAVAILABLE':
+      return new KeyUnavailableError(result.message, retry);
+    case 'SECRET_UNAVAILABLE':
+      return new SecretUnavailableError(result.message, retry);
     case 'PROVIDER_CLIENT_REJECTED':
       return new ClientCredentialsRejectedError(result.message);
     case 'BAD_REQUEST':
       return new ArgumentError(result.message);
     default:
-      return new RefreshFunctionError(result.code, result.message);
+      return new RefreshFunctionError(result.code, result.message, retry);
   }
 }
 
-/** Invokes `functionName` with the AWS SDK Lambda client, loaded and created on the first refresh. */
-export function lambdaInvoker(functionName: string, settings: LambdaClientSettings): RefreshInvoker {
+/**
+ * How long a reader waits for the refresh function: the function's own timeout (one whole refresh,
+ * `core/budget.ts`) and a little for the invoke itself. Beyond it the refresh has failed anyway.
+ */
+export const REFRESH_INVOKE_BUDGET_MS = REFRESH_FUNCTION_TIMEOUT_SECONDS * 1000 + 5000;
+
+/**
+ * Sends `payload` to `functionName` with the AWS SDK Lambda client (loaded and created on first use)
+ * and returns the function's answer. Lambda throttling the invoke, a failing or unreachable Lambda,
+ * and the function itself crashing or timing out (`FunctionError`) become a retryable
+ * {@link FunctionUnavailableError}, or `onFunctionError`'s error for the last.
+ */
+export function lambdaPayloadInvoker(
+  functionName: string,
+  settings: LambdaClientSettings,
+  budgetMs: number,
+  onFunctionError: (functionError: string) => Error = (functionError) =>
+    new FunctionUnavailableError(`the function ${functionName} failed (${functionError}); try again`),
+): (payload: string) => Promise<string> {
   let client: Promise<(payload: string) => Promise<string>> | undefined;
   const load = async () => {
     const sdk = await import('@aws-sdk/client-lambda');
-    const lambda = withoutNodeVersionNotice(() => new sdk.LambdaClient(settings));
+    const lambda = withoutNodeVersionNotice(() => new sdk.LambdaClient({ ...settings, maxAttempts: 3 }));
     return async (payload: string) => {
-      const out = await lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }));
-      if (out.FunctionError) throw new ProviderUnavailableError(`the refresh function failed (${out.FunctionError})`);
+      const out = await callAws(
+        budgetMs,
+        (options) => lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }), options),
+        (fault, cause) =>
+          new FunctionUnavailableError(
+            `could not invoke ${functionName}: Lambda is ${fault.throttled ? 'throttling' : 'unavailable'} (${fault.name}); try again`,
+            { cause, retryAfterSeconds: fault.retryAfterSeconds },
+          ),
+      );
+      if (out.FunctionError) throw onFunctionError(out.FunctionError);
       return new TextDecoder().decode(out.Payload);
     };
   };
-  return async (request) => {
+  return async (payload) => {
     client ??= load();
-    return JSON.parse(await (await client)(JSON.stringify(request))) as ReceivedRefreshResult;
+    return (await client)(payload);
   };
+}
+
+/** Invokes the refresh function `functionName` (see {@link lambdaPayloadInvoker}). */
+export function lambdaInvoker(functionName: string, settings: LambdaClientSettings): RefreshInvoker {
+  const send = lambdaPayloadInvoker(functionName, settings, REFRESH_INVOKE_BUDGET_MS);
+  return async (request) => JSON.parse(await send(JSON.stringify(request))) as ReceivedRefreshResult;
+}
+
+/**
+ * Reads the item for `userId`, again (with a short growing pause) while the store is throttled or
+ * unavailable, for up to {@link MAX_LEASE_WAIT_MS}: the reader's own wait. A read changes nothing,
+ * so trying again is always safe; after the wait the retryable {@link StoreUnavailableError} says
+ * "nothing lost, try again" to the caller.
+ */
+async function readWithin(
+  tokens: TokenStore,
+  userId: string,
+): Promise<Awaited<ReturnType<TokenStore['getForReader']>>> {
+  const giveUpAt = Date.now() + MAX_LEASE_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await tokens.getForReader(userId);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || Date.now() >= giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, retryPauseMs(attempt)));
+    }
+  }
 }
 
 /** A reader over the tokens table that refreshes through `invoke`. */
@@ -156,7 +225,7 @@ export function createRemoteReader(tokens: TokenStore, invoke: RefreshInvoker): 
   return {
     async getAccessToken(userId, opts = {}) {
       const margin = opts.marginSeconds ?? DEFAULT_MARGIN_SECONDS;
-      const record = await tokens.getForReader(userId);
+      const record = await readWithin(tokens, userId);
       if (!record) throw new UnknownUserError(userId);
       if (record.status === 'reauth_required') throw new ReauthRequiredError(userId, record.statusReason);
       // The refresh function holds the margin to the same cap; a reader does not see when the token
@@ -165,7 +234,7 @@ export function createRemoteReader(tokens: TokenStore, invoke: RefreshInvoker): 
       if (!opts.forceRefresh && fresh) return toAccessToken(record);
       const result = await invoke({ userId, forceRefresh: opts.forceRefresh, marginSeconds: margin });
       if (!result.ok) throw errorFromCode(userId, result);
-      const stored = await tokens.getForReader(userId);
+      const stored = await readWithin(tokens, userId);
       if (!stored) throw new UnknownUserError(userId);
       return toAccessToken(stored);
     },

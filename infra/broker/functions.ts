@@ -23,7 +23,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { brokerVersion } from '../version';
 import { type ResolvedBrokerProps, runPeriod } from './defaults';
-import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/refresh-budget';
+import {
+  CALLBACK_FUNCTION_TIMEOUT_SECONDS,
+  COMPLETE_FUNCTION_TIMEOUT_SECONDS,
+  LOGIN_FUNCTION_TIMEOUT_SECONDS,
+  REFRESH_FUNCTION_TIMEOUT_SECONDS,
+} from '../../functions/core/budget';
 import {
   grantClientSecret,
   grantDueIndex,
@@ -162,8 +167,9 @@ export function createFunctions(
   const login = createFunction(scope, props, 'Login', {
     entry: ENTRY_FILES.login,
     description: 'Kroger token broker: GET /login (starts the authorization code flow)',
-    // Only writes a login attempt and redirects: no provider call to wait for.
-    timeout: Duration.seconds(5),
+    // No provider call: a connect link read and consumed, a login attempt written, each DynamoDB call
+    // within its own deadline and all of them within the request's (functions/core/budget.ts).
+    timeout: Duration.seconds(LOGIN_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
     environment: { ...common, ...pageEnvironment(props) },
   });
@@ -181,9 +187,9 @@ export function createFunctions(
   const callback = createFunction(scope, props, 'Callback', {
     entry: ENTRY_FILES.callback,
     description: 'Kroger token broker: GET /callback (code exchange, profile lookup, token storage)',
-    // Two provider calls of at most PROVIDER_TIMEOUT_MS (8 s) each, one after the other, plus the
-    // secret on a cold start: 25 s fits them and stays inside API Gateway's 30 s limit.
-    timeout: Duration.seconds(25),
+    // Inside API Gateway's 30 s; the request runs under a deadline 1 s short of it, which cuts the
+    // calls (secret, DynamoDB, KMS, two provider calls) to what is left (functions/core/budget.ts).
+    timeout: Duration.seconds(CALLBACK_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
     environment: { ...scheduling, ...pageEnvironment(props) },
   });
@@ -204,7 +210,7 @@ export function createFunctions(
     description: 'Kroger token broker: refreshes one user\'s tokens ({"userId": "...", "forceRefresh"?: boolean})',
     // A caller may first wait up to 12 s for another process's refresh, then hold the lease for a
     // whole refresh (provider call, every write attempt): the function must outlive all of it
-    // (functions/core/refresh-budget.ts; 91 s).
+    // (functions/core/budget.ts; 73 s).
     timeout: Duration.seconds(REFRESH_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
     environment: scheduling,
@@ -220,7 +226,7 @@ export function createFunctions(
   const refresher = createFunction(scope, props, 'Refresher', {
     entry: ENTRY_FILES.refresher,
     description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
-    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (91 s, one whole refresh)
+    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (73 s, one whole refresh)
     // before the timeout and leaves them for the next run.
     timeout: Duration.minutes(5),
     memorySize: 512,
@@ -262,8 +268,8 @@ export function createFunctions(
     entry: ENTRY_FILES.complete,
     description:
       'Kroger token broker: completes a connect link\'s pending connection for the app\'s user ({"connectCode": "...", "appUserId": "..."})',
-    // Two DynamoDB writes and an event; no provider call.
-    timeout: Duration.seconds(10),
+    // Two DynamoDB writes and an event; no provider call; under a deadline (functions/core/budget.ts).
+    timeout: Duration.seconds(COMPLETE_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
     // No provider settings and no secret: completing never talks to Kroger. It stores a grant, so
     // it schedules it as the other writers do.

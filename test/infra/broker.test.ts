@@ -11,7 +11,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/refresh-budget';
+import { REFRESH_FUNCTION_TIMEOUT_SECONDS } from '../../functions/core/budget';
 import { READER_ATTRIBUTES, REFUSAL_COUNTER_KEY_PREFIX } from '../../functions/core/schema';
 import { ENTRY_FILES, HANDLER_EXPORT, KrogerTokenBroker } from '../../infra/broker';
 import {
@@ -350,13 +350,15 @@ describe('Construct: KrogerTokenBroker', () => {
       },
     );
 
-    it("sets timeouts: login 5 s, callback 25 s (inside API Gateway's 30 s), refresh 91 s, refresher 5 minutes", () => {
-      expect(propertiesOf(template, 'Broker/Login/Resource').Timeout).toBe(5);
+    it("sets timeouts: login 10 s, callback 25 s (inside API Gateway's 30 s), complete 10 s, refresh 73 s, refresher 5 minutes", () => {
+      // Each HTTP request runs under a deadline 1 s short of these (functions/core/budget.ts).
+      expect(propertiesOf(template, 'Broker/Login/Resource').Timeout).toBe(10);
       expect(propertiesOf(template, 'Broker/Callback/Resource').Timeout).toBe(25);
+      expect(propertiesOf(template, 'Broker/Complete/Resource').Timeout).toBe(10);
       // A whole refresh at the largest REFRESH_TIMEOUT_MS: wait, lease, provider call, every write.
       expect(propertiesOf(template, 'Broker/Refresh/Resource').Timeout).toBe(REFRESH_FUNCTION_TIMEOUT_SECONDS);
-      expect(REFRESH_FUNCTION_TIMEOUT_SECONDS).toBe(91);
-      // The handler stops starting users 91 s before its timeout; much less would leave no run time.
+      expect(REFRESH_FUNCTION_TIMEOUT_SECONDS).toBe(73);
+      // The handler stops starting users 73 s before its timeout; much less would leave no run time.
       expect(propertiesOf(template, 'Broker/Refresher/Resource').Timeout).toBe(300);
     });
 

@@ -15,11 +15,7 @@ import { join } from 'node:path';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import { ConfigError, LeaseLostError } from '../../functions/core/errors';
-import {
-  DYNAMODB_CALL_BUDGET_MS,
-  DYNAMODB_REQUEST_TIMEOUT_MS,
-  refreshLeaseMs,
-} from '../../functions/core/refresh-budget';
+import { DYNAMODB_CALL_BUDGET_MS, DYNAMODB_REQUEST_TIMEOUT_MS, refreshLeaseMs } from '../../functions/core/budget';
 import { createDynamoClient } from '../../functions/adapters/dynamo';
 import { logEventPublisher } from '../../functions/adapters/events';
 import { createProviderClient, type ProviderClient } from '../../functions/adapters/provider';
@@ -323,8 +319,14 @@ describe('Bounded writes and unknown outcomes', () => {
     });
     const started = Date.now();
     try {
+      // Typed, retryable, and honest that a write could have landed (here a read: harmless).
       await expect(new DynamoTokenStore(client, 'any-table', stores.cipher).get('u')).rejects.toMatchObject({
-        name: 'TimeoutError',
+        name: 'StoreUnavailableError',
+        code: 'STORE_UNAVAILABLE',
+        operation: 'GetItem',
+        retryable: true,
+        outcomeUnknown: true,
+        cause: expect.objectContaining({ name: 'TimeoutError' }),
       });
       const elapsed = Date.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(DYNAMODB_REQUEST_TIMEOUT_MS - 100);

@@ -11,7 +11,7 @@ import {
   RefreshInProgressError,
   UnknownUserError,
 } from '../../functions/core/errors';
-import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_LEASE_WAIT_MS, refreshLeaseMs } from '../../functions/core/refresh-budget';
+import { DEFAULT_REFRESH_TIMEOUT_MS, MAX_LEASE_WAIT_MS, refreshLeaseMs } from '../../functions/core/budget';
 import { type DisconnectDeps, disconnectUser } from '../../functions/flows/disconnect-flow';
 import { FakeProvider } from '../support/fakes';
 import { captureLogger } from '../support/logs';

@@ -33,7 +33,9 @@ function everyError(): BrokerError[] {
         ? new ErrorClass('m', 'INVALID_ARGUMENT')
         : name === 'RequestRejectedError'
           ? new ErrorClass('m', 'CALLBACK_INVALID_STATE')
-          : new ErrorClass('m', 'm');
+          : name === 'DependencyUnavailableError'
+            ? new ErrorClass('m', 'STORE_UNAVAILABLE', 'dynamodb')
+            : new ErrorClass('m', 'm');
     made.push(instance);
   }
   return made;

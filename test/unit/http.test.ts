@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { bindingCookie, escapeHtml, htmlPage, redirect, securityHeaders } from '../../functions/core/http';
+import {
+  bindingCookie,
+  escapeHtml,
+  htmlPage,
+  MAX_RETRY_AFTER_SECONDS,
+  parseRetryAfter,
+  redirect,
+  securityHeaders,
+} from '../../functions/core/http';
 
 /** The sha256 CSP source of the page's one inline stylesheet. */
 function styleHash(body: string): string {
@@ -92,5 +100,30 @@ describe('Function: escapeHtml', () => {
   });
   it('leaves other text alone', () => {
     expect(escapeHtml('plain text, 100% (ok)')).toBe('plain text, 100% (ok)');
+  });
+});
+
+describe('Function: parseRetryAfter', () => {
+  const NOW = Date.parse('2026-11-27T12:00:00Z');
+
+  it('reads delay-seconds', () => {
+    expect(parseRetryAfter('120', NOW)).toBe(120);
+    expect(parseRetryAfter(' 0 ', NOW)).toBe(0);
+  });
+
+  it('reads an HTTP-date as the seconds left until it, and a date in the past as 0', () => {
+    expect(parseRetryAfter('Fri, 27 Nov 2026 12:00:30 GMT', NOW)).toBe(30);
+    expect(parseRetryAfter('Fri, 27 Nov 2026 11:00:00 GMT', NOW)).toBe(0);
+  });
+
+  it('does not believe more than an hour', () => {
+    expect(parseRetryAfter('999999', NOW)).toBe(MAX_RETRY_AFTER_SECONDS);
+  });
+
+  it('ignores a missing or malformed value', () => {
+    expect(parseRetryAfter(null, NOW)).toBeUndefined();
+    expect(parseRetryAfter('', NOW)).toBeUndefined();
+    expect(parseRetryAfter('soon', NOW)).toBeUndefined();
+    expect(parseRetryAfter('-5', NOW)).toBeUndefined();
   });
 });

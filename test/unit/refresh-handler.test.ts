@@ -7,6 +7,7 @@ import {
   ProviderUnavailableError,
   ReauthRequiredError,
   RefreshInProgressError,
+  StoreUnavailableError,
   UnknownUserError,
 } from '../../functions/core/errors';
 import { handleRefreshRequest } from '../../functions/flows/refresh-function-flow';
@@ -78,13 +79,14 @@ describe('Flow: refresh function', () => {
 
   // The reader turns each code back into its error class: a wrong code tells a service to ask a
   // person to sign in again when Kroger is only down, or the reverse.
+  // Whether to try again travels with the code: a reader older than a code still knows.
   it.each([
-    ['REAUTH_REQUIRED', new ReauthRequiredError('u', 'invalid_grant')],
-    ['UNKNOWN_USER', new UnknownUserError('u')],
-    ['REFRESH_IN_PROGRESS', new RefreshInProgressError('u')],
-    ['PROVIDER_UNAVAILABLE', new ProviderUnavailableError('Kroger answered 503')],
-    ['PROVIDER_CLIENT_REJECTED', new ClientCredentialsRejectedError('the client credentials were refused')],
-  ])('answers %s with the error message when the refresher throws it', async (code, error) => {
+    ['REAUTH_REQUIRED', new ReauthRequiredError('u', 'invalid_grant'), {}],
+    ['UNKNOWN_USER', new UnknownUserError('u'), {}],
+    ['REFRESH_IN_PROGRESS', new RefreshInProgressError('u'), { retryable: true, retryAfterSeconds: 1 }],
+    ['PROVIDER_UNAVAILABLE', new ProviderUnavailableError('Kroger answered 503'), { retryable: true }],
+    ['PROVIDER_CLIENT_REJECTED', new ClientCredentialsRejectedError('the client credentials were refused'), {}],
+  ])('answers %s with the error message when the refresher throws it', async (code, error, retry) => {
     const { logger, text } = captureLogger();
 
     const result = await handleRefreshRequest(
@@ -92,8 +94,29 @@ describe('Flow: refresh function', () => {
       { refresher: { refreshForReader: jest.fn().mockRejectedValue(error) }, logger },
     );
 
-    expect(result).toEqual({ ok: false, code, message: error.message });
+    expect(result).toEqual({ ok: false, code, message: error.message, ...retry });
     expect(text()).toBe('');
+  });
+
+  it('answers STORE_UNAVAILABLE as retryable, with the wait, and logs the dependency once', async () => {
+    const { logger, lines } = captureLogger();
+    const error = new StoreUnavailableError('DynamoDB UpdateItem failed: throttled', { retryAfterSeconds: 1 });
+
+    const result = await handleRefreshRequest(
+      { userId: 'u' },
+      { refresher: { refreshForReader: jest.fn().mockRejectedValue(error) }, logger },
+    );
+
+    expect(result).toEqual({
+      ok: false,
+      code: 'STORE_UNAVAILABLE',
+      message: error.message,
+      retryable: true,
+      retryAfterSeconds: 1,
+    });
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ level: 'WARN', errorCode: 'STORE_UNAVAILABLE', dependency: 'dynamodb', userId: 'u' }),
+    ]);
   });
 
   it('answers INTERNAL without the error text for an unexpected error, and logs it', async () => {

@@ -1,6 +1,6 @@
 /**
  * How a token endpoint's refusal is read (core/refusals.ts), the limits on what readers can cause
- * (core/refresh-protocol.ts), and the refresh budget the lease is sized from (core/refresh-budget.ts).
+ * (core/refresh-protocol.ts), and the refresh budget the lease is sized from (core/budget.ts).
  */
 import {
   DEFAULT_REFRESH_TIMEOUT_MS,
@@ -10,7 +10,7 @@ import {
   REFRESH_FUNCTION_TIMEOUT_SECONDS,
   refreshLeaseMs,
   WRITE_BUDGET_MS,
-} from '../../functions/core/refresh-budget';
+} from '../../functions/core/budget';
 import { capMarginSeconds, mayForceRefresh } from '../../functions/core/refresh-protocol';
 import {
   classifyTokenError,
@@ -272,7 +272,7 @@ describe('Function: mayForceRefresh', () => {
   });
 });
 
-describe('Module: refresh-budget', () => {
+describe('Module: budget', () => {
   it('makes the lease outlast the provider call and every write attempt', () => {
     expect(refreshLeaseMs(DEFAULT_REFRESH_TIMEOUT_MS)).toBeGreaterThan(DEFAULT_REFRESH_TIMEOUT_MS + WRITE_BUDGET_MS);
     // Three save attempts, each a DynamoDB call with the SDK's own retries.

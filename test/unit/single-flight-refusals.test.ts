@@ -16,7 +16,7 @@ import {
   ReauthRequiredError,
   SecretUnavailableError,
 } from '../../functions/core/errors';
-import { DEFAULT_REFRESH_TIMEOUT_MS, refreshLeaseMs } from '../../functions/core/refresh-budget';
+import { DEFAULT_REFRESH_TIMEOUT_MS, refreshLeaseMs } from '../../functions/core/budget';
 import {
   afterTransientFailure,
   reauthDeleteAfter,
