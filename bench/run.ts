@@ -24,7 +24,8 @@
  * Knobs (environment): BENCH_IMPORT_RUNS (default 21, at least 9), BENCH_LOGINS (callback pairs per
  * round, default 30), BENCH_CALLBACK_ROUNDS (stack processes, default 3),
  * BENCH_USERS (default "1000,10000,100000"), BENCH_SEED_BUDGET_SECONDS (default 360),
- * BENCH_SECTIONS (default "cold,callback,read,refresher,policies,cost,kms").
+ * BENCH_SECTIONS (default "cold,callback,read,refresher,policies,cost,kms,faults"). A run of only some
+ * sections writes bench/results/partial-<sections>.{json,md}, and leaves latest.* to the whole run.
  */
 import '../functions/adapters/quiet';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ import { readStoreConfig } from '../functions/core/config';
 import { callbackMarkdown, measureCallbackLatency, type CallbackLatencyResult } from './callback-latency';
 import { coldStartMarkdown, measureColdStart, type ColdStartResult } from './cold-start';
 import { costMarkdown, costModel, type CostResult, type MeasuredCounts } from './cost-model';
+import { faultsMarkdown, type FaultsResult, measureFaults } from './faults';
 import { kmsCallsMarkdown, measureKmsCalls, type KmsCallsResult } from './kms-calls';
 import { type BenchStack, startBenchStack } from './local';
 import { nodeBinaries } from './node-binaries';
@@ -66,6 +68,7 @@ export interface BenchResults {
   policies?: PolicySimResult;
   cost?: CostResult;
   kms?: KmsCallsResult;
+  faults?: FaultsResult;
   /** Sections that failed, with their error message. */
   readonly errors: Record<string, string>;
 }
@@ -96,7 +99,9 @@ async function main(): Promise<number> {
   const callbackRounds = setting('BENCH_CALLBACK_ROUNDS', quick ? 2 : 3, 1);
   const seedBudgetSeconds = setting('BENCH_SEED_BUDGET_SECONDS', 360, 1);
   const sizes = (process.env.BENCH_USERS ?? (quick ? '1000,10000' : '1000,10000,100000')).split(',').map(Number);
-  const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,policies,cost,kms').split(','));
+  const sections = new Set(
+    (process.env.BENCH_SECTIONS ?? 'cold,callback,read,refresher,policies,cost,kms,faults').split(','),
+  );
   const workDir = mkdtempSync(join(tmpdir(), 'kroger-bench-'));
   mkdirSync(RESULTS_DIR, { recursive: true });
   let dynamo: DynamoLocalHandle | undefined;
@@ -151,7 +156,13 @@ async function main(): Promise<number> {
       );
     }
     const needsStack = sections.has('read');
-    if (needsStack || sections.has('callback') || sections.has('refresher') || sections.has('policies')) {
+    if (
+      needsStack ||
+      sections.has('callback') ||
+      sections.has('refresher') ||
+      sections.has('policies') ||
+      sections.has('faults')
+    ) {
       progress('starting DynamoDB Local...');
       dynamo = await startDynamoLocal();
       const endpoint = dynamo.endpoint;
@@ -217,6 +228,19 @@ async function main(): Promise<number> {
           policiesMarkdown,
         );
       }
+      if (sections.has('faults')) {
+        results.faults = await section(
+          'faults',
+          () =>
+            measureFaults(endpoint, {
+              shares: quick ? [0, 0.3, 0.6, 0.9] : [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+              users: 5,
+              readersPerUser: 4,
+              seed: 20261127,
+            }),
+          faultsMarkdown,
+        );
+      }
     }
     if (sections.has('cost')) {
       const { refresher, policies } = results;
@@ -252,11 +276,13 @@ async function main(): Promise<number> {
     '',
     ...markdown.flatMap((part) => [part, '']),
   ].join('\n');
-  writeFileSync(join(RESULTS_DIR, 'latest.md'), report);
-  writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(RESULTS_DIR, 'report.html'), reportHtml(results, markdown.join('\n\n')));
+  // A run of some sections only must not replace the whole run's figures the docs cite.
+  const name = process.env.BENCH_SECTIONS ? `partial-${[...sections].join('-')}` : 'latest';
+  writeFileSync(join(RESULTS_DIR, `${name}.md`), report);
+  writeFileSync(join(RESULTS_DIR, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  if (name === 'latest') writeFileSync(join(RESULTS_DIR, 'report.html'), reportHtml(results, markdown.join('\n\n')));
   process.stdout.write(report);
-  progress(`done in ${Math.round(seconds)} s; wrote bench/results/latest.json, latest.md and report.html`);
+  progress(`done in ${Math.round(seconds)} s; wrote bench/results/${name}.json and ${name}.md`);
   return Object.keys(results.errors).length === 0 ? 0 : 1;
 }
 

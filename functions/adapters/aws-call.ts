@@ -83,7 +83,10 @@ const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORT
  */
 export function classifyAwsError(error: unknown): AwsFault | undefined {
   if (!(error instanceof Error)) return undefined;
-  const { name } = error;
+  // The SDK wraps a thrown value that is not an Error of its own realm (Node's socket errors under a
+  // test runner's sandbox) and keeps only the name in the message: read it back.
+  const wrapped = /^AWS SDK error wrapper for (\w+)/.exec(error.message)?.[1];
+  const name = wrapped ?? error.name;
   const code = (error as { code?: unknown }).code;
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (THROTTLING.has(name) || status === 429) {

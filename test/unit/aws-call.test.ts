@@ -84,6 +84,11 @@ describe('Function: classifyAwsError', () => {
     expect(classifyAwsError(sdkError(name, status))).toBeUndefined();
   });
 
+  it("reads the name back from the SDK's wrapper of an error from another realm (a socket hang-up under jest)", () => {
+    const wrapped = new Error('AWS SDK error wrapper for TimeoutError: socket hang up');
+    expect(classifyAwsError(wrapped)).toEqual({ throttled: false, outcomeUnknown: true, name: 'TimeoutError' });
+  });
+
   it('leaves what is not an Error alone', () => {
     expect(classifyAwsError('ThrottlingException')).toBeUndefined();
     expect(classifyAwsError(undefined)).toBeUndefined();
