@@ -56,7 +56,7 @@ export const AWS_REQUEST_TIMEOUT_MS = 2000;
  * more whole call (`flows/single-flight-refresh.ts`): a fast provider answer leaves the unused part of
  * the refresh timeout for writing too.
  */
-export const SAVE_ATTEMPTS = 3;
+export const SAVE_ATTEMPTS = 5;
 
 /** Wait before the refresher's save attempt n + 1 is `SAVE_BACKOFF_MS * n`. */
 export const SAVE_BACKOFF_MS = 250;
@@ -79,7 +79,7 @@ export const MAX_LEASE_WAIT_MS = 12_000;
 
 /**
  * The lease for a refresh whose provider call times out after `refreshTimeoutMs`: that call, then
- * the whole write budget, then {@link LEASE_SAFETY_MS}. About 39 s with the defaults.
+ * the whole write budget, then {@link LEASE_SAFETY_MS}. About 52 s with the defaults.
  */
 export function refreshLeaseMs(refreshTimeoutMs: number): number {
   return refreshTimeoutMs + WRITE_BUDGET_MS + LEASE_SAFETY_MS;

@@ -27,7 +27,8 @@ import {
   SecretUnavailableError,
   StoreUnavailableError,
 } from '../../functions/core/errors';
-import { errorFromCode, lambdaInvoker } from '../../functions/reader/remote';
+import { createRemoteReader, errorFromCode, lambdaInvoker } from '../../functions/reader/remote';
+import { activeRecord, MemoryTokenStore } from '../support/memory-token-store';
 import { captureLogger } from '../support/logs';
 
 const secrets = mockClient(SecretsManagerClient);
@@ -188,5 +189,50 @@ describe('Lambda Invoke (the remote reader and its refresh function)', () => {
     expect(error).toBeInstanceOf(RefreshFunctionError);
     expect(error).toMatchObject({ remoteCode: 'SOMETHING_NEWER', retryable: true, retryAfterSeconds: 2 });
     expect(errorFromCode('u', { code: 'SOMETHING_NEWER', message: 'm' })).toMatchObject({ retryable: false });
+  });
+
+  describe('the remote reader, when DynamoDB is throttled', () => {
+    const throttledRead = () =>
+      new StoreUnavailableError('DynamoDB GetItem failed: throttled (ProvisionedThroughputExceededException)', {
+        operation: 'GetItem',
+        retryAfterSeconds: 1,
+      });
+
+    it('reads again within its wait and answers, with no refresh invoked for a fresh token', async () => {
+      const store = new MemoryTokenStore();
+      const now = Math.floor(Date.now() / 1000);
+      store.seed(activeRecord('u', { tokensIssuedAt: now, expiresAt: now + 1800 }));
+      const read = store.getForReader.bind(store);
+      let reads = 0;
+      store.getForReader = async (userId) => {
+        reads++;
+        if (reads <= 2) throw throttledRead();
+        return read(userId);
+      };
+      const invoke = jest.fn();
+
+      const token = await createRemoteReader(store, invoke).getAccessToken('u');
+
+      expect(token.accessToken).toBe('u-access-1');
+      expect(reads).toBe(3);
+      expect(invoke).not.toHaveBeenCalled();
+    });
+
+    it('ends in the retryable StoreUnavailableError when the store stays throttled past its wait', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      try {
+        const store = new MemoryTokenStore();
+        store.getForReader = async () => {
+          throw throttledRead();
+        };
+        const settled = createRemoteReader(store, jest.fn())
+          .getAccessToken('u')
+          .catch((e: unknown) => e);
+        await jest.runAllTimersAsync();
+        await expect(settled).resolves.toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true });
+      } finally {
+        jest.useRealTimers();
+      }
+    });
   });
 });

@@ -86,7 +86,7 @@ beforeEach(() => {
 
 describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
   describe('the rotated pair (the dangerous window)', () => {
-    it('keeps trying to store it past the three reserved tries, and stores it: nothing presented twice, nobody signed out', async () => {
+    it('keeps trying to store it past the five reserved tries, and stores it: nothing presented twice, nobody signed out', async () => {
       store.seed(activeRecord('u', { expiresAt: T0 - 1 }));
       const saves = throttle('saveRefresh', 8);
 
@@ -110,7 +110,7 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true });
-      // Far more than the three reserved tries: the whole lease was used...
+      // Far more than the five reserved tries: the whole lease was used...
       expect(saves.n).toBeGreaterThan(10);
       // ...but no write started that could outlast the lease (less its safety margin).
       expect(Math.max(...saves.at)).toBeLessThanOrEqual(LEASE_MS - LEASE_SAFETY_MS - DYNAMODB_CALL_BUDGET_MS);
@@ -120,7 +120,7 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
       ]);
     });
 
-    it('stops after the three reserved tries for a failure that is not a dependency that may recover', async () => {
+    it('stops after the five reserved tries for a failure that is not a dependency that may recover', async () => {
       store.seed(activeRecord('u', { expiresAt: T0 - 1 }));
       const real = store.saveRefresh.bind(store);
       let n = 0;
@@ -133,7 +133,7 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
       const { error } = await run(() => refresher().getAccessToken('u'));
 
       expect(error).toMatchObject({ message: 'a bug' });
-      expect(n).toBe(3);
+      expect(n).toBe(5);
     });
   });
 
