@@ -14,7 +14,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, readStoreConfig } from '../functions/core/config';
 import { createDynamoClient } from '../functions/adapters/dynamo';
 import { createFieldCipher } from '../functions/adapters/field-cipher';
@@ -25,7 +24,7 @@ import { ensureTables } from '../functions/adapters/tables';
 import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { runCli } from '../functions/reader/cli';
 import { startSandbox } from '../infra/local/sandbox/launch';
-import { brokerEnv, connectUser } from '../test/support/connect';
+import { brokerEnv, connectUser, expireAccessToken } from '../test/support/connect';
 import { startFaultProxy } from '../test/support/fault-proxy';
 import type { TestStores } from '../test/support/stores';
 import { int, progress, table } from './stats';
@@ -117,14 +116,7 @@ export async function measureFaults(
           stores,
           logger: quiet,
         });
-        await stores.client.send(
-          new UpdateItemCommand({
-            TableName: stores.config.tokensTable,
-            Key: { userId: { S: login } },
-            UpdateExpression: 'SET expiresAt = :past',
-            ExpressionAttributeValues: { ':past': { N: String(Math.floor(Date.now() / 1000) - 1) } },
-          }),
-        );
+        await expireAccessToken(stores, login);
       }
       await sandbox.resetStats();
       proxy.resetStats();

@@ -36,6 +36,7 @@ import { DynamoTokenStore } from '../functions/adapters/token-store';
 import { handleRefreshRequest } from '../functions/flows/refresh-function-flow';
 import { runRefreshSweep } from '../functions/flows/refresh-sweep';
 import { createTokenRefresher } from '../functions/flows/single-flight-refresh';
+import { seededRandom } from '../test/support/random';
 import { seededItem } from '../test/support/seed';
 import { benchAdminClient, DynamoCounter, type DynamoRequest } from './instrument';
 import { int, progress, round, table } from './stats';
@@ -95,18 +96,6 @@ export interface PolicySimResult {
   readonly policies: PolicyCounts[];
 }
 
-/** A small deterministic PRNG (mulberry32), so every run simulates the same readers. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** What a request did, for the counts: the command, and for an UpdateItem which write it was. */
 function kindOf(r: DynamoRequest): string {
   const command = r.command.replace(/Command$/, '');
@@ -133,7 +122,7 @@ async function simulate(
   const tableName = `bench-policy-${policy.name}-${randomBytes(4).toString('hex')}`;
   await admin.send(new CreateTableCommand(tableDefinition(tableName, TOKENS_TABLE)));
   try {
-    const rand = random(policy.name === 'eager' ? 1 : 2);
+    const rand = seededRandom(policy.name === 'eager' ? 1 : 2);
     const start = Math.floor(Date.now() / 1000);
     let clock = start * 1000;
     const nowMs = () => clock;

@@ -10,7 +10,6 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KeyUnavailableError } from '../../functions/core/errors';
 import { readProviderConfig, readStoreConfig } from '../../functions/core/config';
 import { RETRY_AFTER_SECONDS } from '../../functions/core/result-page';
@@ -24,7 +23,7 @@ import { DynamoSessionStore } from '../../functions/adapters/session-store';
 import type { FieldCipher } from '../../functions/adapters/field-cipher';
 import { runCli } from '../../functions/reader/cli';
 import { createTokenReader } from '../../functions/reader/index';
-import { brokerEnv, connectUser } from '../support/connect';
+import { brokerEnv, connectUser, expireAccessToken } from '../support/connect';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { useFileStack } from '../support/file-stack';
 import { getEvent, cookiePair } from '../support/events';
@@ -67,14 +66,7 @@ async function expiredUsers(count: number): Promise<string[]> {
       stores,
       logger: captureLogger().logger,
     });
-    await stores.client.send(
-      new UpdateItemCommand({
-        TableName: stores.config.tokensTable,
-        Key: { userId: { S: login } },
-        UpdateExpression: 'SET expiresAt = :past',
-        ExpressionAttributeValues: { ':past': { N: String(Math.floor(Date.now() / 1000) - 1) } },
-      }),
-    );
+    await expireAccessToken(stores, login);
   }
   return users;
 }

@@ -2,6 +2,7 @@
  * Signs a user in through the real flow (login handler, the sandbox's own sign-in and consent forms,
  * callback handler) and returns what was stored: how the integration tests get a genuine grant.
  */
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { readProviderConfig, type ProviderConfig } from '../../functions/core/config';
 import type { RefreshPolicy, TokenRecord } from '../../functions/core/tokens';
 import { logEventPublisher } from '../../functions/adapters/events';
@@ -79,4 +80,19 @@ export async function connectUser(
   const record = await context.stores.tokens.get(login);
   if (!record) throw new Error(`login of "${login}" stored nothing`);
   return record;
+}
+
+/**
+ * Makes `userId`'s stored access token expired (its refresh token stays valid), written straight to
+ * the table, so the next read must refresh.
+ */
+export async function expireAccessToken(stores: Pick<TestStores, 'client' | 'config'>, userId: string): Promise<void> {
+  await stores.client.send(
+    new UpdateItemCommand({
+      TableName: stores.config.tokensTable,
+      Key: { userId: { S: userId } },
+      UpdateExpression: 'SET expiresAt = :past',
+      ExpressionAttributeValues: { ':past': { N: String(Math.floor(Date.now() / 1000) - 1) } },
+    }),
+  );
 }

@@ -26,6 +26,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from './random';
 
 /** What a rule does to a request it fires on. */
 export type FaultKind = 'throttle' | 'server-error' | 'latency' | 'drop' | 'drop-after-forward';
@@ -118,18 +119,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** mulberry32: a small, fast 32-bit PRNG; plenty for picking faults, and the same on every Node. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -192,7 +181,7 @@ function checkRules(rules: readonly FaultRule[]): void {
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target);
   if (target.protocol !== 'http:') throw new RangeError(`fault proxy target must be http:, got "${target.protocol}"`);
-  const random = mulberry32(options.seed);
+  const random = seededRandom(options.seed);
   const agent = new Agent({ keepAlive: true });
   const timers = new Set<NodeJS.Timeout>();
   const matchErrors: unknown[] = [];

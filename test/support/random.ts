@@ -1,0 +1,14 @@
+/**
+ * A small, fast, seeded 32-bit PRNG (mulberry32) for tests and the bench: the same sequence on every
+ * Node for a seed, so a simulated day or a run of injected faults reproduces.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
