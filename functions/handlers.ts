@@ -19,7 +19,7 @@ import { HEALTH_PATH, healthResult, readBrokerVersion } from './core/health';
 import type { HttpResult } from './core/http';
 import type { RefreshFunctionResult } from './core/refresh-protocol';
 import { REFRESHER_SETTINGS, REFRESHER_STOP_BEFORE_TIMEOUT_MS } from './core/schema';
-import { handleCallback } from './flows/callback-flow';
+import { handleCallback, UNKEPT_REVOKE_TIMEOUT_MS } from './flows/callback-flow';
 import { handleCompleteRequest } from './flows/complete-flow';
 import { handleLogin } from './flows/login-flow';
 import { handleRefreshRequest } from './flows/refresh-function-flow';
@@ -48,9 +48,14 @@ export type HttpHandler = (event: APIGatewayProxyEventV2, context?: DeadlineCont
  * inside it is cut to the time left, so the function answers before its timeout. Without a Lambda
  * context (the local stack) the function's configured timeout is the limit.
  */
-function underDeadline<T>(timeoutSeconds: number, context: DeadlineContext | undefined, work: () => Promise<T>) {
+function underDeadline<T>(
+  timeoutSeconds: number,
+  context: DeadlineContext | undefined,
+  work: () => Promise<T>,
+  reservedMs = 0,
+) {
   const now = Date.now();
-  return withDeadline(requestDeadlineMs(now, timeoutSeconds, context?.getRemainingTimeInMillis?.()), work);
+  return withDeadline(requestDeadlineMs(now, timeoutSeconds, context?.getRemainingTimeInMillis?.()) - reservedMs, work);
 }
 
 /**
@@ -106,12 +111,19 @@ export function createCallbackHandler(services: Services): HttpHandler {
     policy: refreshPolicy(services),
     flow: readFlowConfig(services.env),
     // The secret and the key that seals the tokens, before the attempt is consumed (both cached).
+    // (`sessions` seals a connect link's pending connection.)
     ready: async () => {
-      await Promise.all([secret(), cipher.ready('tokens')]);
+      await Promise.all([secret(), cipher.ready('tokens'), cipher.ready('sessions')]);
     },
   };
   return (event, context) =>
-    underDeadline(CALLBACK_FUNCTION_TIMEOUT_SECONDS, context, () => handleCallback(event, deps));
+    // The revocation of an unkept grant has its own time after the steps' deadline.
+    underDeadline(
+      CALLBACK_FUNCTION_TIMEOUT_SECONDS,
+      context,
+      () => handleCallback(event, deps),
+      UNKEPT_REVOKE_TIMEOUT_MS,
+    );
 }
 
 /**
@@ -121,15 +133,16 @@ export function createCallbackHandler(services: Services): HttpHandler {
 export function createCompleteFunctionHandler(
   services: Services,
 ): (event: unknown, context?: DeadlineContext) => Promise<CompleteFunctionResult> {
+  // It seals the refresh token it stores: checked before the pending connection is closed.
+  const cipher = fieldCipher(services, createKmsKeyProvider);
   const deps = {
     sessions: sessionStore(services),
     tokens: tokenStore(services),
     events: eventPublisher(services),
     logger: services.logger,
     policy: refreshPolicy(services),
+    ready: () => cipher.ready('tokens'),
   };
-  // It seals the refresh token it stores.
-  fieldCipher(services, createKmsKeyProvider);
   return (event, context) =>
     underDeadline(COMPLETE_FUNCTION_TIMEOUT_SECONDS, context, () => handleCompleteRequest(event, deps));
 }

@@ -88,16 +88,20 @@ export function classifyAwsError(error: unknown): AwsFault | undefined {
   const wrapped = /^AWS SDK error wrapper for (\w+)/.exec(error.message)?.[1];
   const name = wrapped ?? error.name;
   const code = (error as { code?: unknown }).code;
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const metadata = (error as { $metadata?: { httpStatusCode?: number; attempts?: number } }).$metadata;
+  const status = metadata?.httpStatusCode;
+  // The SDK raises the last attempt's error only: after more than one attempt, an earlier one may
+  // have timed out after it was applied, so a refusal now proves nothing about what landed.
+  const retried = (metadata?.attempts ?? 1) > 1;
   if (THROTTLING.has(name) || status === 429) {
     // The SDK's throttling back-off starts at 1 s: about what a throttled caller should wait.
-    return { throttled: true, outcomeUnknown: false, name, retryAfterSeconds: 1 };
+    return { throttled: true, outcomeUnknown: retried, name, retryAfterSeconds: 1 };
   }
   if (SERVER_FAILURE.has(name) || (status !== undefined && status >= 500)) {
     return { throttled: false, outcomeUnknown: true, name };
   }
   if (TIMEOUTS.has(name)) return { throttled: false, outcomeUnknown: true, name };
-  if (typeof code === 'string' && NOT_SENT.has(code)) return { throttled: false, outcomeUnknown: false, name: code };
+  if (typeof code === 'string' && NOT_SENT.has(code)) return { throttled: false, outcomeUnknown: retried, name: code };
   if (typeof code === 'string' && CONNECTION_LOST.has(code))
     return { throttled: false, outcomeUnknown: true, name: code };
   // A response the SDK could not read at all (no status: a socket closed mid-answer).

@@ -281,8 +281,11 @@ export function createProviderClient(
     send: (auth: oauth.ClientAuth, options: oauth.TokenEndpointRequestOptions) => Promise<Response>,
     process: (response: Response) => Promise<T>,
   ): Promise<T> => {
-    // Never past the request's deadline (the callback must answer before its function times out).
-    const signal = AbortSignal.timeout(limitMs(timeoutMs));
+    // Never past the request's deadline (the callback must answer before its function times out);
+    // past it, nothing is sent (a code or refresh token is not spent on an answer nobody can use).
+    const limit = limitMs(timeoutMs);
+    if (limit <= 0) throw unavailable(call.what);
+    const signal = AbortSignal.timeout(limit);
     let sent = false;
     try {
       // A secret that takes too long is a timeout before anything was sent: nothing was used up.
@@ -344,7 +347,9 @@ export function createProviderClient(
 
     async fetchProfileId(accessToken) {
       const what = 'the profile endpoint';
-      const signal = AbortSignal.timeout(limitMs(config.timeoutMs));
+      const limit = limitMs(config.timeoutMs);
+      if (limit <= 0) throw unavailable(what);
+      const signal = AbortSignal.timeout(limit);
       let response: Response;
       try {
         response = await bounded(config.profileUrl, {

@@ -100,6 +100,12 @@ export interface SessionStore {
    * @param appUserId the app user the code is presented for
    */
   consumePending(codeHash: string, appUserId: string, now: number): Promise<ConsumePendingOutcome>;
+  /**
+   * Undoes {@link consumePending} of `pending` by `presenter` at `closedAt` (its tokens back, open
+   * again), only while the item is still the one that call closed: for a completion whose grant
+   * provably was not stored, so the app's retry of the same code completes it. Best effort.
+   */
+  reopenPending(pending: PendingConnection, presenter: string, closedAt: number): Promise<void>;
 }
 
 const ATTEMPT = 'attempt#';
@@ -194,7 +200,7 @@ export class DynamoSessionStore implements SessionStore {
     } catch (error) {
       // The field key could not be used (KMS throttled or unreachable): put the attempt back as it
       // was, so the person's retry of the same callback still finds it. Nothing was sent anywhere.
-      if (error instanceof KeyUnavailableError) await this.restore(item);
+      if (error instanceof KeyUnavailableError) await this.putBack(item);
       throw error;
     }
     return {
@@ -211,16 +217,60 @@ export class DynamoSessionStore implements SessionStore {
   }
 
   /**
-   * Puts a consumed attempt back exactly as it was, unless an item with its id exists again. Best
-   * effort: when it fails too, the attempt stays consumed and the person starts the sign-in again.
+   * Puts a consumed login attempt back exactly as it was, unless an item with its id exists again.
+   * Best effort: when it fails too, the attempt stays consumed and the person signs in again.
    */
-  private async restore(item: Item): Promise<void> {
+  private async putBack(item: Item): Promise<void> {
     try {
       await this.client.send(
         new PutItemCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(id)' }),
       );
     } catch {
-      // The error that made the restore necessary is the one worth reporting.
+      // The error that made putting it back necessary is the one worth reporting.
+    }
+  }
+
+  async reopenPending(pending: PendingConnection, presenter: string, closedAt: number): Promise<void> {
+    let sealed: Item;
+    try {
+      sealed = await this.sealPendingTokens(PENDING + pending.codeHash, pending.tokens);
+    } catch {
+      return; // the key still cannot be used: the connection stays closed
+    }
+    await this.reopen(pending.codeHash, sealed, { N: String(pending.expiresAt) }, presenter, closedAt);
+  }
+
+  /**
+   * Puts the sealed tokens of a connection this process closed back and opens it again, only while
+   * the item is still the one that close left. One UpdateItem, the one action the complete function
+   * has on this table. Best effort, as {@link putBack}.
+   */
+  private async reopen(
+    codeHash: string,
+    sealed: Item,
+    ttl: AttributeValue | undefined,
+    presenter: string,
+    closedAt: number,
+  ): Promise<void> {
+    const restored = PENDING_TOKEN_ATTRIBUTES.filter((name) => sealed[name] !== undefined);
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { id: { S: PENDING + codeHash } },
+          UpdateExpression: `SET ${[...restored.map((name) => `${name} = :${name}`), '#ttl = :ttl'].join(', ')} REMOVE closedAt, closedFor`,
+          ConditionExpression: 'closedAt = :closedAt AND closedFor = :presenter',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ...Object.fromEntries(restored.map((name) => [`:${name}`, sealed[name]])),
+            ':ttl': ttl ?? { N: String(closedAt) },
+            ':closedAt': { N: String(closedAt) },
+            ':presenter': { S: presenter },
+          },
+        }),
+      );
+    } catch {
+      // As in putBack: the key's failure is what the app hears.
     }
   }
 
@@ -323,7 +373,18 @@ export class DynamoSessionStore implements SessionStore {
     if (!old) return { outcome: 'unknown' };
     const linkAppUserId = str(old, 'appUserId') ?? '';
     if (linkAppUserId !== appUserId) return { outcome: 'foreign', linkAppUserId };
-    const tokens = await this.openPendingTokens(PENDING + codeHash, old);
+    let tokens: { accessToken: string; refreshToken: string };
+    try {
+      tokens = await this.openPendingTokens(PENDING + codeHash, old);
+    } catch (error) {
+      // The field key could not be used: reopen the connection exactly as it was (only if it is
+      // still the one this call closed), so the app's retry of the same code completes it.
+      if (error instanceof KeyUnavailableError) {
+        const sealed = compact(Object.fromEntries(PENDING_TOKEN_ATTRIBUTES.map((name) => [name, old[name]])));
+        await this.reopen(codeHash, sealed, old.ttl, appUserId, now);
+      }
+      throw error;
+    }
     return {
       outcome: 'consumed',
       pending: {

@@ -79,7 +79,10 @@ export const MAX_LEASE_WAIT_MS = 12_000;
 
 /**
  * The lease for a refresh whose provider call times out after `refreshTimeoutMs`: that call, then
- * the whole write budget, then {@link LEASE_SAFETY_MS}. About 52 s with the defaults.
+ * the whole write budget, then {@link LEASE_SAFETY_MS}. About 52 s with the defaults. What the holder
+ * does unchecked fits well inside it (taking the lease and decrypting the refresh token, the call,
+ * sealing and the first write: `refreshTimeoutMs` + 2 DynamoDB calls + 2 KMS calls, 18 s on top of
+ * the call); every later write starts only while a whole call still fits before the lease ends.
  */
 export function refreshLeaseMs(refreshTimeoutMs: number): number {
   return refreshTimeoutMs + WRITE_BUDGET_MS + LEASE_SAFETY_MS;
@@ -91,7 +94,9 @@ export function refreshLeaseMs(refreshTimeoutMs: number): number {
  * refresher's stop time are sized from it (with {@link MAX_REFRESH_TIMEOUT_MS}).
  */
 export function refreshCallBudgetMs(refreshTimeoutMs: number): number {
-  return DYNAMODB_CALL_BUDGET_MS + MAX_LEASE_WAIT_MS + DYNAMODB_CALL_BUDGET_MS + refreshLeaseMs(refreshTimeoutMs);
+  // A read (and its refresh token decrypted), the wait, then taking the lease (and decrypting again).
+  const readAndDecrypt = DYNAMODB_CALL_BUDGET_MS + KMS_CALL_BUDGET_MS;
+  return readAndDecrypt + MAX_LEASE_WAIT_MS + readAndDecrypt + refreshLeaseMs(refreshTimeoutMs);
 }
 
 /** The refresh function's Lambda timeout, in whole seconds: one refresh at the largest settings. */
@@ -109,9 +114,10 @@ export const ANSWER_MARGIN_MS = 1000;
 /**
  * The callback function's Lambda timeout. Its steps' own limits add up to more (secret 3 s, consuming
  * the attempt 6 s, KMS 3 s, code exchange and profile lookup 8 s each, the store write 6 s, an unkept
- * grant's revocation 3 s: 37 s), so the request runs under a deadline of this timeout less
- * {@link ANSWER_MARGIN_MS}, which cuts every call to what is left: the person always gets the broker's
- * page (a 503 "try again" at worst), never a Lambda timeout or API Gateway's 503.
+ * grant's revocation 3 s: 37 s), so its steps run under a deadline of this timeout less
+ * {@link ANSWER_MARGIN_MS} and the revocation's own 3 s, which cuts every call to what is left: the
+ * person always gets the broker's page (a 503 "try again" at worst), never a Lambda timeout or API
+ * Gateway's 503, and a grant the broker could not keep still gets its revocation.
  */
 export const CALLBACK_FUNCTION_TIMEOUT_SECONDS = 25;
 

@@ -122,11 +122,25 @@ export type CompleteWireCode = 'BAD_REQUEST' | 'INTERNAL';
 /** What the complete function answers: the connection, or a stable code and a message. Never a token. */
 export type CompleteFunctionResult =
   | ({ readonly ok: true } & Connection)
-  | { readonly ok: false; readonly code: ErrorCode | CompleteWireCode; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly code: ErrorCode | CompleteWireCode;
+      readonly message: string;
+      /** Present (true) when trying again may succeed: the error's `retryable`. */
+      readonly retryable?: true;
+      readonly retryAfterSeconds?: number;
+    };
 
 /** An answer as the library receives it: possibly from a newer broker, so any code string. */
 export type ReceivedCompleteResult =
-  ({ readonly ok: true } & Connection) | { readonly ok: false; readonly code: string; readonly message: string };
+  | ({ readonly ok: true } & Connection)
+  | {
+      readonly ok: false;
+      readonly code: string;
+      readonly message: string;
+      readonly retryable?: boolean;
+      readonly retryAfterSeconds?: number;
+    };
 
 /**
  * Checks a complete function event (JSON from the app's backend, so anything at all).

@@ -143,6 +143,17 @@ export class BrokerError extends Error implements RetryAdvice {
 }
 
 /**
+ * What a function answers a reader about trying again, from `error`: `{retryable: true}` and the
+ * wait when known, or nothing (an old reader ignores the fields, a new one rebuilds the advice).
+ */
+export function retryAdviceOf(error: BrokerError): { retryable?: true; retryAfterSeconds?: number } {
+  if (!error.retryable) return {};
+  return error.retryAfterSeconds === undefined
+    ? { retryable: true }
+    : { retryable: true, retryAfterSeconds: error.retryAfterSeconds };
+}
+
+/**
  * A dependency was temporarily unavailable: throttled, slow, failing (5xx) or unreachable. Nothing
  * stored was lost; the same call may succeed later. Each dependency has its own class and code
  * ({@link StoreUnavailableError}, {@link ProviderUnavailableError}, ...); this base lets a caller
@@ -525,8 +536,9 @@ export class CompleteFunctionError extends BrokerError {
   /** The code the complete function answered with. */
   readonly remoteCode: string;
 
-  constructor(remoteCode: string, message: string) {
-    super(`the complete function failed ("${remoteCode}"): ${message}`, 'COMPLETE_FUNCTION_FAILED');
+  /** @param retry whether the function said trying again may help */
+  constructor(remoteCode: string, message: string, retry?: RetryAdvice) {
+    super(`the complete function failed ("${remoteCode}"): ${message}`, 'COMPLETE_FUNCTION_FAILED', retry);
     this.remoteCode = remoteCode;
   }
 }

@@ -171,7 +171,7 @@ export const REFRESHER_SETTINGS = {
 /**
  * How long before its timeout a scheduled run stops starting users: one user can wait up to the
  * reader's wait for another process's lease, then make a provider call, then retry its write
- * (see `budget.ts`; about 87 s).
+ * (see `budget.ts`; about 93 s).
  */
 export const REFRESHER_STOP_BEFORE_TIMEOUT_MS = refreshCallBudgetMs(MAX_REFRESH_TIMEOUT_MS);
 

@@ -26,12 +26,7 @@ import {
   PENDING_CONNECTION_TTL_SECONDS,
   withConnectCode,
 } from '../core/connect';
-import {
-  KeyUnavailableError,
-  ProviderResponseError,
-  RequestRejectedError,
-  StoreUnavailableError,
-} from '../core/errors';
+import { ProviderResponseError, RequestRejectedError } from '../core/errors';
 import { bindingCookie, type HttpResult, redirect } from '../core/http';
 import { bindingCookieName, hashBinding, type RandomSource } from '../core/login';
 import {
@@ -42,13 +37,14 @@ import {
   RESULT_COOKIE_MAX_AGE_SECONDS,
 } from '../core/result-page';
 import type { RefreshPolicy } from '../core/tokens';
+import { withDeadline } from '../adapters/deadline';
 import type { EventPublisher } from '../adapters/events';
 import type { Logger } from '../adapters/logger';
 import type { ProviderClient } from '../adapters/provider';
 import type { SessionStore } from '../adapters/session-store';
 import type { TokenStore } from '../adapters/token-store';
 import { failureKind, outcomePage, pageContext } from './pages';
-import { storeGrant } from './store-grant';
+import { storedNothing, storeGrant } from './store-grant';
 
 /** What the callback flow needs. */
 export interface CallbackDeps {
@@ -210,11 +206,7 @@ export async function handleCallback(event: APIGatewayProxyEventV2, deps: Callba
  * happens.)
  */
 function keptNothing(error: unknown, writing: boolean): boolean {
-  return (
-    !writing ||
-    error instanceof KeyUnavailableError ||
-    (error instanceof StoreUnavailableError && !error.outcomeUnknown)
-  );
+  return !writing || storedNothing(error);
 }
 
 /**
@@ -232,7 +224,11 @@ export const UNKEPT_REVOKE_TIMEOUT_MS = 3000;
  */
 async function revokeUnkept(client: ProviderClient, refreshToken: string, logger: Logger): Promise<void> {
   try {
-    const revoked = await client.revoke(refreshToken, UNKEPT_REVOKE_TIMEOUT_MS);
+    // Its own time, kept out of the request's deadline (the handler reserves it): a failure that used
+    // up the deadline is exactly when a grant is left unkept.
+    const revoked = await withDeadline(Date.now() + UNKEPT_REVOKE_TIMEOUT_MS, () =>
+      client.revoke(refreshToken, UNKEPT_REVOKE_TIMEOUT_MS),
+    );
     if (revoked) logger.info('unkept grant revoked at the provider');
     else logger.warn('unkept grant left live at the provider: no revocation endpoint is configured');
   } catch (error) {

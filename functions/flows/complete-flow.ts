@@ -8,7 +8,7 @@
  * Runs in the broker's complete function (the app invokes it; it answers ids, never a token), and in
  * process for local runs and the CLI.
  */
-import { ArgumentError, BrokerError, ConnectionRefusedError } from '../core/errors';
+import { ArgumentError, BrokerError, ConnectionRefusedError, retryAdviceOf } from '../core/errors';
 import {
   type CompleteFunctionResult,
   type CompleteRequest,
@@ -23,7 +23,7 @@ import type { Logger } from '../adapters/logger';
 import type { SessionStore } from '../adapters/session-store';
 import type { TokenStore } from '../adapters/token-store';
 import type { RefreshPolicy } from '../core/tokens';
-import { storeGrant } from './store-grant';
+import { storedNothing, storeGrant } from './store-grant';
 
 /** What completing a connection needs. */
 export interface CompleteDeps {
@@ -35,6 +35,12 @@ export interface CompleteDeps {
   readonly policy?: RefreshPolicy;
   /** Epoch seconds; injectable for tests. */
   readonly now?: () => number;
+  /**
+   * Makes sure the field key that seals the grant can be used before the pending connection is
+   * closed: when KMS is down, the app hears "try again" and the same code still completes later.
+   * @default nothing to check
+   */
+  readonly ready?: () => Promise<void>;
 }
 
 /**
@@ -49,6 +55,7 @@ export async function completeConnection(deps: CompleteDeps, request: CompleteRe
   const connectCode = parseConnectCode(request.connectCode);
   const appUserId = parseAppUserId(request.appUserId);
   const now = deps.now?.() ?? Math.floor(Date.now() / 1000);
+  await deps.ready?.();
   const closed = await deps.sessions.consumePending(hashConnectCode(connectCode), appUserId, now);
   if (closed.outcome !== 'consumed') {
     if (closed.outcome === 'foreign') {
@@ -63,7 +70,14 @@ export async function completeConnection(deps: CompleteDeps, request: CompleteRe
     throw new ConnectionRefusedError(closed.outcome);
   }
   const { profileId, tokens } = closed.pending;
-  await storeGrant(deps, { userId: appUserId, profileId, tokens, now, boundBy: 'connect' });
+  try {
+    await storeGrant(deps, { userId: appUserId, profileId, tokens, now, boundBy: 'connect' });
+  } catch (error) {
+    // Provably nothing stored (DynamoDB refused the write outright, or the key could not seal it):
+    // reopen the connection, so the app's retry of the same code completes it.
+    if (storedNothing(error)) await deps.sessions.reopenPending(closed.pending, appUserId, now);
+    throw error;
+  }
   return { userId: appUserId, profileId };
 }
 
@@ -78,7 +92,10 @@ export async function handleCompleteRequest(event: unknown, deps: CompleteDeps):
     return { ok: true, ...connection };
   } catch (error) {
     if (error instanceof ArgumentError) return { ok: false, code: 'BAD_REQUEST', message: error.message };
-    if (error instanceof BrokerError) return { ok: false, code: error.code, message: error.message };
+    if (error instanceof BrokerError) {
+      if (error.retryable) deps.logger.warn('completing a connection failed; the app may try again', { error });
+      return { ok: false, code: error.code, message: error.message, ...retryAdviceOf(error) };
+    }
     deps.logger.error('completing a connection failed unexpectedly', { error });
     return { ok: false, code: 'INTERNAL', message: 'completing the connection failed unexpectedly' };
   }

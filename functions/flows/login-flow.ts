@@ -86,19 +86,17 @@ export async function handleLogin(event: APIGatewayProxyEventV2, deps: LoginDeps
 
     let appUserId: string | undefined;
     let returnTo: string | undefined;
+    const invalid = () =>
+      new RequestRejectedError(
+        'this connect link is not valid (unknown, expired or already used): ask for a new link',
+        'LOGIN_INVALID_SESSION',
+      );
     if (sessionId) {
-      const invalid = () =>
-        new RequestRejectedError(
-          'this connect link is not valid (unknown, expired or already used): ask for a new link',
-          'LOGIN_INVALID_SESSION',
-        );
       // Read first, check, then consume: a return URL that is refused leaves the link usable.
       const link = await deps.sessions.peekLink(sessionId, now);
       if (!link) throw invalid();
       returnTo = checkedReturnTo(link.returnTo ?? requestedReturnTo ?? deps.flow.successRedirect, deps.flow);
-      const consumed = await deps.sessions.consumeLink(sessionId, now);
-      if (!consumed) throw invalid(); // used by a concurrent request since it was read
-      appUserId = consumed.appUserId;
+      appUserId = link.appUserId;
     } else {
       if (deps.flow.publicLogin === false) {
         throw new RequestRejectedError(
@@ -111,7 +109,11 @@ export async function handleLogin(event: APIGatewayProxyEventV2, deps: LoginDeps
     }
 
     const login = startLogin(deps.provider, { now, random: deps.random, appUserId, returnTo });
+    // The attempt is stored before the link is consumed: when DynamoDB or KMS fails the write, the
+    // person gets a 503 and the link still works. An attempt whose link was then used by a
+    // concurrent request is never completed: no browser holds its binding cookie, and it expires.
     await deps.sessions.putAttempt(login.attempt);
+    if (sessionId && !(await deps.sessions.consumeLink(sessionId, now))) throw invalid();
     const redirectUri = new URL(deps.provider.redirectUri);
     const secure = redirectUri.protocol === 'https:';
     const name = bindingCookieName(login.attempt.state);

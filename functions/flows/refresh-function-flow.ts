@@ -4,7 +4,13 @@
  * `{ok: false, code, message}`, never a token: the reader re-reads the table, so tokens travel only
  * where IAM lets them be read.
  */
-import { ArgumentError, BrokerError, DependencyUnavailableError, ProviderUnavailableError } from '../core/errors';
+import {
+  ArgumentError,
+  BrokerError,
+  DependencyUnavailableError,
+  ProviderUnavailableError,
+  retryAdviceOf,
+} from '../core/errors';
 import { parseRefreshRequest, type RefreshFunctionResult } from '../core/refresh-protocol';
 import type { Logger } from '../adapters/logger';
 import type { TokenRefresher } from './single-flight-refresh';
@@ -31,12 +37,7 @@ export async function handleRefreshRequest(event: unknown, deps: RefreshFunction
     if (error instanceof ArgumentError) return { ok: false, code: 'BAD_REQUEST', message: error.message };
     if (error instanceof BrokerError) {
       // Whether to try again travels with the code, so a reader older than a code still knows.
-      const retry = error.retryable
-        ? {
-            retryable: true,
-            ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
-          }
-        : {};
+      const retry = retryAdviceOf(error);
       // The refresher logs the provider's failures itself; an AWS dependency's are logged here, once.
       if (error instanceof DependencyUnavailableError && !(error instanceof ProviderUnavailableError)) {
         deps.logger.warn('refresh failed: a dependency is unavailable; the caller may try again', {

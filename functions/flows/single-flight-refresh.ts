@@ -290,9 +290,10 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
         // Past the reserved tries, only a dependency that may recover is worth the rest of the lease
         // (and never more tries than the lease has back-off slots, whatever the clock says).
         const mayRecover = error instanceof DependencyUnavailableError && error.retryable;
-        const roomLeft =
-          mayRecover && attempt < maxSaveAttempts && nowMs() + backoff + DYNAMODB_CALL_BUDGET_MS <= heldUntilMs;
-        if (raced || (attempt >= SAVE_ATTEMPTS && !roomLeft)) {
+        // Every try must end before the lease does: a try that could outlast it would let another
+        // process present the refresh token the provider has already rotated away.
+        const roomLeft = attempt < maxSaveAttempts && nowMs() + backoff + DYNAMODB_CALL_BUDGET_MS <= heldUntilMs;
+        if (raced || !roomLeft || (attempt >= SAVE_ATTEMPTS && !mayRecover)) {
           // A login in between replaced the tokens: theirs are newer, and ours are not needed.
           const why = error instanceof LeaseLostError ? 'lease_lost' : raced ? 'item_changed' : 'write_failed';
           logger[why === 'item_changed' ? 'warn' : 'error'](
@@ -472,15 +473,24 @@ export function createTokenRefresher(deps: RefreshDeps): TokenRefresher {
     // A refresh token the provider did not rotate is written again (RFC 6749 section 6 keeps it): the
     // store then seals one that was still stored in plaintext from before field encryption.
     const rotated = tokens.refreshToken !== undefined;
-    const saved = await saveRotated(
-      record,
-      owner,
-      { ...tokens, refreshToken: tokens.refreshToken ?? record.refreshToken },
-      rotated,
-      // The last write must end before the lease does, with the safety margin to spare.
-      leaseTakenMs + leaseMs - LEASE_SAFETY_MS,
-      logger,
-    );
+    let saved: TokenRecord;
+    try {
+      saved = await saveRotated(
+        record,
+        owner,
+        { ...tokens, refreshToken: tokens.refreshToken ?? record.refreshToken },
+        rotated,
+        // The last write must end before the lease does, with the safety margin to spare.
+        leaseTakenMs + leaseMs - LEASE_SAFETY_MS,
+        logger,
+      );
+    } catch (error) {
+      // The last try may still land (a write abandoned at its limit can be applied late): dropping
+      // the lease now could let that write be refused and another process present the rotated-away
+      // token at once. The lease runs out by itself instead.
+      if (rotated) lease.dropped = true;
+      throw error;
+    }
     lease.dropped = true;
     logger.info('tokens refreshed', { rotated });
     if (record.consecutiveFailures >= threshold) await publish('token.recovered', saved);

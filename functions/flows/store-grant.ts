@@ -4,6 +4,7 @@
  * app's user id). Same rules either way: a new version, `active`, the previous grant replaced, the
  * refresher's schedule, and a `token.connected` (or `token.recovered`) event.
  */
+import { KeyUnavailableError, StoreUnavailableError } from '../core/errors';
 import type { RefreshPolicy, TokenSet } from '../core/tokens';
 import { scheduleAfterTokens } from '../core/tokens';
 import type { EventPublisher } from '../adapters/events';
@@ -60,4 +61,14 @@ export async function storeGrant(
     deps.logger.error('could not publish event', { event: type, error });
   }
   return saved;
+}
+
+/**
+ * Whether a failed write of a grant provably stored nothing: the field key could not seal it, or
+ * DynamoDB refused the write outright (throttled on its only attempt). After a timeout or a lost
+ * connection the write may have landed, and undoing anything (revoking the grant, reopening a
+ * connection) could break one that is stored.
+ */
+export function storedNothing(error: unknown): boolean {
+  return error instanceof KeyUnavailableError || (error instanceof StoreUnavailableError && !error.outcomeUnknown);
 }

@@ -15,6 +15,9 @@ import {
   type ConnectRefusal,
   ConfigError,
   ConnectionRefusedError,
+  KeyUnavailableError,
+  type RetryAdvice,
+  StoreUnavailableError,
 } from '../core/errors';
 import type { Logger } from '../adapters/logger';
 import { COMPLETE_FUNCTION_TIMEOUT_SECONDS } from '../core/budget';
@@ -46,12 +49,24 @@ const REFUSALS: Readonly<Record<string, ConnectRefusal>> = {
   CONNECT_CODE_CANCELLED: 'cancelled',
 };
 
-/** The typed error for a complete function failure; a code this library does not know keeps code and message. */
-export function completeErrorFromResult(result: { code: string; message: string }): BrokerError {
+/**
+ * The typed error for a complete function failure: a refusal, a dependency that was unavailable
+ * (retryable, as the function said), or a code this library does not know (keeps code, message and
+ * whether to retry).
+ */
+export function completeErrorFromResult(result: { code: string; message: string } & Partial<RetryAdvice>): BrokerError {
   const refusal = REFUSALS[result.code];
   if (refusal) return new ConnectionRefusedError(refusal);
   if (result.code === 'BAD_REQUEST') return new ArgumentError(result.message);
-  return new CompleteFunctionError(result.code, result.message);
+  const retry = { retryable: result.retryable === true, retryAfterSeconds: result.retryAfterSeconds };
+  switch (result.code) {
+    case 'STORE_UNAVAILABLE':
+      return new StoreUnavailableError(result.message, { retryAfterSeconds: result.retryAfterSeconds });
+    case 'KEY_UNAVAILABLE':
+      return new KeyUnavailableError(result.message, retry);
+    default:
+      return new CompleteFunctionError(result.code, result.message, retry);
+  }
 }
 
 /**
@@ -65,6 +80,11 @@ export function completeInvoker(functionName: string, settings: LambdaClientSett
     settings,
     COMPLETE_INVOKE_BUDGET_MS,
     (functionError) => new CompleteFunctionError(functionError, 'the complete function failed'),
+    (fault) =>
+      new CompleteFunctionError(
+        fault.name,
+        'the answer was lost: the connection may have been completed (completing again answers "used" if it was)',
+      ),
   );
   return async (request) => JSON.parse(await send(JSON.stringify(request))) as ReceivedCompleteResult;
 }

@@ -27,7 +27,7 @@ import {
   StoreUnavailableError,
   UnknownUserError,
 } from '../core/errors';
-import { callAws } from '../adapters/aws-call';
+import { type AwsFault, callAws } from '../adapters/aws-call';
 import { MAX_LEASE_WAIT_MS, REFRESH_FUNCTION_TIMEOUT_SECONDS, retryPauseMs } from '../core/budget';
 import { capMarginSeconds, type ReceivedRefreshResult, type RefreshRequest } from '../core/refresh-protocol';
 import { type AccessToken, DEFAULT_MARGIN_SECONDS, type GetTokenOptions, isFresh } from '../core/tokens';
@@ -168,6 +168,8 @@ export function lambdaPayloadInvoker(
   budgetMs: number,
   onFunctionError: (functionError: string) => Error = (functionError) =>
     new FunctionUnavailableError(`the function ${functionName} failed (${functionError}); try again`),
+  /** The error when the invoke may have run the function (a timeout, a lost answer). @default retryable */
+  onUnknownOutcome?: (fault: AwsFault) => Error,
 ): (payload: string) => Promise<string> {
   let client: Promise<(payload: string) => Promise<string>> | undefined;
   const load = async () => {
@@ -178,6 +180,7 @@ export function lambdaPayloadInvoker(
         budgetMs,
         (options) => lambda.send(new sdk.InvokeCommand({ FunctionName: functionName, Payload: payload }), options),
         (fault, cause) =>
+          (fault.outcomeUnknown && onUnknownOutcome?.(fault)) ||
           new FunctionUnavailableError(
             `could not invoke ${functionName}: Lambda is ${fault.throttled ? 'throttling' : 'unavailable'} (${fault.name}); try again`,
             { cause, retryAfterSeconds: fault.retryAfterSeconds },

@@ -210,7 +210,7 @@ export function createFunctions(
     description: 'Kroger token broker: refreshes one user\'s tokens ({"userId": "...", "forceRefresh"?: boolean})',
     // A caller may first wait up to 12 s for another process's refresh, then hold the lease for a
     // whole refresh (provider call, every write attempt): the function must outlive all of it
-    // (functions/core/budget.ts; 87 s).
+    // (functions/core/budget.ts; 93 s).
     timeout: Duration.seconds(REFRESH_FUNCTION_TIMEOUT_SECONDS),
     memorySize: 256,
     environment: scheduling,
@@ -226,7 +226,7 @@ export function createFunctions(
   const refresher = createFunction(scope, props, 'Refresher', {
     entry: ENTRY_FILES.refresher,
     description: 'Kroger token broker: scheduled refresher (refreshes every user due within the window)',
-    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (87 s, one whole refresh)
+    // The handler stops starting users REFRESHER_STOP_BEFORE_TIMEOUT_MS (93 s, one whole refresh)
     // before the timeout and leaves them for the next run.
     timeout: Duration.minutes(5),
     memorySize: 512,

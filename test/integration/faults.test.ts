@@ -266,4 +266,44 @@ describe('Faults: the callback’s attempt when the field key cannot open it', (
     expect(again).toMatchObject({ outcome: 'consumed', attempt: { codeVerifier: 'v'.repeat(43) } });
     await expect(sessions.consumeAttempt('state-kms', 'h', now)).resolves.toEqual({ outcome: 'invalid' });
   });
+
+  it('reopens a pending connection closed while KMS could not open its tokens, and one whose grant was not stored', async () => {
+    const { stores } = stack;
+    let keyDown = false;
+    const flaky: FieldCipher = {
+      encrypt: (context, plaintext) => stores.cipher.encrypt(context, plaintext),
+      ready: (purpose) => stores.cipher.ready(purpose),
+      decrypt: async (context, stored) => {
+        if (keyDown) throw new KeyUnavailableError('kms:Decrypt failed (ThrottlingException)', { retryable: true });
+        return stores.cipher.decrypt(context, stored);
+      },
+    };
+    const sessions = new DynamoSessionStore(stores.client, stores.config.sessionsTable, flaky);
+    const now = Math.floor(Date.now() / 1000);
+    const pending = {
+      codeHash: `hash-${round}-reopen`,
+      appUserId: 'app-1',
+      profileId: 'kroger-1',
+      tokens: { accessToken: 'a-1', refreshToken: 'r-1', tokenType: 'bearer', scope: 's', expiresAt: now + 1800 },
+      expiresAt: now + 600,
+      closedRetention: now + 600 + 86_400,
+    };
+    await sessions.putPending(pending);
+
+    keyDown = true;
+    await expect(sessions.consumePending(pending.codeHash, 'app-1', now)).rejects.toBeInstanceOf(KeyUnavailableError);
+    keyDown = false;
+    const consumed = await sessions.consumePending(pending.codeHash, 'app-1', now);
+    expect(consumed).toMatchObject({ outcome: 'consumed', pending: { tokens: { refreshToken: 'r-1' } } });
+
+    // The grant write then failed for sure: the flow reopens it, and the same code completes again.
+    await sessions.reopenPending(pending, 'app-1', now);
+    await expect(sessions.consumePending(pending.codeHash, 'app-1', now)).resolves.toMatchObject({
+      outcome: 'consumed',
+      pending: { tokens: { accessToken: 'a-1', refreshToken: 'r-1' } },
+    });
+    // Never reopened for someone else's close.
+    await sessions.reopenPending(pending, 'app-2', now);
+    await expect(sessions.consumePending(pending.codeHash, 'app-1', now)).resolves.toEqual({ outcome: 'used' });
+  });
 });

@@ -80,4 +80,10 @@ export class MemorySessionStore implements SessionStore {
     if (item.pending.appUserId !== appUserId) return { outcome: 'foreign', linkAppUserId: item.pending.appUserId };
     return { outcome: 'consumed', pending: item.pending };
   }
+
+  async reopenPending(pending: PendingConnection, presenter: string): Promise<void> {
+    this.calls.push(`reopenPending:${pending.codeHash}`);
+    const item = this.pendings.get(pending.codeHash);
+    if (item?.closedFor === presenter) delete item.closedFor;
+  }
 }

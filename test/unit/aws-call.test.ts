@@ -39,6 +39,16 @@ describe('Function: classifyAwsError', () => {
     });
   });
 
+  it('calls a throttling after several attempts of unknown outcome: an earlier attempt may have timed out after it landed', () => {
+    const error = sdkError('ProvisionedThroughputExceededException', 400, {
+      $metadata: { httpStatusCode: 400, attempts: 3 },
+    });
+    expect(classifyAwsError(error)).toMatchObject({ throttled: true, outcomeUnknown: true });
+    expect(classifyAwsError(sdkError('ThrottlingException', 400, { $metadata: { attempts: 1 } }))).toMatchObject({
+      outcomeUnknown: false,
+    });
+  });
+
   it('calls any 429 throttling, whatever its name', () => {
     expect(classifyAwsError(sdkError('SomethingNew', 429))).toMatchObject({ throttled: true });
   });

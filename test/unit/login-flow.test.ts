@@ -10,7 +10,8 @@ import {
   LOGIN_LEDGER_COOKIE,
   s256,
 } from '../../functions/core/login';
-import { KeyUnavailableError } from '../../functions/core/errors';
+import { KeyUnavailableError, StoreUnavailableError } from '../../functions/core/errors';
+import { RETRY_AFTER_SECONDS } from '../../functions/core/result-page';
 import { handleLogin, type LoginDeps } from '../../functions/flows/login-flow';
 import { getEvent } from '../support/events';
 import { captureLogger } from '../support/logs';
@@ -237,6 +238,30 @@ describe('Function: handleLogin', () => {
       message: 'the field encryption key could not be used',
       errorCode: 'KEY_UNAVAILABLE',
     });
+  });
+
+  it('answers 503 with Retry-After when DynamoDB cannot store the attempt, and leaves the connect link usable', async () => {
+    await sessions.putLink({ id: 'link-1', appUserId: 'app-user-1', expiresAt: NOW + 900 });
+    const put = jest.spyOn(sessions, 'putAttempt').mockRejectedValueOnce(
+      new StoreUnavailableError('DynamoDB PutItem failed: throttled (ProvisionedThroughputExceededException)', {
+        operation: 'PutItem',
+        retryAfterSeconds: 1,
+      }),
+    );
+
+    const first = await login('session=link-1');
+
+    expect(first.statusCode).toBe(503);
+    expect(first.headers['retry-after']).toBe(String(RETRY_AFTER_SECONDS));
+    expect(first.cookies).toBeUndefined();
+    expect(await sessions.peekLink('link-1', NOW)).toMatchObject({ appUserId: 'app-user-1' });
+
+    put.mockRestore();
+    const second = await login('session=link-1');
+
+    expect(second.statusCode).toBe(302);
+    expect(await sessions.peekLink('link-1', NOW)).toBeUndefined();
+    expect(sessions.attempts.get('state-value')).toMatchObject({ appUserId: 'app-user-1' });
   });
 
   it('uses the current time when none is injected', async () => {

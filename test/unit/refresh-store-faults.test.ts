@@ -118,6 +118,25 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
       expect(logged('ROTATED_TOKEN_NOT_SAVED')).toEqual([
         expect.objectContaining({ level: 'ERROR', why: 'write_failed', rotated: true, attempts: saves.n }),
       ]);
+      // Left to run out, not dropped: the last try may still land, and must not be refused for it.
+      expect(store.raw('u')?.leaseOwner).toMatch(/^proc:/);
+    });
+
+    it('starts no try, not even a reserved one, that could outlast the lease after a slow provider call', async () => {
+      store.seed(activeRecord('u', { expiresAt: T0 - 1 }));
+      const saves = throttle('saveRefresh', Infinity);
+      // Room left for the first write only.
+      const slow = LEASE_MS - LEASE_SAFETY_MS - DYNAMODB_CALL_BUDGET_MS - 100;
+      provider.onRefresh = async () => {
+        await new Promise((resolve) => setTimeout(resolve, slow));
+        return provider.issue();
+      };
+
+      const { error } = await run(() => refresher().getAccessToken('u'));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(saves.n).toBe(1);
+      expect(Math.max(...saves.at)).toBeLessThanOrEqual(LEASE_MS - LEASE_SAFETY_MS - DYNAMODB_CALL_BUDGET_MS);
     });
 
     it('stops after the five reserved tries for a failure that is not a dependency that may recover', async () => {
