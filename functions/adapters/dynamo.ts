@@ -11,7 +11,7 @@ import {
   DYNAMODB_REQUEST_TIMEOUT_MS,
 } from '../core/budget';
 import { StoreUnavailableError } from '../core/errors';
-import { callAws } from './aws-call';
+import { callAws, gateAttempts, hasAttemptGate } from './aws-call';
 import { withoutNodeVersionNotice } from './sdk-notice';
 
 /** A DynamoDB item in the low-level attribute-value form. */
@@ -43,12 +43,13 @@ export const DYNAMODB_CLIENT_LIMITS = {
 export function createDynamoClient(config: StoreConfig): DynamoDBClient {
   // The middleware stack is resolved once per command class instead of on every send (a clone and
   // sort of some thirty steps): about 0.1-0.4 ms of CPU per request, measured by `npm run bench`.
-  // Nothing here changes the client's middleware after creation, which is what the cache requires.
+  // The only middleware added is the attempt gate, before the first send, which the cache allows;
+  // the store calls pass no options, which would turn the cache off (`storeClient`).
   const cacheMiddleware = true;
   if (config.endpoint) {
     const key = config.localAccessKey ?? 'local';
-    return withoutNodeVersionNotice(
-      () =>
+    return withoutNodeVersionNotice(() =>
+      gateAttempts(
         new DynamoDBClient({
           ...DYNAMODB_CLIENT_LIMITS,
           endpoint: config.endpoint,
@@ -56,10 +57,11 @@ export function createDynamoClient(config: StoreConfig): DynamoDBClient {
           credentials: { accessKeyId: key, secretAccessKey: key },
           cacheMiddleware,
         }),
+      ),
     );
   }
-  return withoutNodeVersionNotice(
-    () => new DynamoDBClient({ ...DYNAMODB_CLIENT_LIMITS, region: config.region, cacheMiddleware }),
+  return withoutNodeVersionNotice(() =>
+    gateAttempts(new DynamoDBClient({ ...DYNAMODB_CLIENT_LIMITS, region: config.region, cacheMiddleware })),
   );
 }
 
@@ -80,10 +82,14 @@ function operationOf(command: unknown): string | undefined {
  * client keeps behaving as the consumer set it up for its other calls.
  */
 export function storeClient(client: StoreClient): StoreClient {
+  // The broker's own clients refuse late attempts through their gate; any other client (a consumer's)
+  // gets the abort signal in the send options instead.
+  const gated = hasAttemptGate(client);
   const send = (command: Parameters<DynamoDBClient['send']>[0], options?: object) =>
     callAws(
       DYNAMODB_CALL_BUDGET_MS,
-      ({ abortSignal }) => client.send(command, { ...options, abortSignal }),
+      ({ abortSignal }) =>
+        gated && options === undefined ? client.send(command) : client.send(command, { ...options, abortSignal }),
       (fault, cause) => {
         const operation = operationOf(command);
         return new StoreUnavailableError(

@@ -6,9 +6,10 @@
  * `code`); the same faults through real DynamoDB Local are in test/integration/faults.test.ts.
  */
 import { ConditionalCheckFailedException, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { callAws, classifyAwsError } from '../../functions/adapters/aws-call';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { callAws, classifyAwsError, gateAttempts, hasAttemptGate } from '../../functions/adapters/aws-call';
 import { limitMs, withDeadline } from '../../functions/adapters/deadline';
-import { storeClient } from '../../functions/adapters/dynamo';
+import { createDynamoClient, storeClient } from '../../functions/adapters/dynamo';
 import { StoreUnavailableError } from '../../functions/core/errors';
 
 /** An error shaped like the SDK's service exceptions. */
@@ -242,5 +243,72 @@ describe('Function: storeClient', () => {
     const options = client.send.mock.calls[0][1] as { abortSignal: AbortSignal; requestTimeout: number };
     expect(options.requestTimeout).toBe(5);
     expect(options.abortSignal).toBeInstanceOf(AbortSignal);
+  });
+});
+
+describe('Function: gateAttempts', () => {
+  /** A DynamoDB client whose every request is answered "throttled", counting what reaches the wire. */
+  function throttledClient() {
+    const sent: number[] = [];
+    const requestHandler = {
+      handle: async () => {
+        sent.push(Date.now());
+        return {
+          response: {
+            statusCode: 400,
+            headers: { 'content-type': 'application/x-amz-json-1.0' },
+            body: Buffer.from(
+              JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException' }),
+            ),
+          },
+        };
+      },
+    };
+    const client = new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 5,
+      retryMode: 'standard',
+      cacheMiddleware: true,
+      requestHandler,
+    });
+    return { client, sent };
+  }
+
+  it('sends no attempt after the call gave up: the SDK’s retry after back-off is refused before the wire', async () => {
+    const { client, sent } = throttledClient();
+    gateAttempts(client);
+
+    // A call that passes no abort signal in its send options (what keeps the SDK's middleware cache),
+    // limited to 30 ms: the throttling back-off before the SDK's retry is up to 1 s.
+    const limited = await callAws(
+      30,
+      () => client.send(new GetItemCommand({ TableName: 't', Key: { id: { S: 'u' } } })),
+      (fault, cause) => Object.assign(new Error('typed'), { fault, cause }),
+    ).catch((e: unknown) => e);
+    const sentByLimited = sent.length;
+    // Standard retries come back within 1 s after a throttle (up to 1 s of back-off): wait past that.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+
+    expect(limited).toMatchObject({ fault: { name: 'TimeoutError', outcomeUnknown: true } });
+    // Nothing more reached the wire after the limited call gave up, though the SDK had retries left.
+    expect(sent.length).toBe(sentByLimited);
+    client.destroy();
+  });
+
+  it('marks the broker’s own clients, so their store calls keep the SDK’s middleware cache (no send options)', async () => {
+    const own = createDynamoClient({
+      region: 'us-east-1',
+      tokensTable: 't',
+      sessionsTable: 's',
+      endpoint: 'http://127.0.0.1:9',
+    });
+    expect(hasAttemptGate(own)).toBe(true);
+    expect(hasAttemptGate(new DynamoDBClient({ region: 'us-east-1' }))).toBe(false);
+    const send = jest.spyOn(own, 'send').mockResolvedValue({} as never);
+    await storeClient(own).send(new GetItemCommand({ TableName: 't', Key: { id: { S: 'u' } } }));
+    expect(send.mock.calls[0]).toHaveLength(1);
+    own.destroy();
   });
 });
