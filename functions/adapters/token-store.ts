@@ -429,8 +429,9 @@ export class DynamoTokenStore implements TokenStore {
     try {
       return { taken: true, record: await this.decrypted(item) };
     } catch (error) {
-      // Nobody can refresh with a token that does not decrypt: free the lease now rather than in 30 s.
-      await this.releaseLease(userId, owner);
+      // Nobody can refresh with a token that does not decrypt: free the lease now rather than when it
+      // runs out. Best effort: the decryption failure is what the caller must hear.
+      await this.releaseLease(userId, owner).catch(() => undefined);
       throw error;
     }
   }
