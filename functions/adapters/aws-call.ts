@@ -33,8 +33,10 @@ interface WithMiddleware {
 export function gateAttempts<T extends WithMiddleware>(client: T): T {
   client.middlewareStack.add(
     (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
-      const signal = callSignal.getStore();
-      if (signal?.aborted) throw signal.reason;
+      if (callSignal.getStore()?.aborted) {
+        // Named as an abort, which the SDK never retries (a timeout it would try again, in vain).
+        throw Object.assign(new Error('the call gave up before this attempt was sent'), { name: 'AbortError' });
+      }
       return next(args);
     },
     // Inside the retry middleware (finalizeRequest, high priority): once per attempt.
