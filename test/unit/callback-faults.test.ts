@@ -9,7 +9,8 @@ import { KeyUnavailableError, SecretUnavailableError, StoreUnavailableError } fr
 import type { HttpResult } from '../../functions/core/http';
 import { bindingCookieName, hashBinding } from '../../functions/core/login';
 import { decodeOutcome, RESULT_COOKIE, RETRY_AFTER_SECONDS } from '../../functions/core/result-page';
-import { type CallbackDeps, handleCallback } from '../../functions/flows/callback-flow';
+import { type CallbackDeps, handleCallback, UNKEPT_REVOKE_TIMEOUT_MS } from '../../functions/flows/callback-flow';
+import { limitMs, withDeadline } from '../../functions/adapters/deadline';
 import { cookiePair, getEvent } from '../support/events';
 import { FakeProvider, RecordingEvents } from '../support/fakes';
 import { captureLogger } from '../support/logs';
@@ -152,5 +153,30 @@ describe('Flow: callback, with a dependency down', () => {
 
     expect(kindOf(result)).toBe('storage-unavailable');
     expect(provider.calls.revoke).toBe(0);
+  });
+
+  it('gives the revocation of an unkept grant its own time, even when the request deadline has passed', async () => {
+    tokens.saveLogin = async () => {
+      throw throttled('UpdateItem');
+    };
+    const timeLeft: number[] = [];
+    provider.onRevoke = async () => {
+      // What a real provider client would get for its request: the time the deadline leaves.
+      timeLeft.push(limitMs(UNKEPT_REVOKE_TIMEOUT_MS));
+      return true;
+    };
+
+    // The steps' deadline passes during the failed write.
+    await withDeadline(Date.now() + 5, async () => {
+      const save = tokens.saveLogin;
+      tokens.saveLogin = async (...args) => {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return save(...args);
+      };
+      await callback(deps());
+    });
+
+    expect(timeLeft).toHaveLength(1);
+    expect(timeLeft[0]).toBeGreaterThan(UNKEPT_REVOKE_TIMEOUT_MS - 500);
   });
 });

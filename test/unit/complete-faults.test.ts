@@ -97,6 +97,13 @@ describe('Flow: complete, with a dependency down', () => {
       retryAfterSeconds: 1,
     });
     expect(events.published).toEqual([]);
+    expect(logs.lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'completing a connection failed; the app may try again',
+        error: expect.objectContaining({ code: 'STORE_UNAVAILABLE' }),
+      }),
+    ]);
 
     down = false;
     await expect(complete()).resolves.toMatchObject({ ok: true, userId: 'app-1' });

@@ -12,6 +12,7 @@ import {
   LEASE_SAFETY_MS,
   MAX_LEASE_WAIT_MS,
   refreshLeaseMs,
+  SAVE_BACKOFF_MS,
 } from '../../functions/core/budget';
 import { ProviderUnavailableError, StoreUnavailableError } from '../../functions/core/errors';
 import type { TokenStore } from '../../functions/adapters/token-store';
@@ -99,6 +100,11 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
       expect(store.raw('u')).toMatchObject({ refreshToken: 'refresh-1', status: 'active' });
       expect(store.raw('u')?.leaseOwner).toBeUndefined();
       expect(logged('ROTATED_TOKEN_SAVE_RETRY')).toHaveLength(8);
+      expect(logged('ROTATED_TOKEN_SAVE_RETRY')[0]).toMatchObject({
+        level: 'WARN',
+        message: 'refreshed tokens not stored yet; trying again while the lease holds',
+        attempt: 1,
+      });
       expect(logged('ROTATED_TOKEN_NOT_SAVED')).toEqual([]);
     });
 
@@ -137,6 +143,24 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(saves.n).toBe(1);
       expect(Math.max(...saves.at)).toBeLessThanOrEqual(LEASE_MS - LEASE_SAFETY_MS - DYNAMODB_CALL_BUDGET_MS);
+    });
+
+    it('stops at one try per back-off slot of the lease even when the clock does not move', async () => {
+      store.seed(activeRecord('u', { expiresAt: T0 - 1 }));
+      const saves = throttle('saveRefresh', Infinity);
+      const stuck = createTokenRefresher({
+        tokens: store,
+        client: provider,
+        events: new RecordingEvents(),
+        logger: logs.logger,
+        nowMs: () => T0 * 1000,
+        owner: 'proc',
+      });
+
+      const { error } = await run(() => stuck.getAccessToken('u'));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(saves.n).toBe(Math.ceil(LEASE_MS / SAVE_BACKOFF_MS));
     });
 
     it('stops after the five reserved tries for a failure that is not a dependency that may recover', async () => {
@@ -201,7 +225,21 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
 
       expect(error).toBeUndefined();
       expect(value).toBe('fresh');
-      expect(logged('LEASE_NOT_RELEASED')).toHaveLength(1);
+      expect(logged('LEASE_NOT_RELEASED')).toEqual([
+        expect.objectContaining({ level: 'WARN', message: 'could not drop the refresh lease; it runs out by itself' }),
+      ]);
+    });
+
+    it('drops the lease with the recorded failure itself: one write, no separate release', async () => {
+      store.seed(activeRecord('u', { expiresAt: T0 - 1 }));
+      provider.onRefresh = async () => {
+        throw new ProviderUnavailableError('Kroger answered 503');
+      };
+
+      await run(() => refresher().getAccessToken('u'));
+
+      expect(store.calls).toEqual(['get:u', 'acquireLease:u', 'recordFailure:u']);
+      expect(store.raw('u')?.leaseOwner).toBeUndefined();
     });
 
     it('drops the lease when the failure it should record cannot be written, and says the store failed', async () => {
