@@ -263,6 +263,8 @@ describe('Function: handleCompleteRequest', () => {
 
     expect(answer).toEqual({ ok: false, code: 'KEY_UNAVAILABLE', message: 'the field key is unavailable (throttled)' });
     expect(events.published).toEqual([]);
+    // Not retryable (no retry advice sent): nothing for an operator to read either.
+    expect(logs.lines).toEqual([]);
   });
 
   it('answers INTERNAL for an unexpected error, logs it, and never throws', async () => {

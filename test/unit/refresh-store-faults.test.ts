@@ -14,7 +14,7 @@ import {
   refreshLeaseMs,
   SAVE_BACKOFF_MS,
 } from '../../functions/core/budget';
-import { ProviderUnavailableError, StoreUnavailableError } from '../../functions/core/errors';
+import { InvalidGrantError, ProviderUnavailableError, StoreUnavailableError } from '../../functions/core/errors';
 import type { TokenStore } from '../../functions/adapters/token-store';
 import { createTokenRefresher } from '../../functions/flows/single-flight-refresh';
 import { FakeProvider, RecordingEvents } from '../support/fakes';
@@ -240,6 +240,43 @@ describe('Function: createTokenRefresher, with DynamoDB throttled', () => {
 
       expect(store.calls).toEqual(['get:u', 'acquireLease:u', 'recordFailure:u']);
       expect(store.raw('u')?.leaseOwner).toBeUndefined();
+    });
+
+    it('drops the lease with the re-auth mark itself: one write, no separate release', async () => {
+      store.seed(activeRecord('u', { expiresAt: T0 - 1 }));
+      provider.onRefresh = async () => {
+        throw new InvalidGrantError('refused', { confirmed: true });
+      };
+
+      await run(() => refresher().getAccessToken('u'));
+
+      expect(store.calls).toEqual(['get:u', 'acquireLease:u', 'markReauthRequired:u']);
+    });
+
+    it('drops the lease after a failed save when the provider kept the refresh token (nothing lost by dropping it)', async () => {
+      store.seed(activeRecord('u', { expiresAt: T0 - 1 }));
+      provider.onRefresh = async () => ({ ...provider.issue(), refreshToken: undefined });
+      throttle('saveRefresh', Infinity);
+
+      const { error } = await run(() => refresher().getAccessToken('u'));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(store.raw('u')?.leaseOwner).toBeUndefined();
+      expect(store.raw('u')?.refreshToken).toBe('u-refresh-1');
+    });
+
+    it('does not read again after a failure that is not the store being unavailable', async () => {
+      store.seed(activeRecord('u', { tokensIssuedAt: T0, expiresAt: T0 + 1800 }));
+      let reads = 0;
+      store.get = async () => {
+        reads++;
+        throw new Error('a bug');
+      };
+
+      const { error } = await run(() => refresher().getAccessToken('u'));
+
+      expect(error).toMatchObject({ message: 'a bug' });
+      expect(reads).toBe(1);
     });
 
     it('drops the lease when the failure it should record cannot be written, and says the store failed', async () => {
