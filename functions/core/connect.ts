@@ -9,7 +9,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.7 (CSRF) — the same class of attack, one step later
  */
 import { createHash } from 'node:crypto';
-import { ArgumentError, type ErrorCode } from './errors';
+import { ArgumentError, type ErrorCode, type FunctionFailure, type ReceivedFunctionFailure } from './errors';
 import { type RandomSource, secureRandom } from './login';
 import { MAX_USER_ID_LENGTH } from './refresh-protocol';
 
@@ -121,26 +121,10 @@ export type CompleteWireCode = 'BAD_REQUEST' | 'INTERNAL';
 
 /** What the complete function answers: the connection, or a stable code and a message. Never a token. */
 export type CompleteFunctionResult =
-  | ({ readonly ok: true } & Connection)
-  | {
-      readonly ok: false;
-      readonly code: ErrorCode | CompleteWireCode;
-      readonly message: string;
-      /** Present (true) when trying again may succeed: the error's `retryable`. */
-      readonly retryable?: true;
-      readonly retryAfterSeconds?: number;
-    };
+  ({ readonly ok: true } & Connection) | FunctionFailure<ErrorCode | CompleteWireCode>;
 
 /** An answer as the library receives it: possibly from a newer broker, so any code string. */
-export type ReceivedCompleteResult =
-  | ({ readonly ok: true } & Connection)
-  | {
-      readonly ok: false;
-      readonly code: string;
-      readonly message: string;
-      readonly retryable?: boolean;
-      readonly retryAfterSeconds?: number;
-    };
+export type ReceivedCompleteResult = ({ readonly ok: true } & Connection) | ReceivedFunctionFailure;
 
 /**
  * Checks a complete function event (JSON from the app's backend, so anything at all).

@@ -143,6 +143,29 @@ export class BrokerError extends Error implements RetryAdvice {
 }
 
 /**
+ * A failure as the broker's refresh and complete functions answer it: a stable code, a message, and
+ * (from {@link retryAdviceOf}) whether and when to try again.
+ */
+export interface FunctionFailure<Code extends string> {
+  readonly ok: false;
+  readonly code: Code;
+  readonly message: string;
+  /** Present (true) when trying again may succeed: the error's `retryable`. */
+  readonly retryable?: true;
+  /** When known, how long to wait before trying again. */
+  readonly retryAfterSeconds?: number;
+}
+
+/** A failure as a caller receives it: possibly from a newer broker, so any code, and advice as sent. */
+export interface ReceivedFunctionFailure {
+  readonly ok: false;
+  readonly code: string;
+  readonly message: string;
+  readonly retryable?: boolean;
+  readonly retryAfterSeconds?: number;
+}
+
+/**
  * What a function answers a reader about trying again, from `error`: `{retryable: true}` and the
  * wait when known, or nothing (an old reader ignores the fields, a new one rebuilds the advice).
  */

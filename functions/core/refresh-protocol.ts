@@ -3,7 +3,7 @@
  * IAM): what a reader may ask for, how the function checks it, and what it answers. The answer never
  * carries a token: the reader re-reads the tokens table, where IAM lets it read the access token only.
  */
-import { ArgumentError, type ErrorCode } from './errors';
+import { ArgumentError, type ErrorCode, type FunctionFailure, type ReceivedFunctionFailure } from './errors';
 import { DEFAULT_EXPIRES_IN_SECONDS } from './tokens';
 
 /**
@@ -57,30 +57,13 @@ export type RefreshWireCode = 'BAD_REQUEST' | 'INTERNAL';
 
 /** What the refresh function answers: the new expiry, or a stable error code and message. */
 export type RefreshFunctionResult =
-  | { readonly ok: true; readonly expiresAt: number }
-  | {
-      readonly ok: false;
-      readonly code: ErrorCode | RefreshWireCode;
-      readonly message: string;
-      /** Present (true) when trying again may succeed: the error's `retryable`. */
-      readonly retryable?: true;
-      /** When known, how long to wait before trying again. */
-      readonly retryAfterSeconds?: number;
-    };
+  { readonly ok: true; readonly expiresAt: number } | FunctionFailure<ErrorCode | RefreshWireCode>;
 
 /**
  * An answer as a reader receives it: the function may be a newer broker's, with a code this reader
  * does not know, so the code is any string here.
  */
-export type ReceivedRefreshResult =
-  | { readonly ok: true; readonly expiresAt: number }
-  | {
-      readonly ok: false;
-      readonly code: string;
-      readonly message: string;
-      readonly retryable?: boolean;
-      readonly retryAfterSeconds?: number;
-    };
+export type ReceivedRefreshResult = { readonly ok: true; readonly expiresAt: number } | ReceivedFunctionFailure;
 
 /**
  * Checks a refresh function event (JSON from another service, so anything at all).

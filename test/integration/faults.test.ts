@@ -240,19 +240,28 @@ describe('Faults: sign-ins under throttling', () => {
   }, 180_000);
 });
 
+/** The file's field key, whose decryption fails like a throttled KMS while `down` is true. */
+function flakyKey(down: boolean): { cipher: FieldCipher; down: boolean } {
+  const { cipher } = stack.stores;
+  const key = {
+    down,
+    cipher: {
+      encrypt: (context, plaintext) => cipher.encrypt(context, plaintext),
+      ready: (purpose) => cipher.ready(purpose),
+      decrypt: async (context, stored) => {
+        if (key.down) throw new KeyUnavailableError('kms:Decrypt failed (ThrottlingException)', { retryable: true });
+        return cipher.decrypt(context, stored);
+      },
+    } satisfies FieldCipher,
+  };
+  return key;
+}
+
 describe('Faults: the callback’s attempt when the field key cannot open it', () => {
   it('puts a consumed attempt back as it was, so the same callback works once KMS is back', async () => {
     const { stores } = stack;
-    let keyDown = true;
-    const flaky: FieldCipher = {
-      encrypt: (context, plaintext) => stores.cipher.encrypt(context, plaintext),
-      ready: (purpose) => stores.cipher.ready(purpose),
-      decrypt: async (context, stored) => {
-        if (keyDown) throw new KeyUnavailableError('kms:Decrypt failed (ThrottlingException)', { retryable: true });
-        return stores.cipher.decrypt(context, stored);
-      },
-    };
-    const sessions = new DynamoSessionStore(stores.client, stores.config.sessionsTable, flaky);
+    const key = flakyKey(true);
+    const sessions = new DynamoSessionStore(stores.client, stores.config.sessionsTable, key.cipher);
     const now = Math.floor(Date.now() / 1000);
     await sessions.putAttempt({
       state: 'state-kms',
@@ -263,7 +272,7 @@ describe('Faults: the callback’s attempt when the field key cannot open it', (
 
     await expect(sessions.consumeAttempt('state-kms', 'h', now)).rejects.toBeInstanceOf(KeyUnavailableError);
 
-    keyDown = false;
+    key.down = false;
     const again = await sessions.consumeAttempt('state-kms', 'h', now);
     expect(again).toMatchObject({ outcome: 'consumed', attempt: { codeVerifier: 'v'.repeat(43) } });
     await expect(sessions.consumeAttempt('state-kms', 'h', now)).resolves.toEqual({ outcome: 'invalid' });
@@ -271,16 +280,8 @@ describe('Faults: the callback’s attempt when the field key cannot open it', (
 
   it('reopens a pending connection closed while KMS could not open its tokens, and one whose grant was not stored', async () => {
     const { stores } = stack;
-    let keyDown = false;
-    const flaky: FieldCipher = {
-      encrypt: (context, plaintext) => stores.cipher.encrypt(context, plaintext),
-      ready: (purpose) => stores.cipher.ready(purpose),
-      decrypt: async (context, stored) => {
-        if (keyDown) throw new KeyUnavailableError('kms:Decrypt failed (ThrottlingException)', { retryable: true });
-        return stores.cipher.decrypt(context, stored);
-      },
-    };
-    const sessions = new DynamoSessionStore(stores.client, stores.config.sessionsTable, flaky);
+    const key = flakyKey(false);
+    const sessions = new DynamoSessionStore(stores.client, stores.config.sessionsTable, key.cipher);
     const now = Math.floor(Date.now() / 1000);
     const pending = {
       codeHash: `hash-${round}-reopen`,
@@ -292,9 +293,9 @@ describe('Faults: the callback’s attempt when the field key cannot open it', (
     };
     await sessions.putPending(pending);
 
-    keyDown = true;
+    key.down = true;
     await expect(sessions.consumePending(pending.codeHash, 'app-1', now)).rejects.toBeInstanceOf(KeyUnavailableError);
-    keyDown = false;
+    key.down = false;
     const consumed = await sessions.consumePending(pending.codeHash, 'app-1', now);
     expect(consumed).toMatchObject({ outcome: 'consumed', pending: { tokens: { refreshToken: 'r-1' } } });
 
